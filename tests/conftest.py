@@ -1,0 +1,48 @@
+"""Shared fixtures: real data from ../shared/data, skipped on a user's clone, required in CI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from textdecade.data.shared import shared_path
+
+REQUIRE_DATA = os.environ.get("TEXTDECADE_REQUIRE_DATA") == "1"
+
+
+def data_path(*parts: str) -> Path:
+    """Return ``shared/data/<parts>``; skip the test when absent (fail under CI)."""
+    path = shared_path(*parts)
+    if path is None:
+        message = f"shared data {'/'.join(parts)} not found (set TEXTDECADE_DATA)"
+        if REQUIRE_DATA:
+            pytest.fail(message + " and TEXTDECADE_REQUIRE_DATA=1")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def shared_data():
+    """The :func:`data_path` function, as a fixture."""
+    return data_path
+
+
+@pytest.fixture(scope="session")
+def corpus_lines():
+    """Return ``n`` lines of a file in ``shared/data/corpus_en`` (real English text)."""
+
+    def read(name: str = "gensim_lee.txt", n: int | None = None) -> list[str]:
+        path = data_path("corpus_en", name)
+        lines = []
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    lines.append(line)
+                if n is not None and len(lines) >= n:
+                    break
+        return lines
+
+    return read

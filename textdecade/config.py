@@ -1,0 +1,284 @@
+"""Typed, frozen run configuration: defaults, presets, TOML recipes and ``--set`` overrides.
+
+A run is described by one :class:`RunConfig`: the family's model hyperparameters plus the
+shared training, data and tokenizer settings. It is built in layers, each overriding the
+last: dataclass defaults, the family's preset (``tiny``, ``small``, ``base``), a TOML
+recipe, then dotted ``--set section.key=value`` overrides. Unknown keys and wrong types are
+:class:`~textdecade.errors.ConfigError` s that name the key and the allowed ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textdecade.errors import ConfigError
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PRESETS = ("tiny", "small", "base")
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """The shared tokenizer: trained on the run's corpus unless ``path`` names one."""
+
+    vocab_size: int = 8000
+    backend: str = "bpe"  # "bpe" (HF tokenizers, byte-level) or "sentencepiece"
+    model_type: str = "bpe"  # sentencepiece only: "bpe" or "unigram"
+    min_frequency: int = 2
+    lowercase: bool = False
+    path: str | None = None  # an existing tokenizer.json to reuse
+    max_texts: int | None = 200_000  # texts read to train it (enough for a stable vocabulary)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the text comes from. With no corpus and no dataset, the built-in sample."""
+
+    corpus: tuple[str, ...] = ()  # files, directories or globs (.txt .jsonl .parquet, compressed)
+    dataset: str | None = None  # a HF datasets name, "NAME" or "NAME:CONFIG"
+    split: str = "train"
+    text_field: str = "text"
+    source: str | None = None  # parallel corpora: source-side file
+    target: str | None = None  # parallel corpora: target-side file
+    max_texts: int | None = None  # read at most this many texts
+    valid_fraction: float = 0.01
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the engine trains, the same for every family."""
+
+    steps: int = 1000
+    batch_size: int = 32
+    grad_accum: int = 1
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.1  # the schedule decays to lr * min_lr_ratio
+    optimizer: str | None = None  # adamw | sgd | adagrad; None: the family's default
+    schedule: str | None = None  # cosine | linear | noam | constant; None: the family's default
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    clip: float = 1.0  # gradient norm clipping; 0 turns it off
+    seed: int = 1337
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    dtype: str = "auto"  # auto (bf16 autocast on GPU, fp32 on CPU) | fp32 | bf16 | fp16
+    compile: bool = False
+    eval_every: int = 200
+    eval_batches: int = 20
+    ckpt_every: int = 200
+    keep_last: int = 2
+    log_every: int = 10
+    tensorboard: bool = False
+    threads: int | None = None  # torch intra-op threads on CPU; None leaves torch's default
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run; saved as ``config.json`` in the run directory."""
+
+    family: str
+    model: Any
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (tuples become lists)."""
+        return {"family": self.family, **{k: _asdict(getattr(self, k)) for k in _SECTIONS}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+
+_SECTIONS = ("model", "train", "data", "tokenizer")
+
+
+def _asdict(obj: Any) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(obj)))
+
+
+def _section_types(model_cls: type) -> dict[str, type]:
+    return {
+        "model": model_cls,
+        "train": TrainConfig,
+        "data": DataConfig,
+        "tokenizer": TokenizerConfig,
+    }
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``update`` into a copy of ``base``."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    """Check (and gently convert) ``value`` to the annotated type ``hint``."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        item = args[0] if args else Any
+        return tuple(_coerce(v, item, key) for v in value)
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key} must be a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from ``values``, rejecting unknown keys and wrong types."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a table, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key '{prefix}{unknown[0]}' (allowed: {', '.join(names)})"
+        )
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in values.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{prefix.rstrip('.')}: {exc}") from None
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``a.b=value``: the value is read as TOML (numbers, booleans, lists), else a string."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects section.key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"--set expects section.key=value, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def _nest(path: list[str], value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {path[-1]: value}
+    for part in reversed(path[:-1]):
+        out = {part: out}
+    return out
+
+
+def read_recipe(path: str | Path) -> dict[str, Any]:
+    """Read a TOML recipe; a missing or malformed file is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def build_config(
+    family: str,
+    model_cls: type,
+    presets: dict[str, dict[str, Any]],
+    preset: str = "tiny",
+    recipe: str | Path | dict[str, Any] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> RunConfig:
+    """Layer defaults, ``presets[preset]``, a recipe and ``--set`` overrides into a RunConfig.
+
+    Args:
+        family: the family name (written into the config).
+        model_cls: the family's model Config dataclass.
+        presets: the family's presets, ``{"tiny": {"model": {...}, "train": {...}}, ...}``.
+        preset: which preset to start from.
+        recipe: a TOML file (or an already-read dict) with the same sections.
+        overrides: ``section.key=value`` strings; a bare ``key=value`` whose key belongs to
+            exactly one section is accepted too.
+    """
+    if preset not in presets:
+        raise ConfigError(f"unknown preset '{preset}' (allowed: {', '.join(presets)})")
+    values: dict[str, Any] = merge({}, presets[preset])
+    if recipe is not None:
+        recipe_values = recipe if isinstance(recipe, dict) else read_recipe(recipe)
+        recipe_values = {k: v for k, v in recipe_values.items() if k != "family"}
+        values = merge(values, recipe_values)
+    sections = _section_types(model_cls)
+    for text in overrides:
+        path, value = parse_override(text)
+        if path[0] not in sections:
+            owners = [s for s, c in sections.items() if path[0] in _field_names(c)]
+            if len(path) == 1 and len(owners) == 1:
+                path = [owners[0], *path]
+            else:
+                raise ConfigError(
+                    f"unknown config section '{path[0]}' in --set {text} "
+                    f"(allowed: {', '.join(sections)})"
+                )
+        values = merge(values, _nest(path, value))
+    unknown = sorted(set(values) - set(sections))
+    if unknown:
+        raise ConfigError(f"unknown config section '{unknown[0]}' (allowed: {', '.join(sections)})")
+    built = {
+        name: from_dict(cls, values.get(name, {}), name + ".") for name, cls in sections.items()
+    }
+    return RunConfig(family=family, **built)
+
+
+def _field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def config_from_json(data: dict[str, Any], model_cls: type) -> RunConfig:
+    """Rebuild a RunConfig saved by :meth:`RunConfig.to_dict`."""
+    sections = _section_types(model_cls)
+    built = {name: from_dict(cls, data.get(name, {}), name + ".") for name, cls in sections.items()}
+    return RunConfig(family=data["family"], **built)

@@ -1,0 +1,35 @@
+"""User-facing errors: the CLI prints them as one line on stderr and exits with code 2.
+
+Anything a user can get wrong (a path, a config key, a file format, a word out of the
+vocabulary) raises a subclass of :class:`UserError` with a message that says what to fix.
+Everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in the user's input, explained in one line."""
+
+
+class ConfigError(UserError, ValueError):
+    """An unknown config key, a wrong type or an out-of-range value."""
+
+
+class CorpusError(UserError):
+    """A corpus that is missing, empty, binary or otherwise unreadable."""
+
+
+class FormatError(UserError, ValueError):
+    """A malformed input file (evaluation data, vectors, checkpoints); names the line."""
+
+
+class CheckpointError(UserError):
+    """A run directory that is partial, corrupt, or belongs to another family."""
+
+
+class OutOfVocabulary(UserError, KeyError):
+    """A word that is not in the vocabulary (and no subword backoff is available)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message otherwise
+        return str(self.args[0]) if self.args else "word not in vocabulary"
