@@ -50,6 +50,10 @@ class PreparedData:
 class Batcher(Iterator[dict[str, torch.Tensor]]):
     """An endless, resumable iterator of batches (dicts of CPU tensors).
 
+    Every tensor in a batch has the examples on dim 0, so the engine can split a batch
+    across data-parallel ranks by rows: the engine asks for the *global* batch and each
+    rank keeps its slice, which makes a run's data independent of the number of ranks.
+
     Subclasses set ``units_per_batch`` (tokens or words a batch holds, for throughput)
     and implement ``__next__``, ``state_dict`` and ``load_state_dict``. ``epoch`` (float)
     says how far training has gone through the data.
@@ -111,12 +115,20 @@ class Family(nn.Module):
     def batcher(
         self, data: PreparedData, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1
     ) -> Batcher:
-        """A resumable batch iterator over ``data.train`` (this rank's share)."""
+        """A resumable batch iterator over ``data.train``.
+
+        The engine asks for the global batch (``rank=0, world_size=1``) and splits it by
+        rows across ranks itself; ``rank``/``world_size`` stay for families that shard.
+        """
         raise NotImplementedError
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean training loss of one batch (a scalar tensor with grad)."""
         raise NotImplementedError
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss; ``forward`` so DDP and ``torch.compile`` see the call."""
+        return self.loss(batch)
 
     def manual_step(self, batch: dict[str, torch.Tensor], lr: float) -> float:
         """Apply one hand-written update and return the batch loss (manual_update only)."""
