@@ -1,0 +1,75 @@
+"""Vectors: gensim KeyedVectors semantics on real trained vectors, safetensors, backoff."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import data_path
+from textdecade.errors import FormatError, OutOfVocabulary
+from textdecade.eval.vectors import Vectors, load_vectors_or_none
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A gensim Word2Vec trained in ~2 s on the Lee corpus (real English)."""
+    from gensim.models import Word2Vec
+    from gensim.utils import simple_preprocess
+
+    path = data_path("corpus_en", "gensim_lee.txt")
+    sentences = [simple_preprocess(line) for line in open(path, encoding="utf-8")]
+    model = Word2Vec(sentences, vector_size=32, min_count=3, epochs=5, seed=1, workers=1)
+    return model.wv
+
+
+def test_most_similar_matches_gensim(trained):
+    v = Vectors.from_gensim(trained)
+    assert v.words == trained.index_to_key and v.counts is not None
+    for query in (dict(positive=["police"]), dict(positive=["man", "king"], negative=["woman"])):
+        ours = v.most_similar(**query, topn=10)
+        theirs = trained.most_similar(**query, topn=10)
+        assert [w for w, _ in ours] == [w for w, _ in theirs]
+        np.testing.assert_allclose([s for _, s in ours], [s for _, s in theirs], atol=1e-5)
+    vec = trained["police"]
+    assert [w for w, _ in v.most_similar(vec, topn=5)] == [
+        w for w, _ in trained.most_similar(positive=[vec], topn=5)
+    ]
+    assert [w for w, _ in v.most_similar("police", topn=5, restrict_vocab=200)] == [
+        w for w, _ in trained.most_similar("police", topn=5, restrict_vocab=200)
+    ]
+    assert v.similarity("police", "officers") == pytest.approx(
+        float(trained.similarity("police", "officers")), abs=1e-5
+    )
+    cosmul = v.analogy("man", "king", "woman", topn=3, method="3cosmul", epsilon=1e-6)
+    assert [w for w, _ in cosmul] == [
+        w for w, _ in trained.most_similar_cosmul(["king", "woman"], ["man"], topn=3)
+    ]
+    assert v.analogy("man", "king", "woman", topn=3) == v.most_similar(
+        ["king", "woman"], ["man"], topn=3
+    )
+
+
+def test_safetensors_roundtrip_keeps_counts(tmp_path, trained):
+    v = Vectors.from_gensim(trained)
+    v.save(tmp_path / "v.safetensors")
+    back = load_vectors_or_none(tmp_path / "v.safetensors")
+    assert back.words == v.words and back.counts == v.counts
+    np.testing.assert_array_equal(back.matrix, v.matrix)
+    kv = back.to_gensim()
+    assert kv.get_vecattr(v.words[0], "count") == v.counts[0]
+    assert load_vectors_or_none(tmp_path) is None  # a directory is a run, not vectors
+
+
+def test_oov_and_backoff():
+    v = Vectors(["a", "b"], np.eye(2))
+    with pytest.raises(OutOfVocabulary, match="'zzz' is not in the vocabulary"):
+        v["zzz"]
+    assert "zzz" not in v and "a" in v and len(v) == 2 and v.index["b"] == 1
+    backed = Vectors(["a", "b"], np.eye(2), backoff=lambda w: np.array([1.0, 1.0]))
+    np.testing.assert_allclose(backed["zzz"], [1.0, 1.0])
+    assert backed.most_similar("zzz", topn=1)[0][1] == pytest.approx(2**-0.5)
+    with pytest.raises(FormatError, match="unknown vectors suffix"):
+        v.save("x.npy")
+    with pytest.raises(ValueError, match="distinct"):
+        Vectors(["a", "a"], np.eye(2))
+    assert not v.matrix.flags.writeable
