@@ -1,0 +1,187 @@
+"""Checkpoints: complete training state in ``RUN/state/step_NNNNNNNN/``, written atomically.
+
+A checkpoint directory is written under a temporary name and renamed into place once
+every file in it (weights, optimizer, RNG states, batcher cursor) is on disk and a
+``COMPLETE`` marker has been written, so a run killed at any instant leaves either the
+previous checkpoints or the new one, never half of one. Loading skips (with a warning)
+any checkpoint that is partial or unreadable and falls back to the previous one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import random
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+from textdecade.errors import CheckpointError, UserError
+from textdecade.pretrain.optim import load_optimizer_state, optimizer_state
+
+STATE_DIR = "state"
+_PREFIX = "step_"
+_MARKER = "COMPLETE"
+
+
+@dataclass
+class Checkpoint:
+    """A complete checkpoint found on disk."""
+
+    path: Path
+    step: int
+    trainer: dict[str, Any]
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def rng_state() -> dict[str, torch.Tensor]:
+    """Every global random state training may touch, as tensors."""
+    tensors = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda.{i}"] = state
+    np_state = np.random.get_state()
+    tensors["numpy.keys"] = torch.from_numpy(np_state[1].astype(np.int64))
+    tensors["numpy.pos"] = torch.tensor([np_state[2], np_state[3]], dtype=torch.int64)
+    tensors["numpy.gauss"] = torch.tensor([np_state[4]], dtype=torch.float64)
+    py_version, py_internal, py_gauss = random.getstate()
+    tensors["python.internal"] = torch.tensor(py_internal, dtype=torch.int64)
+    tensors["python.meta"] = torch.tensor([py_version, 0 if py_gauss is None else 1])
+    tensors["python.gauss"] = torch.tensor([0.0 if py_gauss is None else py_gauss])
+    return tensors
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor]) -> None:
+    """Restore what :func:`rng_state` saved."""
+    torch.set_rng_state(tensors["torch"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("cuda.")]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    pos = tensors["numpy.pos"].tolist()
+    np.random.set_state(
+        (
+            "MT19937",
+            tensors["numpy.keys"].numpy().astype(np.uint32),
+            pos[0],
+            pos[1],
+            float(tensors["numpy.gauss"][0]),
+        )
+    )
+    version, has_gauss = tensors["python.meta"].tolist()
+    gauss = float(tensors["python.gauss"][0]) if has_gauss else None
+    random.setstate((version, tuple(tensors["python.internal"].tolist()), gauss))
+
+
+def save_checkpoint(
+    run_dir: Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    trainer_state: dict[str, Any],
+    keep_last: int,
+) -> Path:
+    """Write the checkpoint of ``step`` atomically, then prune all but the last ``keep_last``.
+
+    Raises:
+        UserError: the disk is full (the previous checkpoints are untouched).
+    """
+    state_dir = run_dir / STATE_DIR
+    state_dir.mkdir(parents=True, exist_ok=True)
+    final = state_dir / f"{_PREFIX}{step:08d}"
+    tmp = state_dir / f".tmp-{_PREFIX}{step:08d}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir()
+        save_model(model, str(tmp / "model.safetensors"))
+        if optimizer is not None:
+            tensors, meta = optimizer_state(optimizer)
+            save_file(tensors, str(tmp / "optimizer.safetensors"))
+            (tmp / "optimizer.json").write_text(meta, encoding="utf-8")
+        save_file(rng_state(), str(tmp / "rng.safetensors"))
+        (tmp / "trainer.json").write_text(json.dumps({"step": step, **trainer_state}))
+        for name in os.listdir(tmp):
+            with open(tmp / name, "rb") as f:
+                os.fsync(f.fileno())
+        (tmp / _MARKER).write_text("ok\n")
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        _fsync_dir(state_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno == errno.ENOSPC:
+            previous = latest_checkpoint(run_dir, quiet=True)
+            kept = f"step {previous.step}" if previous else "none yet"
+            raise UserError(
+                f"no space left on device while writing the checkpoint of step {step} "
+                f"in {run_dir}; the previous checkpoint ({kept}) is intact"
+            ) from None
+        raise
+    _prune(state_dir, keep_last)
+    return final
+
+
+def _prune(state_dir: Path, keep_last: int) -> None:
+    complete = sorted(p for p in state_dir.glob(f"{_PREFIX}*") if (p / _MARKER).exists())
+    for old in complete[: max(len(complete) - max(keep_last, 1), 0)]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _read(path: Path) -> Checkpoint:
+    if not (path / _MARKER).exists():
+        raise CheckpointError("no COMPLETE marker (the write was interrupted)")
+    trainer = json.loads((path / "trainer.json").read_text())
+    for name in ("model.safetensors", "rng.safetensors"):
+        with safe_open(str(path / name), framework="pt") as f:
+            list(f.keys())
+    return Checkpoint(path=path, step=int(trainer["step"]), trainer=trainer)
+
+
+def latest_checkpoint(run_dir: Path, quiet: bool = False) -> Checkpoint | None:
+    """The newest readable checkpoint of ``run_dir``, skipping broken ones with a warning."""
+    state_dir = Path(run_dir) / STATE_DIR
+    if not state_dir.is_dir():
+        return None
+    for path in sorted(state_dir.glob(f"{_PREFIX}*"), reverse=True):
+        try:
+            return _read(path)
+        except (CheckpointError, OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+            if not quiet:
+                warnings.warn(f"skipping checkpoint {path.name}: {exc}", stacklevel=2)
+    return None
+
+
+def restore(
+    checkpoint: Checkpoint, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None
+) -> None:
+    """Load weights, optimizer and RNG states of ``checkpoint`` in place."""
+    device = next(iter(model.parameters())).device
+    missing, unexpected = load_model(
+        model, str(checkpoint.path / "model.safetensors"), strict=False, device=str(device)
+    )
+    if missing or unexpected:
+        raise CheckpointError(
+            f"checkpoint {checkpoint.path} does not fit this model "
+            f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+        )
+    if optimizer is not None:
+        tensors = load_file(str(checkpoint.path / "optimizer.safetensors"), device=str(device))
+        meta = (checkpoint.path / "optimizer.json").read_text()
+        load_optimizer_state(optimizer, tensors, meta)
+    set_rng_state(load_file(str(checkpoint.path / "rng.safetensors")))

@@ -1,0 +1,94 @@
+"""Data parallelism under torchrun: the only module that reads RANK / WORLD_SIZE.
+
+``torchrun --nproc_per_node=N -m textdecade pretrain ...`` runs the same command in N
+processes; each joins a process group (NCCL on GPUs, gloo on CPU), keeps its rows of
+every global batch, and averages gradients through DDP. Rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process stands in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device_type: str | None = None) -> DistInfo:
+    """Join the process group when launched by torchrun; a single process otherwise."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistInfo()
+    rank = int(os.environ["RANK"])
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    if not dist.is_initialized():
+        use_nccl = (device_type in (None, "cuda")) and torch.cuda.is_available()
+        dist.init_process_group(
+            backend="nccl" if use_nccl else "gloo",
+            timeout=datetime.timedelta(minutes=30),
+        )
+    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def barrier(info: DistInfo) -> None:
+    """Wait for every rank (a no-op in a single process)."""
+    if info.enabled:
+        dist.barrier()
+
+
+def mean_across_ranks(value: float, info: DistInfo, device: torch.device) -> float:
+    """The mean of a per-rank scalar over all ranks."""
+    if not info.enabled:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return float(tensor.item()) / info.world_size
+
+
+def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """True when ``flag`` is true on any rank (so every rank stops together)."""
+    if not info.enabled:
+        return flag
+    tensor = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item() > 0)
+
+
+def rank_slice(batch: dict[str, torch.Tensor], info: DistInfo) -> dict[str, torch.Tensor]:
+    """This rank's rows of a global batch (every tensor has the examples on dim 0)."""
+    if not info.enabled:
+        return batch
+    out = {}
+    for key, tensor in batch.items():
+        rows = tensor.shape[0]
+        if rows % info.world_size:
+            raise ValueError(
+                f"batch field '{key}' has {rows} rows, not divisible by {info.world_size} ranks"
+            )
+        share = rows // info.world_size
+        out[key] = tensor[info.rank * share : (info.rank + 1) * share]
+    return out
+
+
+def shutdown(info: DistInfo) -> None:
+    """Leave the process group."""
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()

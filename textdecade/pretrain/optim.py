@@ -1,0 +1,73 @@
+"""Optimizers chosen by name, and their state as safetensors + JSON (no pickle)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import torch
+from torch import nn
+
+from textdecade.config import TrainConfig
+from textdecade.errors import ConfigError
+
+OPTIMIZERS = ("adamw", "sgd", "adagrad")
+
+
+def build_optimizer(
+    name: str, model: nn.Module, train: TrainConfig, device: torch.device
+) -> torch.optim.Optimizer:
+    """Build optimizer ``name`` over ``model``'s trainable parameters.
+
+    AdamW decays only matrices (embeddings and weights), not biases and norms (as in
+    nanoGPT and BERT), and uses the fused CUDA kernel on GPUs.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if name == "adamw":
+        decay = [p for p in params if p.dim() >= 2]
+        no_decay = [p for p in params if p.dim() < 2]
+        groups = [
+            {"params": decay, "weight_decay": train.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW(
+            groups,
+            lr=train.lr,
+            betas=(train.beta1, train.beta2),
+            fused=device.type == "cuda",
+        )
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=train.lr)
+    if name == "adagrad":
+        # GloVe's AdaGrad (Pennington et al. 2014) starts the accumulator at 1 as glove.c does.
+        return torch.optim.Adagrad(params, lr=train.lr, initial_accumulator_value=1.0)
+    raise ConfigError(f"unknown optimizer '{name}' (allowed: {', '.join(OPTIMIZERS)})")
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], str]:
+    """Split ``optimizer.state_dict()`` into tensors (for safetensors) and JSON (the rest)."""
+    state = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, slots in state["state"].items():
+        for key, value in slots.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(index), {})[key] = value
+    meta = {"param_groups": state["param_groups"], "scalars": scalars}
+    return tensors, json.dumps(meta)
+
+
+def load_optimizer_state(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta_json: str
+) -> None:
+    """Inverse of :func:`optimizer_state`."""
+    meta = json.loads(meta_json)
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    for index, slots in meta["scalars"].items():
+        state.setdefault(int(index), {}).update(slots)
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

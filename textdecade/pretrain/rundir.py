@@ -1,0 +1,132 @@
+"""Run directories: what is in them, guarding them, and loading a trained model back.
+
+``RUN/`` holds ``config.json`` (the RunConfig), ``tokenizer.json``, ``data_meta.json``
+(what the model is built from), ``model.safetensors`` (the latest weights), ``state/``
+(complete checkpoints), ``metrics.jsonl`` and ``data/`` (prepared training data).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_model, save_model
+
+from textdecade.config import RunConfig, config_from_json
+from textdecade.errors import CheckpointError, UserError
+from textdecade.io import atomic_path, write_json
+
+CONFIG = "config.json"
+TOKENIZER = "tokenizer.json"
+DATA_META = "data_meta.json"
+WEIGHTS = "model.safetensors"
+DATA_DIR = "data"
+
+
+def is_run_dir(path: str | Path) -> bool:
+    """True when ``path`` holds a textdecade run (a config.json naming a family)."""
+    config = Path(path) / CONFIG
+    if not config.is_file():
+        return False
+    try:
+        return "family" in json.loads(config.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+
+
+def read_config_dict(run_dir: str | Path) -> dict[str, Any]:
+    """The raw ``config.json`` of a run."""
+    path = Path(run_dir) / CONFIG
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{run_dir} is not a textdecade run (no {CONFIG})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is corrupt ({exc})") from None
+
+
+def prepare_run_dir(run_dir: Path, family: str, *, resume: bool, overwrite: bool) -> bool:
+    """Make ``run_dir`` ready for a run of ``family``; return True when resuming.
+
+    Refuses a directory that holds another run unless ``resume`` (same family only) or
+    ``overwrite``; refuses a non-empty directory that holds no run at all.
+    """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"output path {run_dir} is a file, not a directory")
+    if is_run_dir(run_dir):
+        existing = read_config_dict(run_dir)["family"]
+        if overwrite:
+            shutil.rmtree(run_dir)
+        elif resume:
+            if existing != family:
+                raise CheckpointError(
+                    f"{run_dir} holds a {existing} run; it cannot resume as {family}"
+                )
+            return True
+        else:
+            raise UserError(
+                f"{run_dir} already holds a {existing} run; pass --resume to continue it "
+                "or --overwrite to replace it"
+            )
+    elif run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
+        raise UserError(f"{run_dir} is not empty and holds no run; choose another -o directory")
+    elif resume and not run_dir.exists():
+        raise UserError(f"--resume: {run_dir} does not exist")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return False
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file of a run; a missing or corrupt one is a CheckpointError."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is missing or corrupt ({exc})") from None
+
+
+def save_weights(model: torch.nn.Module, run_dir: Path, family: str) -> None:
+    """Write ``model.safetensors`` atomically (tied weights stored once)."""
+    with atomic_path(run_dir / WEIGHTS) as tmp:
+        save_model(model, str(tmp), metadata={"family": family, "format": "pt"})
+
+
+def write_config(run_dir: Path, config: RunConfig) -> None:
+    write_json(run_dir / CONFIG, config.to_dict())
+
+
+def load_run(path: str | Path, device: str | torch.device = "cpu"):
+    """Rebuild a trained model from a run directory.
+
+    Returns:
+        ``(config, model, tokenizer)``: the RunConfig, the family's model (eval mode, on
+        ``device``) with the latest weights, and the shared Tokenizer.
+    """
+    from textdecade.models import get_family
+    from textdecade.tokenizer import Tokenizer
+
+    run_dir = Path(path)
+    if not run_dir.is_dir():
+        raise UserError(f"run directory not found: {run_dir}")
+    raw = read_config_dict(run_dir)
+    Model, Config, _ = get_family(raw.get("family", "?"))
+    config = config_from_json(raw, Config)
+    weights = run_dir / WEIGHTS
+    if not weights.is_file():
+        raise CheckpointError(f"{run_dir} has no {WEIGHTS} yet (was the run interrupted early?)")
+    meta = read_json(run_dir / DATA_META)
+    with safe_open(str(weights), framework="pt") as f:
+        saved_family = (f.metadata() or {}).get("family", config.family)
+    if saved_family != config.family:
+        raise CheckpointError(f"{weights} holds a {saved_family} model, not {config.family}")
+    model = Model(config.model, meta)
+    try:
+        load_model(model, str(weights), strict=True, device=str(device))
+    except (RuntimeError, OSError) as exc:
+        raise CheckpointError(f"{weights} does not match the run's config ({exc})") from None
+    model.to(device).eval()
+    tokenizer = Tokenizer.load(run_dir / TOKENIZER)
+    return config, model, tokenizer

@@ -1,0 +1,391 @@
+"""The one training loop that drives every family (see ``textdecade/models/base.py``).
+
+It never branches on the family: the family prepares its data, yields batches and
+computes its loss (or applies its own sparse update); the trainer owns devices,
+precision, optimizers and schedules, accumulation, clipping, data parallelism,
+checkpoints, exact resume, metrics and signals.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import signal
+import sys
+import time
+import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from textdecade.config import RunConfig
+from textdecade.errors import UserError
+from textdecade.io import write_json
+from textdecade.models import get_family
+from textdecade.pretrain import checkpoint as ckpt
+from textdecade.pretrain import distributed as dist
+from textdecade.pretrain import rundir
+from textdecade.pretrain.device import peak_flops, select_device, select_precision
+from textdecade.pretrain.optim import build_optimizer
+from textdecade.pretrain.progress import MetricsLog, Progress, human
+from textdecade.pretrain.schedules import lr_at
+
+
+class TrainingInterrupted(UserError):
+    """SIGINT/SIGTERM: a checkpoint was written; ``--resume`` continues."""
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class FitResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    run_dir: Path
+    step: int
+    seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def open_corpus(config: RunConfig):
+    """The corpus a run reads: files, a HF dataset name, or the built-in sample."""
+    from textdecade.data.corpus import Corpus
+
+    data = config.data
+    return Corpus(
+        paths=data.corpus,
+        dataset=data.dataset,
+        split=data.split,
+        text_field=data.text_field,
+        max_texts=data.max_texts,
+    )
+
+
+class Trainer:
+    """Train ``config.family`` into ``run_dir``.
+
+    Args:
+        config: the run's configuration.
+        run_dir: the output directory (created; see :mod:`textdecade.pretrain.rundir`).
+        corpus: texts to train on (re-iterable); default: what ``config.data`` names.
+        tokenizer: an already-trained Tokenizer to use instead of training one.
+        resume: continue from the newest complete checkpoint in ``run_dir``.
+        overwrite: replace a run already in ``run_dir``.
+        progress: show the progress bar and start banner on stderr.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: str | Path,
+        *,
+        corpus: Any = None,
+        tokenizer: Any = None,
+        resume: bool = False,
+        overwrite: bool = False,
+        progress: bool = True,
+    ):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.corpus = corpus
+        self.tokenizer = tokenizer
+        self.resume = resume
+        self.overwrite = overwrite
+        self.show_progress = progress
+        self.Model, _, _ = get_family(config.family)
+        self._stop_signal: int | None = None
+
+    # ----------------------------------------------------------------------------- setup
+    def _say(self, text: str) -> None:
+        if self.info.is_main and self.show_progress:
+            print(text, file=sys.stderr, flush=True)
+
+    def _setup_tokenizer(self, resuming: bool):
+        from textdecade.tokenizer import Tokenizer
+
+        path = self.run_dir / rundir.TOKENIZER
+        if self.info.is_main and not (resuming and path.exists()):
+            tok_cfg = self.config.tokenizer
+            if self.tokenizer is not None:
+                tokenizer = self.tokenizer
+            elif tok_cfg.path:
+                tokenizer = Tokenizer.load(tok_cfg.path)
+            else:
+                self._say(f"training a {tok_cfg.backend} tokenizer ({tok_cfg.vocab_size} tokens)")
+                texts = self._corpus()
+                if tok_cfg.max_texts:
+                    texts = itertools.islice(texts, tok_cfg.max_texts)
+                tokenizer = Tokenizer.train(
+                    texts,
+                    vocab_size=tok_cfg.vocab_size,
+                    backend=tok_cfg.backend,
+                    model_type=tok_cfg.model_type,
+                    min_frequency=tok_cfg.min_frequency,
+                    lowercase=tok_cfg.lowercase,
+                )
+            tokenizer.save(path)
+        dist.barrier(self.info)
+        return Tokenizer.load(path)
+
+    def _corpus(self):
+        if self.corpus is None:
+            self.corpus = open_corpus(self.config)
+        return iter(self.corpus)
+
+    def _setup_data(self, tokenizer, resuming: bool):
+        workdir = self.run_dir / rundir.DATA_DIR
+        meta_path = self.run_dir / rundir.DATA_META
+        if self.info.is_main and not (resuming and meta_path.exists()):
+            self._say("preparing data")
+            if self.corpus is None:
+                self.corpus = open_corpus(self.config)
+            workdir.mkdir(parents=True, exist_ok=True)
+            data = self.Model.prepare(self.corpus, tokenizer, self.config.model, workdir)
+            write_json(meta_path, data.meta)
+        dist.barrier(self.info)
+        meta = rundir.read_json(meta_path)
+        return self.Model.load_prepared(workdir, meta)
+
+    def _on_signal(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
+        self._stop_signal = signum
+
+    # ------------------------------------------------------------------------------ fit
+    def fit(self) -> FitResult:
+        """Run (or resume) training to ``config.train.steps``; returns the final metrics."""
+        train = self.config.train
+        self.info = dist.init_distributed(None if train.device == "auto" else train.device)
+        device = select_device(train.device, self.info.local_rank)
+        precision = select_precision(train.dtype, device)
+        if train.threads:
+            torch.set_num_threads(train.threads)
+        if self.info.is_main:
+            rundir.prepare_run_dir(
+                self.run_dir, self.config.family, resume=self.resume, overwrite=self.overwrite
+            )
+            rundir.write_config(self.run_dir, self.config)
+        dist.barrier(self.info)
+        resuming = self.resume and rundir.is_run_dir(self.run_dir)
+
+        tokenizer = self._setup_tokenizer(resuming)
+        data = self._setup_data(tokenizer, resuming)
+
+        torch.manual_seed(train.seed)
+        np.random.seed(train.seed % 2**32)
+        random.seed(train.seed)
+        model = self.Model(self.config.model, data.meta).to(device)
+        manual = self.Model.manual_update
+        optimizer = None
+        if not manual:
+            optimizer = build_optimizer(
+                train.optimizer or self.Model.default_optimizer, model, train, device
+            )
+        schedule = train.schedule or self.Model.default_schedule
+        batcher = model.batcher(data, train.batch_size, seed=train.seed, rank=0, world_size=1)
+
+        start_step = 0
+        checkpoint = ckpt.latest_checkpoint(self.run_dir) if resuming else None
+        if checkpoint is not None:
+            ckpt.restore(checkpoint, model, optimizer)
+            batcher.load_state_dict(checkpoint.trainer["batcher"])
+            start_step = checkpoint.step
+            self._say(f"resuming from step {start_step}")
+        elif resuming:
+            self._say("no complete checkpoint found: starting from step 0")
+
+        step_fn = model
+        if train.compile:
+            step_fn = _try_compile(model)
+        if self.info.enabled and not manual:
+            ddp_ids = [device.index] if device.type == "cuda" else None
+            step_fn = torch.nn.parallel.DistributedDataParallel(step_fn, device_ids=ddp_ids)
+        scaler = torch.amp.GradScaler(device.type) if precision.needs_scaler else None
+
+        units_per_step = batcher.units_per_batch * train.grad_accum
+        n_params = sum(p.numel() for p in model.parameters())
+        peak = peak_flops(device)
+        self._say(
+            f"{self.config.family}: {human(n_params)} parameters | {human(units_per_step)} "
+            f"{data.unit}/step | device {device} x{self.info.world_size} | {precision.name} | "
+            f"{schedule} lr {train.lr:g} | {train.steps} steps"
+        )
+
+        log = (
+            MetricsLog(self.run_dir, start_step if resuming else None, train.tensorboard)
+            if self.info.is_main
+            else None
+        )
+        bar = Progress(train.steps, start_step, data.unit, self.info.is_main and self.show_progress)
+        old_handlers = _install_signal_handlers(self._on_signal)
+        t0 = time.perf_counter()
+        window_t, window_units = time.perf_counter(), 0
+        last: dict[str, float] = {}
+        step = start_step
+        model.train()
+        try:
+            while step < train.steps:
+                lr = lr_at(
+                    schedule,
+                    step,
+                    lr=train.lr,
+                    total=train.steps,
+                    warmup=train.warmup_steps,
+                    min_ratio=train.min_lr_ratio,
+                )
+                loss_value = 0.0
+                if manual:
+                    for _ in range(train.grad_accum):
+                        batch = _to_device(dist.rank_slice(next(batcher), self.info), device)
+                        loss_value += model.manual_step(batch, lr) / train.grad_accum
+                else:
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    for micro in range(train.grad_accum):
+                        batch = _to_device(dist.rank_slice(next(batcher), self.info), device)
+                        sync = micro == train.grad_accum - 1 or not self.info.enabled
+                        ctx = nullcontext() if sync else step_fn.no_sync()
+                        with ctx, precision.autocast(device):
+                            loss = step_fn(batch) / train.grad_accum
+                        if scaler is not None:
+                            scaler.scale(loss).backward()
+                        else:
+                            loss.backward()
+                        loss_value += float(loss.detach())
+                    if scaler is not None:
+                        scaler.unscale_(optimizer)
+                    if train.clip > 0:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), train.clip)
+                    if scaler is not None:
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                step += 1
+                loss_value = dist.mean_across_ranks(loss_value, self.info, device)
+                if not math.isfinite(loss_value):
+                    kept = ckpt.latest_checkpoint(self.run_dir, quiet=True)
+                    raise TrainingDiverged(
+                        f"loss became {loss_value} at step {step}; stopped. Last good checkpoint: "
+                        f"{'step ' + str(kept.step) if kept else 'none'} (try a lower --set train.lr)"
+                    )
+                window_units += units_per_step
+                now = time.perf_counter()
+                rate = window_units / max(now - window_t, 1e-9)
+                record: dict[str, Any] = {
+                    "step": step,
+                    "loss": loss_value,
+                    "lr": lr,
+                    "epoch": round(batcher.epoch, 4),
+                }
+                if step % train.log_every == 0 or step == train.steps:
+                    record[f"{data.unit}_per_s"] = rate
+                    flops = model.flops_per_unit() if hasattr(model, "flops_per_unit") else 0.0
+                    if peak and flops:
+                        record["mfu"] = flops * rate / (peak * self.info.world_size)
+                    window_t, window_units = now, 0
+                if train.eval_every and (step % train.eval_every == 0 or step == train.steps):
+                    model.eval()
+                    with torch.no_grad(), precision.autocast(device):
+                        record.update(model.evaluate(data, train.eval_batches))
+                    model.train()
+                    if self.info.is_main:
+                        bar.write(
+                            " | ".join(
+                                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                for k, v in record.items()
+                            )
+                        )
+                if log is not None:
+                    log.write(record)
+                last = {k: v for k, v in record.items() if isinstance(v, int | float)}
+                mfu = f" | MFU {record['mfu']:.1%}" if "mfu" in record else ""
+                bar.update(loss_value, rate, mfu)
+                stop = dist.any_rank(self._stop_signal is not None, self.info, device)
+                if step % train.ckpt_every == 0 or step == train.steps or stop:
+                    self._checkpoint(step, model, optimizer, batcher)
+                if stop:
+                    name = signal.Signals(self._stop_signal or signal.SIGTERM).name
+                    raise TrainingInterrupted(
+                        f"{name} received: checkpoint of step {step} written to {self.run_dir}; "
+                        "continue with --resume"
+                    )
+        finally:
+            _restore_signal_handlers(old_handlers)
+            bar.close()
+            if log is not None:
+                log.close()
+            dist.shutdown(self.info)
+        seconds = time.perf_counter() - t0
+        self._say(f"done: step {step} in {seconds:.1f}s -> {self.run_dir}")
+        return FitResult(self.run_dir, step, seconds, last)
+
+    def _checkpoint(self, step, model, optimizer, batcher) -> None:
+        if self.info.is_main:
+            state = {"batcher": batcher.state_dict()}
+            ckpt.save_checkpoint(
+                self.run_dir, step, model, optimizer, state, self.config.train.keep_last
+            )
+            rundir.save_weights(model, self.run_dir, self.config.family)
+        dist.barrier(self.info)
+
+
+def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    if device.type == "cpu":
+        return batch
+    return {
+        k: v.pin_memory().to(device, non_blocking=True) if v.device.type == "cpu" else v.to(device)
+        for k, v in batch.items()
+    }
+
+
+def _try_compile(model: torch.nn.Module):
+    """``torch.compile`` the model, or warn and stay eager when it cannot."""
+    try:
+        compiled = torch.compile(model)
+    except Exception as exc:  # noqa: BLE001 - any backend failure falls back to eager
+        warnings.warn(f"torch.compile failed ({exc}); training eagerly", stacklevel=2)
+        return model
+    return _CompileFallback(compiled, model)
+
+
+class _CompileFallback(torch.nn.Module):
+    """Calls the compiled model; on a compilation error, warns once and goes eager."""
+
+    def __init__(self, compiled, eager):
+        super().__init__()
+        self.compiled = compiled
+        self.eager = eager
+        self.failed = False
+
+    def forward(self, batch):
+        if not self.failed:
+            try:
+                return self.compiled(batch)
+            except Exception as exc:  # noqa: BLE001 - inductor/dynamo errors vary
+                self.failed = True
+                warnings.warn(
+                    f"torch.compile failed ({type(exc).__name__}: {exc}); training eagerly",
+                    stacklevel=2,
+                )
+        return self.eager(batch)
+
+
+def _install_signal_handlers(handler):
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_signal_handlers(old) -> None:
+    if old:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
