@@ -1,0 +1,300 @@
+"""The ``textdecade`` command line: argument parsing only; every subcommand calls the library.
+
+User mistakes (:class:`~textdecade.errors.UserError`) become one line on stderr and exit
+code 2; an interrupted training run exits 130 after writing its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from textdecade import __version__
+from textdecade.errors import UserError
+
+EPILOG_PRETRAIN = """examples:
+  textdecade pretrain gpt                                  # built-in sample corpus, tiny preset
+  textdecade pretrain word2vec --corpus text/ -o runs/w2v --set model.window=8
+  textdecade pretrain bert --dataset wikitext:wikitext-2-raw-v1 --preset small
+  textdecade pretrain transformer --source train.de --target train.en -o runs/mt
+  textdecade pretrain gpt -o runs/gpt --resume             # continue an interrupted run
+  torchrun --nproc_per_node=2 -m textdecade pretrain gpt   # data parallel
+"""
+
+
+def _add_corpus_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--corpus",
+        nargs="+",
+        metavar="PATH",
+        default=None,
+        help="text/jsonl/parquet files, directories or globs (.gz/.bz2/.xz too); "
+        "default: the built-in sample corpus",
+    )
+    p.add_argument("--dataset", metavar="NAME[:CONFIG]", help="a HF datasets name instead of files")
+    p.add_argument("--split", default=None, help="dataset split (default: train)")
+    p.add_argument("--text-field", default=None, help="jsonl/dataset text field (default: text)")
+    p.add_argument("--max-texts", type=int, default=None, help="read at most this many texts")
+
+
+def _corpus_from_args(args):
+    from textdecade.data.corpus import Corpus
+
+    return Corpus(
+        paths=tuple(args.corpus or ()),
+        dataset=args.dataset,
+        split=args.split or "train",
+        text_field=args.text_field or "text",
+        max_texts=args.max_texts,
+    )
+
+
+# ----------------------------------------------------------------------------- tokenizer
+def cmd_tokenizer_train(args) -> int:
+    from textdecade.tokenizer import Tokenizer
+
+    corpus = _corpus_from_args(args)
+    tok = Tokenizer.train(
+        corpus,
+        vocab_size=args.vocab_size,
+        backend=args.backend,
+        model_type=args.model_type,
+        min_frequency=args.min_frequency,
+        lowercase=args.lowercase,
+    )
+    tok.save(args.output)
+    print(f"{args.backend} tokenizer with {tok.vocab_size} tokens -> {args.output}")
+    return 0
+
+
+def cmd_data_prepare(args) -> int:
+    from textdecade.data.shards import prepare_shards
+    from textdecade.tokenizer import Tokenizer
+
+    tok = Tokenizer.load(args.tokenizer)
+    manifest = prepare_shards(_corpus_from_args(args), tok, args.output)
+    print(
+        f"{manifest['n_tokens']:,} tokens in {len(manifest['shards'])} shard(s) "
+        f"({manifest['dtype']}) -> {args.output}"
+    )
+    return 0
+
+
+# ------------------------------------------------------------------------------ pretrain
+def build_run_config(args):
+    """The RunConfig of ``textdecade pretrain`` (also used by ``decade``)."""
+    from textdecade.config import build_config
+    from textdecade.models import get_family
+    from textdecade.pretrain import rundir
+
+    _, Config, presets = get_family(args.family)
+    overrides = list(args.set or ())
+    if args.corpus:
+        overrides.append("data.corpus=" + _toml_list(args.corpus))
+    for flag, key in (
+        ("dataset", "data.dataset"),
+        ("split", "data.split"),
+        ("text_field", "data.text_field"),
+        ("source", "data.source"),
+        ("target", "data.target"),
+        ("device", "train.device"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"{key}={_toml_str(value)}")
+    for flag, key in (("max_texts", "data.max_texts"), ("steps", "train.steps")):
+        if getattr(args, flag, None) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    if args.compile:
+        overrides.append("train.compile=true")
+    if args.tensorboard:
+        overrides.append("train.tensorboard=true")
+    recipe = args.config
+    if args.resume and rundir.is_run_dir(args.output):
+        recipe = rundir.read_config_dict(args.output)  # resume with the run's own settings
+    return build_config(args.family, Config, presets, args.preset, recipe, overrides)
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(_toml_str(v) for v in values) + "]"
+
+
+def cmd_pretrain(args) -> int:
+    from textdecade.pretrain.trainer import Trainer
+
+    if args.output is None:
+        args.output = f"runs/{args.family}-{args.preset}"
+    config = build_run_config(args)
+    result = Trainer(
+        config, args.output, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet
+    ).fit()
+    shown = {k: v for k, v in result.metrics.items() if k in ("loss", "val_loss", "bpb", "val_bpb")}
+    print(
+        f"{config.family} run -> {result.run_dir} (step {result.step}) "
+        + " ".join(f"{k}={v:.4f}" for k, v in shown.items())
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------------- plot
+def cmd_plot(args) -> int:
+    from textdecade.pretrain.plots import plot_run
+
+    for path in plot_run(args.run, args.output):
+        print(path)
+    return 0
+
+
+# ---------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textdecade",
+        description="A decade of NLP on one tokenizer, one engine, one evaluation suite: "
+        "Word2Vec, GloVe, attention seq2seq, the Transformer, BERT and GPT.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="start with:  textdecade decade   (all six families on the built-in sample)",
+    )
+    parser.add_argument("--version", action="version", version=f"textdecade {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name, help_text, epilog, handler, parent=sub):
+        p = parent.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.set_defaults(handler=handler)
+        return p
+
+    # tokenizer
+    tok = sub.add_parser(
+        "tokenizer",
+        help="train the shared tokenizer",
+        description="Train the one tokenizer all six families share.",
+    )
+    tok_sub = tok.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
+    p = add(
+        "train",
+        "train a BPE (HF tokenizers) or sentencepiece tokenizer on a corpus",
+        "example:\n  textdecade tokenizer train --corpus corpus/*.txt --vocab-size 16000 "
+        "-o tokenizer.json",
+        cmd_tokenizer_train,
+        tok_sub,
+    )
+    _add_corpus_args(p)
+    p.add_argument("--vocab-size", type=int, default=8000)
+    p.add_argument("--backend", choices=["bpe", "sentencepiece"], default="bpe")
+    p.add_argument(
+        "--model-type", choices=["bpe", "unigram"], default="bpe", help="sentencepiece model type"
+    )
+    p.add_argument("--min-frequency", type=int, default=2)
+    p.add_argument("--lowercase", action="store_true")
+    p.add_argument("-o", "--output", default="tokenizer.json")
+
+    # data
+    data = sub.add_parser(
+        "data",
+        help="prepare token shards",
+        description="Encode a corpus into memmapped token shards.",
+    )
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    p = add(
+        "prepare",
+        "encode a corpus into token shards on disk (uint16/uint32 memmaps)",
+        "example:\n  textdecade data prepare --corpus corpus/ --tokenizer tokenizer.json "
+        "-o shards/",
+        cmd_data_prepare,
+        data_sub,
+    )
+    _add_corpus_args(p)
+    p.add_argument("--tokenizer", required=True, help="a tokenizer.json")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+
+    # pretrain
+    p = add(
+        "pretrain", "pretrain a model family through the one engine", EPILOG_PRETRAIN, cmd_pretrain
+    )
+    from textdecade.models import FAMILIES
+
+    p.add_argument(
+        "family", choices=list(FAMILIES), metavar="FAMILY", help="one of: " + ", ".join(FAMILIES)
+    )
+    _add_corpus_args(p)
+    p.add_argument("--source", help="parallel corpus: source-side file (seq2seq, transformer)")
+    p.add_argument("--target", help="parallel corpus: target-side file")
+    p.add_argument(
+        "--preset",
+        default="tiny",
+        choices=["tiny", "small", "base"],
+        help="tiny: CPU minutes; small: one GPU under an hour; base: the paper's size",
+    )
+    p.add_argument("--config", help="a TOML recipe with [model] [train] [data] [tokenizer] tables")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override one setting, e.g. --set train.lr=1e-3 (repeatable)",
+    )
+    p.add_argument("-o", "--output", help="run directory (default: runs/FAMILY-PRESET)")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace a run in the directory")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--steps", type=int, help="optimizer steps (same as --set train.steps=N)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--tensorboard", action="store_true", help="also log to RUN/tensorboard")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    # plot
+    p = add(
+        "plot",
+        "plot a run's loss and learning-rate curves to PNG",
+        "example:\n  textdecade plot runs/gpt-tiny",
+        cmd_plot,
+    )
+    p.add_argument("run", help="a run directory")
+    p.add_argument("-o", "--output", help="output directory (default: the run directory)")
+    return parser
+
+
+def _one_line_warnings() -> None:
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001
+        print(f"textdecade: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``textdecade`` console script and ``python -m textdecade``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _one_line_warnings()
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as exc:
+        from textdecade.pretrain.trainer import TrainingInterrupted
+
+        print(
+            f"textdecade: {'' if isinstance(exc, TrainingInterrupted) else 'error: '}{exc}",
+            file=sys.stderr,
+        )
+        return 130 if isinstance(exc, TrainingInterrupted) else 2
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        name = exc.filename if exc.filename is not None else ""
+        print(f"textdecade: error: {exc.strerror or exc}: {name}".rstrip(": "), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("textdecade: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
