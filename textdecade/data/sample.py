@@ -1,0 +1,90 @@
+"""The built-in sample corpus: ~0.47M words of English from gensim's installed test data.
+
+``Corpus()`` with no arguments reads it, so every command works out of the box. The text
+is NOT shipped with textdecade: it is assembled at run time from files in the installed
+gensim wheel (``gensim/test/test_data``), namely the Lee news corpus
+(``lee_background.cor`` + ``lee.cor``, one document per line) and the shortened Wikipedia
+dump ``enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2``, cleaned
+with ``gensim.corpora.wikicorpus`` (``extract_pages`` + ``filter_wiki``) into paragraphs
+of at least 8 words. The result is cached once under ``$XDG_CACHE_HOME/textdecade``
+(default ``~/.cache/textdecade``), written atomically.
+"""
+
+from __future__ import annotations
+
+import bz2
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import CorpusError
+
+SAMPLE_VERSION = 1
+_LEE = ("lee_background.cor", "lee.cor")
+_WIKI = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+_MIN_WORDS = 8
+# Lines that are list items, headings, table rows or template leftovers, not prose.
+_NOT_PROSE = re.compile(r"^\s*(?:[*#:;|!{}=]|\[\[|thumb\|)")
+
+
+def cache_dir() -> Path:
+    """textdecade's cache directory (``$XDG_CACHE_HOME/textdecade`` or ``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "textdecade"
+
+
+def _gensim_test_data() -> Path:
+    try:
+        import gensim
+    except ImportError:  # pragma: no cover - gensim is a dependency
+        raise CorpusError(
+            "the built-in sample corpus needs gensim (pip install gensim), or pass a corpus"
+        ) from None
+    path = Path(gensim.__file__).parent / "test" / "test_data"
+    if not (path / _WIKI).is_file():
+        raise CorpusError(
+            f"gensim's test data is missing ({path}); reinstall gensim or pass a corpus"
+        )
+    return path
+
+
+def sample_texts() -> Iterator[str]:
+    """Yield the sample's texts (Lee documents, then Wikipedia paragraphs), uncached."""
+    from gensim.corpora.wikicorpus import extract_pages, filter_wiki
+
+    data = _gensim_test_data()
+    for name in _LEE:
+        with open(data / name, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                line = " ".join(line.split())
+                if line:
+                    yield line
+    with bz2.open(data / _WIKI, "rb") as f:
+        for _title, raw, _pageid in extract_pages(f, filter_namespaces=("0",)):
+            for para in filter_wiki(raw).split("\n"):
+                if _NOT_PROSE.match(para) or "|" in para:  # "|" = markup leftovers
+                    continue
+                para = " ".join(para.split())
+                if len(para.split()) >= _MIN_WORDS:
+                    yield para
+
+
+def sample_path() -> Path:
+    """Path of the cached sample corpus (built on first use), one text per line."""
+    path = cache_dir() / f"sample_v{SAMPLE_VERSION}.txt"
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sample.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for text in sample_texts():
+                f.write(text + "\n")
+        os.replace(tmp, path)  # atomic: concurrent first uses never see half a file
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
