@@ -1,0 +1,545 @@
+"""Two-way interop with HF ``transformers``: BERT and GPT-2 directories <-> textdecade models.
+
+Import reads a HF directory (``config.json``, ``model.safetensors`` or ``pytorch_model.bin``,
+and ``tokenizer.json`` or a WordPiece ``vocab.txt``), builds textdecade's own BERT or GPT
+with the same sizes and copies the weights through a name table; a
+sentence-transformers directory (``modules.json``) also gives its pooling, normalization
+and ``max_seq_length``. Export writes a directory that ``transformers.AutoModel``,
+``AutoModelForMaskedLM`` / ``AutoModelForCausalLM`` and ``AutoTokenizer`` load.
+
+Parity with ``transformers`` itself (the same logits within 1e-5 in fp32) is tested both ways.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from tokenizers import processors
+
+from textdecade.embed import Framing
+from textdecade.errors import CheckpointError, FormatError, UserError
+from textdecade.io import atomic_path, write_json
+
+#: HF ``model_type`` -> textdecade family.
+SUPPORTED = {"bert": "bert", "gpt2": "gpt"}
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+SUPPORTED_TEXT = "bert (BertModel, BertForMaskedLM) and gpt2 (GPT2LMHeadModel)"
+
+
+@dataclass
+class Imported:
+    """A HF model brought into textdecade.
+
+    Attributes:
+        family: "bert" or "gpt".
+        model: the textdecade model (eval mode) with the HF weights.
+        tokenizer: a textdecade Tokenizer wrapping the HF one (HF ids kept).
+        config: the family's model Config.
+        meta: the model's meta (JSON-able; saved as ``data_meta.json`` on export).
+        framing: how one text becomes a model row ([CLS] ... [SEP] for BERT).
+        pooling: "mean"/"cls" from a sentence-transformers directory, else None.
+        normalize: True when a sentence-transformers directory ends in Normalize.
+        missing: textdecade parameters the directory did not have (e.g. the MLM head of
+            a bare ``BertModel``), left at their initialisation.
+    """
+
+    family: str
+    model: torch.nn.Module
+    tokenizer: Any
+    config: Any
+    meta: dict[str, Any]
+    framing: Framing
+    pooling: str | None = None
+    normalize: bool = False
+    missing: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------- reading HF files
+
+
+def read_hf_config(path: Path) -> dict[str, Any]:
+    """``config.json`` of a HF directory, checked to be an architecture we support."""
+    file = path / "config.json"
+    if not file.is_file():
+        raise UserError(f"{path} has no config.json (not a HF transformers directory)")
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{file}: not valid JSON ({exc})") from None
+    model_type = config.get("model_type")
+    if model_type not in SUPPORTED:
+        arch = ", ".join(config.get("architectures") or []) or model_type or "unknown"
+        raise UserError(
+            f"{path}: unsupported architecture '{arch}' (textdecade imports {SUPPORTED_TEXT})"
+        )
+    return config
+
+
+def read_hf_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The state dict in ``model.safetensors`` or ``pytorch_model.bin`` (no pickle code run)."""
+    st = path / "model.safetensors"
+    if st.is_file():
+        try:
+            return load_file(str(st))
+        except Exception as exc:  # safetensors raises its own error types
+            raise CheckpointError(f"{st} is not a readable safetensors file ({exc})") from None
+    binary = path / "pytorch_model.bin"
+    if binary.is_file():
+        try:
+            return torch.load(binary, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise CheckpointError(f"{binary} cannot be read with weights_only ({exc})") from None
+    sharded = sorted(path.glob("model-*.safetensors"))
+    if sharded:
+        out: dict[str, torch.Tensor] = {}
+        for file in sharded:
+            out.update(load_file(str(file)))
+        return out
+    raise CheckpointError(f"{path} has no model.safetensors or pytorch_model.bin")
+
+
+def read_hf_tokenizer(path: Path, model_type: str):
+    """A textdecade Tokenizer from ``tokenizer.json`` (or a WordPiece ``vocab.txt``).
+
+    The file's fixed padding and truncation (sentence-transformers ships ``Fixed 128``)
+    are dropped: textdecade pads per batch and truncates to the model's context itself.
+    """
+    from textdecade.tokenizer import Tokenizer
+
+    file = path / "tokenizer.json"
+    if file.is_file():
+        try:
+            obj = json.loads(file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise FormatError(f"{file}: not valid JSON ({exc})") from None
+    elif (path / "vocab.txt").is_file() and model_type == "bert":
+        obj = _wordpiece_json(path)
+    else:
+        raise UserError(f"{path} has no tokenizer.json (nor a BERT vocab.txt) to tokenize with")
+    obj = {**obj, "padding": None, "truncation": None}
+    with tempfile.TemporaryDirectory() as tmp:
+        clean = Path(tmp) / "tokenizer.json"
+        clean.write_text(json.dumps(obj), encoding="utf-8")
+        return Tokenizer.from_hf(clean)
+
+
+def _wordpiece_json(path: Path) -> dict[str, Any]:
+    """Build BERT's WordPiece tokenizer from ``vocab.txt`` (+ ``tokenizer_config.json``)."""
+    from tokenizers import BertWordPieceTokenizer
+
+    lower = True
+    cfg = path / "tokenizer_config.json"
+    if cfg.is_file():
+        lower = bool(json.loads(cfg.read_text(encoding="utf-8")).get("do_lower_case", True))
+    tok = BertWordPieceTokenizer(str(path / "vocab.txt"), lowercase=lower)
+    return json.loads(tok.to_str())
+
+
+def read_sentence_transformers(path: Path) -> tuple[str | None, bool, int | None]:
+    """(pooling, normalize, max_seq_length) of a sentence-transformers directory, if any."""
+    pooling, normalize, max_len = None, False, None
+    modules = path / "modules.json"
+    if modules.is_file():
+        for module in json.loads(modules.read_text(encoding="utf-8")):
+            kind = module.get("type", "")
+            if kind.endswith("Normalize"):
+                normalize = True
+            if kind.endswith("Pooling"):
+                cfg = path / module.get("path", "") / "config.json"
+                if cfg.is_file():
+                    pooling = _st_pooling(json.loads(cfg.read_text(encoding="utf-8")), cfg)
+    st_cfg = path / "sentence_bert_config.json"
+    if st_cfg.is_file():
+        max_len = json.loads(st_cfg.read_text(encoding="utf-8")).get("max_seq_length")
+    return pooling, normalize, max_len
+
+
+def _st_pooling(cfg: dict[str, Any], file: Path) -> str:
+    modes = {
+        "pooling_mode_mean_tokens": "mean",
+        "pooling_mode_cls_token": "cls",
+        "pooling_mode_lasttoken": "last",
+    }
+    chosen = [name for key, name in modes.items() if cfg.get(key)]
+    others = [k for k, v in cfg.items() if k.startswith("pooling_mode") and v and k not in modes]
+    if len(chosen) != 1 or others:
+        raise UserError(f"{file}: only one of mean, cls or last-token pooling is supported")
+    return chosen[0]
+
+
+# ---------------------------------------------------------------------- name tables
+
+#: HF activation names <-> textdecade's (see :func:`textdecade.models.layers.activation_fn`).
+ACTIVATIONS = {
+    "gelu": "gelu",
+    "gelu_new": "gelu_tanh",
+    "gelu_pytorch_tanh": "gelu_tanh",
+    "relu": "relu",
+}
+_ACT_TO_HF = {"gelu": "gelu", "gelu_tanh": "gelu_new", "relu": "relu"}
+#: textdecade family -> HF model_type it exports to.
+EXPORTS = {"bert": "bert", "gpt": "gpt2"}
+_BASE = {"bert": "bert.", "gpt2": "transformer."}
+# BERT names outside the layers (HF -> textdecade); filled in from textdecade.models.bert.
+BERT_TOP: list[tuple[str, str]] = []
+BERT_LAYER = "layers.{i}."
+#: textdecade parameters a HF directory may lack (a bare BertModel has no MLM head).
+HEAD_PREFIXES = ("mlm_head.",)
+
+
+def name_rows(kind: str, n_layers: int) -> list[tuple[tuple[str, ...], str, str]]:
+    """The weight table: (HF names without the base prefix, textdecade name, how).
+
+    ``how`` is "copy"; "t" (transpose: GPT-2's Conv1D stores (in, out), nn.Linear
+    (out, in)); or "cat" (BERT's separate query, key and value stacked into the fused
+    (3D, D) ``qkv`` of :class:`~textdecade.models.layers.MultiHeadAttention`).
+    """
+    rows: list[tuple[tuple[str, ...], str, str]] = []
+
+    def both(hf: str, td: str, how: str = "copy") -> None:
+        rows.append(((hf + ".weight",), td + ".weight", how))
+        rows.append(((hf + ".bias",), td + ".bias", "copy"))
+
+    if kind == "gpt2":
+        rows += [(("wte.weight",), "wte.weight", "copy"), (("wpe.weight",), "wpe.weight", "copy")]
+        for i in range(n_layers):
+            h = f"h.{i}."
+            both(h + "ln_1", h + "ln_1")
+            both(h + "attn.c_attn", h + "attn.qkv", "t")
+            both(h + "attn.c_proj", h + "attn.proj", "t")
+            both(h + "ln_2", h + "ln_2")
+            both(h + "mlp.c_fc", h + "mlp.fc", "t")
+            both(h + "mlp.c_proj", h + "mlp.proj", "t")
+        both("ln_f", "ln_f")
+        return rows
+    for hf, td in BERT_TOP:
+        (both if hf.endswith("LayerNorm") or "dense" in hf else _one(rows))(hf, td)
+    for i in range(n_layers):
+        e, t = f"encoder.layer.{i}.", BERT_LAYER.format(i=i)
+        for part in ("weight", "bias"):
+            qkv = tuple(f"{e}attention.self.{n}.{part}" for n in ("query", "key", "value"))
+            rows.append((qkv, f"{t}attn.qkv.{part}", "cat"))
+        both(e + "attention.output.dense", t + "attn.proj")
+        both(e + "attention.output.LayerNorm", t + "ln_1")
+        both(e + "intermediate.dense", t + "mlp.fc")
+        both(e + "output.dense", t + "mlp.proj")
+        both(e + "output.LayerNorm", t + "ln_2")
+    return rows
+
+
+def _one(rows: list) -> Any:
+    def add(hf: str, td: str) -> None:
+        rows.append(((hf,), td, "copy"))
+
+    return add
+
+
+def _tied(model: torch.nn.Module) -> set[str]:
+    """Names of parameters that share storage with an earlier one (tied embeddings)."""
+    seen: dict[int, str] = {}
+    tied = set()
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        key = tensor.data_ptr()
+        if key in seen:
+            tied.add(name)
+        seen.setdefault(key, name)
+    return tied
+
+
+def state_from_hf(
+    kind: str, hf_state: dict[str, torch.Tensor], model: torch.nn.Module
+) -> tuple[dict[str, torch.Tensor], tuple[str, ...]]:
+    """Map a HF state dict onto ``model``'s names; also returns what the HF one lacked."""
+    base = _BASE[kind]
+    hf = {(k[len(base) :] if k.startswith(base) else k): v for k, v in hf_state.items()}
+    if "cls.predictions.bias" not in hf and "cls.predictions.decoder.bias" in hf:
+        hf["cls.predictions.bias"] = hf["cls.predictions.decoder.bias"]
+    target = model.state_dict()
+    out: dict[str, torch.Tensor] = {}
+    for hf_names, td, how in name_rows(kind, model.config.n_layers):
+        if td not in target or not all(n in hf for n in hf_names):
+            continue
+        values = [hf[n] for n in hf_names]
+        value = values[0].t() if how == "t" else torch.cat(values) if how == "cat" else values[0]
+        if tuple(value.shape) != tuple(target[td].shape):
+            raise CheckpointError(
+                f"HF weight {hf_names[0]} has shape {tuple(value.shape)}, textdecade's {td} "
+                f"expects {tuple(target[td].shape)}"
+            )
+        out[td] = value.to(target[td].dtype).contiguous()
+    missing = tuple(k for k in target if k not in out and k not in _tied(model))
+    essential = [k for k in missing if not k.startswith(HEAD_PREFIXES)]
+    if essential:
+        raise CheckpointError(f"the HF weights lack {essential[0]} ({len(essential)} missing)")
+    return out, missing
+
+
+def state_to_hf(kind: str, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``model``'s weights under HF ``BertForMaskedLM`` / ``GPT2LMHeadModel`` names.
+
+    Parameters a bias-free textdecade model lacks are written as zeros, which computes the
+    same function. Tied output embeddings are left out (HF re-ties them on load).
+    """
+    state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
+    out: dict[str, torch.Tensor] = {}
+    for hf_names, td, how in name_rows(kind, model.config.n_layers):
+        if td in state:
+            value = state[td]
+        elif td.endswith(".bias"):  # a bias-free model: the same function with zero bias
+            value = torch.zeros(state[td[: -len("bias")] + "weight"].shape[0])
+        else:
+            continue
+        parts = [value.t()] if how == "t" else value.chunk(3) if how == "cat" else [value]
+        for name, part in zip(hf_names, parts):
+            prefix = "" if name.startswith("cls.") else _BASE[kind]
+            out[prefix + name] = part.contiguous().clone()
+    return out
+
+
+# ---------------------------------------------------------------------- configs
+
+
+def _special_meta(tokenizer: Any) -> dict[str, int | None]:
+    names = ("pad", "unk", "bos", "eos", "cls", "sep", "mask")
+    return {f"{n}_id": getattr(tokenizer, f"{n}_id", None) for n in names}
+
+
+def config_from_hf(
+    kind: str, hf: dict[str, Any], tokenizer: Any, config_cls: type
+) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """(textdecade Config values, model meta, LayerNorm epsilon) of a HF config."""
+    if kind == "gpt2":
+        act = hf.get("activation_function", "gelu_new")
+        values = {
+            "vocab_size": hf["vocab_size"],
+            "d_model": hf["n_embd"],
+            "n_heads": hf["n_head"],
+            "n_layers": hf["n_layer"],
+            "d_ff": hf.get("n_inner") or 0,
+            "max_len": hf.get("n_positions", 1024),
+            "dropout": 0.0,
+        }
+        eps = float(hf.get("layer_norm_epsilon", 1e-5))
+    else:
+        act = hf.get("hidden_act", "gelu")
+        values = {
+            "vocab_size": hf["vocab_size"],
+            "d_model": hf["hidden_size"],
+            "n_heads": hf["num_attention_heads"],
+            "n_layers": hf["num_hidden_layers"],
+            "d_ff": hf["intermediate_size"],
+            "max_len": hf.get("max_position_embeddings", 512),
+            "type_vocab_size": hf.get("type_vocab_size", 2),
+            "dropout": 0.0,
+        }
+        eps = float(hf.get("layer_norm_eps", 1e-12))
+        if hf.get("position_embedding_type", "absolute") != "absolute":
+            raise UserError("only BERT with absolute position embeddings can be imported")
+    if act not in ACTIVATIONS:
+        raise UserError(f"unsupported activation '{act}' (supported: {', '.join(ACTIVATIONS)})")
+    values["activation"] = ACTIVATIONS[act]
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    for eps_name in ("ln_eps", "layer_norm_eps", "norm_eps"):
+        if eps_name in fields:
+            values[eps_name] = eps
+    values = {k: v for k, v in values.items() if k in fields}
+    meta = {"vocab_size": int(hf["vocab_size"]), **_special_meta(tokenizer), "hf_model_type": kind}
+    return values, meta, eps
+
+
+def config_to_hf(kind: str, model: torch.nn.Module, tokenizer: Any) -> dict[str, Any]:
+    """A HF ``config.json`` describing ``model`` (BertForMaskedLM or GPT2LMHeadModel)."""
+    c = model.config
+    eps = next(m.eps for m in model.modules() if isinstance(m, torch.nn.LayerNorm))
+    d_ff = getattr(c, "d_ff", 0) or 4 * c.d_model
+    vocab = model.input_embeddings().num_embeddings
+    common = {
+        "vocab_size": vocab,
+        "pad_token_id": tokenizer.pad_id,
+        "tie_word_embeddings": True,
+        "bos_token_id": tokenizer.bos_id,
+        "eos_token_id": tokenizer.eos_id,
+        "dtype": "float32",
+    }
+    act = _ACT_TO_HF[c.activation]
+    if kind == "gpt2":
+        return {
+            "architectures": ["GPT2LMHeadModel"],
+            "model_type": "gpt2",
+            **common,
+            "n_positions": c.max_len,
+            "n_embd": c.d_model,
+            "n_layer": c.n_layers,
+            "n_head": c.n_heads,
+            "n_inner": d_ff,
+            "activation_function": act,
+            "layer_norm_epsilon": eps,
+            "resid_pdrop": c.dropout,
+            "embd_pdrop": c.dropout,
+            "attn_pdrop": c.dropout,
+        }
+    return {
+        "architectures": ["BertForMaskedLM"],
+        "model_type": "bert",
+        **common,
+        "hidden_size": c.d_model,
+        "num_hidden_layers": c.n_layers,
+        "num_attention_heads": c.n_heads,
+        "intermediate_size": d_ff,
+        "hidden_act": act,
+        "max_position_embeddings": c.max_len,
+        "layer_norm_eps": eps,
+        "type_vocab_size": getattr(c, "type_vocab_size", 2),
+        "hidden_dropout_prob": c.dropout,
+        "attention_probs_dropout_prob": c.dropout,
+        "position_embedding_type": "absolute",
+    }
+
+
+def hf_framing(kind: str, tokenizer: Any, max_len: int) -> Framing:
+    """BERT reads ``[CLS] text [SEP]``; GPT-2 reads the bare text."""
+    pad = tokenizer.pad_id if tokenizer.pad_id is not None else (tokenizer.eos_id or 0)
+    if kind == "bert":
+        if tokenizer.cls_id is None or tokenizer.sep_id is None:
+            raise UserError("the BERT tokenizer has no [CLS]/[SEP] tokens")
+        return Framing((tokenizer.cls_id,), (tokenizer.sep_id,), pad, max_len)
+    return Framing((), (), pad, max_len)
+
+
+def tokenizer_files(kind: str, tokenizer: Any, max_len: int) -> tuple[dict, dict, dict] | None:
+    """(tokenizer.json, tokenizer_config.json, special_tokens_map.json) for ``AutoTokenizer``.
+
+    A textdecade BPE tokenizer is written as the plain HF JSON inside it, with a
+    post-processor that frames texts as the model was trained: ``<cls> A <sep>`` for BERT,
+    nothing for GPT. Returns None for a sentencepiece tokenizer (no HF equivalent).
+    """
+    obj = json.loads(tokenizer.to_json_str())
+    if "textdecade" in obj:
+        if "tokenizer" not in obj:
+            return None
+        obj = obj["tokenizer"]
+        if kind == "bert":
+            cls_tok, sep_tok = (
+                tokenizer.id_to_token(tokenizer.cls_id),
+                tokenizer.id_to_token(tokenizer.sep_id),
+            )
+            obj["post_processor"] = json.loads(
+                processors.TemplateProcessing(
+                    single=f"{cls_tok} $A {sep_tok}",
+                    pair=f"{cls_tok} $A {sep_tok} $B:1 {sep_tok}:1",
+                    special_tokens=[(cls_tok, tokenizer.cls_id), (sep_tok, tokenizer.sep_id)],
+                ).__getstate__()
+            )
+        else:
+            obj["post_processor"] = None
+    specials = {}
+    for name in ("bos", "eos", "unk", "pad", "cls", "sep", "mask"):
+        i = getattr(tokenizer, f"{name}_id", None)
+        if i is not None:
+            specials[f"{name}_token"] = tokenizer.id_to_token(i)
+    inputs = (
+        ["input_ids", "token_type_ids", "attention_mask"]
+        if kind == "bert"
+        else ["input_ids", "attention_mask"]
+    )
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": max_len,
+        "model_input_names": inputs,
+        **specials,
+    }
+    return obj, config, specials
+
+
+# ---------------------------------------------------------------------- import
+
+
+def import_hf(path: str | Path, device: str | torch.device = "cpu") -> Imported:
+    """Load a HF BERT or GPT-2 directory as a textdecade model.
+
+    Args:
+        path: the HF directory (as ``save_pretrained`` writes it, or a sentence-transformers
+            model directory).
+        device: where the model goes.
+
+    Returns:
+        an :class:`Imported` (model in eval mode).
+
+    Raises:
+        UserError: an unsupported architecture, missing files, or weights that do not fit.
+    """
+    from textdecade.models import get_family
+
+    path = Path(path)
+    hf_config = read_hf_config(path)
+    kind = hf_config["model_type"]
+    family = SUPPORTED[kind]
+    Model, Config, _ = get_family(family)
+    tokenizer = read_hf_tokenizer(path, kind)
+    pooling, normalize, st_max_len = read_sentence_transformers(path)
+    values, meta, eps = config_from_hf(kind, hf_config, tokenizer, Config)
+    model = Model(Config(**values), meta)
+    for module in model.modules():  # the configs may not carry it: HF BERT uses 1e-12
+        if isinstance(module, torch.nn.LayerNorm):
+            module.eps = eps
+    state, missing = state_from_hf(kind, read_hf_weights(path), model)
+    model.load_state_dict(state, strict=False)
+    model.to(device).eval()
+    max_len = min(int(values["max_len"]), int(st_max_len or values["max_len"]))
+    framing = hf_framing(kind, tokenizer, max_len)
+    return Imported(
+        family, model, tokenizer, model.config, meta, framing, pooling, normalize, missing
+    )
+
+
+# ---------------------------------------------------------------------- export
+
+
+def export_hf(run: str | Path | Any, out_dir: str | Path) -> Path:
+    """Write a textdecade BERT or GPT run as a HF transformers directory.
+
+    Args:
+        run: a run directory, or a loaded :class:`~textdecade.api.TextModel`.
+        out_dir: the directory to write (created; existing files of the same names are
+            replaced atomically).
+
+    Returns:
+        ``out_dir``, holding ``config.json``, ``model.safetensors`` (``BertForMaskedLM`` /
+        ``GPT2LMHeadModel`` names), ``tokenizer.json``, ``tokenizer_config.json`` and
+        ``special_tokens_map.json``.
+    """
+    from textdecade.api import TextModel, load
+
+    handle = run if isinstance(run, TextModel) else load(run, device="cpu")
+    model, tokenizer = handle.model, handle.tokenizer
+    kind = EXPORTS.get(handle.family)
+    if kind is None:
+        raise UserError(
+            f"a {handle.family} model cannot be exported to HF transformers "
+            "(textdecade exports bert and gpt runs)"
+        )
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output path {out} is a file, not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "model.safetensors") as tmp:
+        save_file(state_to_hf(kind, model), str(tmp), metadata={"format": "pt"})
+    write_json(out / "config.json", config_to_hf(kind, model, tokenizer))
+    files = tokenizer_files(kind, tokenizer, model.config.max_len)
+    if files is None:
+        warnings.warn(
+            "a sentencepiece tokenizer has no HF tokenizer.json form: exported the model only",
+            stacklevel=2,
+        )
+        return out
+    for name, obj in zip(TOKENIZER_FILES, files):
+        write_json(out / name, obj)
+    return out
