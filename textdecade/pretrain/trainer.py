@@ -295,7 +295,7 @@ class Trainer:
                     with torch.no_grad(), precision.autocast(device):
                         record.update(model.evaluate(data, train.eval_batches))
                     model.train()
-                    if self.info.is_main:
+                    if self.info.is_main and self.show_progress:
                         bar.write(
                             " | ".join(
                                 f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"

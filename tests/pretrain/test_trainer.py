@@ -1,0 +1,141 @@
+"""The engine on a toy family: a complete run directory, exact resume, signals, NaN, refusals."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.pretrain import toy_family
+from textdecade import models
+from textdecade.config import build_config
+from textdecade.errors import CheckpointError, UserError
+from textdecade.pretrain import rundir
+from textdecade.pretrain.trainer import Trainer, TrainingDiverged, TrainingInterrupted
+
+
+@pytest.fixture(autouse=True)
+def toy_registered(monkeypatch):
+    monkeypatch.setitem(models.FAMILIES, "toy", "tests.pretrain.toy_family")
+
+
+@pytest.fixture(scope="module")
+def texts(corpus_lines):
+    return corpus_lines("gensim_lee.txt", 120)
+
+
+def fit(run_dir, texts, *overrides, **kwargs):
+    config = build_config(
+        "toy", toy_family.Config, toy_family.PRESETS, "tiny", None, ["train.threads=1", *overrides]
+    )
+    return Trainer(config, run_dir, corpus=texts, progress=False, **kwargs).fit()
+
+
+def weights(run_dir):
+    return load_file(str(run_dir / "model.safetensors"))
+
+
+def assert_bitwise_equal(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def steps_logged(run_dir):
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["step"] for line in lines]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, texts):
+    """An uninterrupted 30-step run that the interrupted ones must land on exactly."""
+    import tests.pretrain.toy_family  # noqa: F401 - registered per test, imported once here
+
+    run_dir = tmp_path_factory.mktemp("ref") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(models.FAMILIES, "toy", "tests.pretrain.toy_family")
+        result = fit(run_dir, texts)
+    return run_dir, result
+
+
+def test_a_run_directory_is_complete_and_loss_falls(reference):
+    run_dir, result = reference
+    for name in ("config.json", "tokenizer.json", "data_meta.json", "model.safetensors"):
+        assert (run_dir / name).is_file(), name
+    assert result.step == 30
+    assert steps_logged(run_dir) == list(range(1, 31))
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    # A bigram model on real text: the loss must fall well below the uniform log(300) = 5.7.
+    assert records[-1]["loss"] < records[0]["loss"] - 0.5
+    assert "val_loss" in records[9] and "tokens_per_s" in records[4]
+    checkpoints = sorted(p.name for p in (run_dir / "state").iterdir())
+    assert checkpoints == ["step_00000025", "step_00000030"]  # keep_last = 2
+    config, model, _ = rundir.load_run(run_dir)
+    assert config.family == "toy" and config.train.steps == 30
+    assert_bitwise_equal({k: v for k, v in model.state_dict().items()}, weights(run_dir))
+
+
+def test_resume_after_a_crash_is_bitwise_identical(tmp_path, texts, reference):
+    run_dir = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(run_dir, texts, "model.crash_at=17")
+    # A checkpoint being written when the process died, and one that is corrupt:
+    (run_dir / "state" / "step_00000020").mkdir()
+    bad = run_dir / "state" / "step_00000019"
+    bad.mkdir()
+    (bad / "COMPLETE").write_text("ok")
+    (bad / "trainer.json").write_text("{not json")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(run_dir, texts, resume=True)
+    assert any("skipping checkpoint step_00000020" in str(w.message) for w in caught)
+    assert_bitwise_equal(weights(run_dir), weights(reference[0]))
+    assert steps_logged(run_dir) == list(range(1, 31))
+
+
+def test_sigterm_checkpoints_then_resume_lands_on_the_same_weights(tmp_path, texts, reference):
+    run_dir = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted, match="SIGTERM.*step 13.*--resume"):
+        fit(run_dir, texts, "model.signal_at=12")
+    assert (run_dir / "state" / "step_00000013" / "COMPLETE").exists()
+    fit(run_dir, texts, resume=True)
+    assert_bitwise_equal(weights(run_dir), weights(reference[0]))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, texts):
+    run_dir = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match="nan at step 13.*step 10"):
+        fit(run_dir, texts, "model.nan_at=12")
+    saved = load_file(str(run_dir / "state" / "step_00000010" / "model.safetensors"))
+    assert_bitwise_equal(weights(run_dir), saved)
+    assert all(torch.isfinite(t).all() for t in weights(run_dir).values())
+
+
+def test_an_existing_run_is_refused_unless_resume_or_overwrite(tmp_path, texts, reference):
+    with pytest.raises(UserError, match="already holds a toy run.*--resume.*--overwrite"):
+        rundir.prepare_run_dir(reference[0], "toy", resume=False, overwrite=False)
+    with pytest.raises(CheckpointError, match="holds a toy run; it cannot resume as gpt"):
+        rundir.prepare_run_dir(reference[0], "gpt", resume=True, overwrite=False)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not empty and holds no run"):
+        fit(tmp_path, texts)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_gradient_accumulation_matches_one_big_batch(tmp_path, texts):
+    one = fit(tmp_path / "a", texts, "train.steps=6", "train.batch_size=8", "model.dropout=0.0")
+    two = fit(
+        tmp_path / "b",
+        texts,
+        "train.steps=6",
+        "train.batch_size=4",
+        "train.grad_accum=2",
+        "model.dropout=0.0",
+    )
+    assert one.step == two.step == 6
+    # Different batches (the batcher draws per micro-batch), same tokens per step and a
+    # comparable loss: accumulation averages, it does not sum.
+    assert abs(one.metrics["loss"] - two.metrics["loss"]) < 0.5
