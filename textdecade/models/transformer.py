@@ -1,0 +1,252 @@
+"""The encoder-decoder Transformer: Vaswani et al. 2017, "Attention is all you need".
+
+Built from the shared blocks of :mod:`textdecade.models.layers`: an encoder of
+self-attention blocks and a decoder of causal self-attention + cross-attention blocks,
+sinusoidal positions (section 3.5), embeddings scaled by sqrt(d_model) and shared between
+source, target and the output softmax (section 3.4; one joint tokenizer makes this
+possible), label smoothing 0.1 (section 5.4), the Noam warmup schedule (section 5.3) and
+Xavier initialisation (as in the tensor2tensor reference code).
+
+``norm="post"`` is the paper's post-LN; ``norm="pre"`` puts LayerNorm before each sublayer
+(Xiong et al. 2020), which trains without warmup tricks and needs a final LayerNorm.
+The data side (translation or denoising) and the loss come from
+:class:`~textdecade.models.seq2seq.EncoderDecoderFamily`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from textdecade.data.parallel import PAD_ID
+from textdecade.errors import ConfigError
+from textdecade.models.decoding import reorder_tensors
+from textdecade.models.layers import (
+    PostLNBlock,
+    PostLNDecoderBlock,
+    PreLNBlock,
+    PreLNDecoderBlock,
+    SinusoidalPositions,
+    init_xavier_,
+    make_caches,
+)
+from textdecade.models.seq2seq import EncoderDecoderFamily
+
+_BLOCKS = {"post": (PostLNBlock, PostLNDecoderBlock), "pre": (PreLNBlock, PreLNDecoderBlock)}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Transformer hyperparameters (the paper's base model in brackets).
+
+    ``n_layers`` is the depth of the encoder and of the decoder each [6]; ``d_ff`` the
+    feed-forward width [2048]; ``norm`` "post" [paper] or "pre". ``objective``: "auto"
+    translates given a parallel corpus and denoises plain text. ``vocab_size`` 0 = the
+    tokenizer's.
+    """
+
+    vocab_size: int = 0
+    d_model: int = 512
+    n_heads: int = 8
+    n_layers: int = 6
+    d_ff: int = 2048
+    dropout: float = 0.1
+    max_len: int = 256
+    norm: str = "post"
+    objective: str = "auto"
+    label_smoothing: float = 0.1
+    noise_ratio: float = 0.3
+    span_lambda: float = 3.0
+
+
+class Model(EncoderDecoderFamily):
+    """Encoder-decoder Transformer with tied embeddings (see the module docstring)."""
+
+    name = "transformer"
+    default_optimizer = "adamw"
+    default_schedule = "noam"
+
+    def __init__(self, config: Config, meta: dict[str, Any]):
+        super().__init__(config, meta)
+        c = config
+        if c.norm not in _BLOCKS:
+            raise ConfigError("model.norm must be 'post' or 'pre'")
+        enc_block, dec_block = _BLOCKS[c.norm]
+        v = c.vocab_size or meta["vocab_size"]
+        self.embed = nn.Embedding(v, c.d_model, padding_idx=PAD_ID)
+        self.positions = SinusoidalPositions(c.max_len, c.d_model)
+        self.drop = nn.Dropout(c.dropout)
+        self.encoder = nn.ModuleList(
+            enc_block(c.d_model, c.n_heads, c.d_ff, c.dropout, activation="relu")
+            for _ in range(c.n_layers)
+        )
+        self.decoder = nn.ModuleList(
+            dec_block(c.d_model, c.n_heads, c.d_ff, c.dropout, activation="relu")
+            for _ in range(c.n_layers)
+        )
+        # Pre-LN leaves the residual stream un-normalised: close each stack with a LayerNorm.
+        pre = c.norm == "pre"
+        self.enc_norm = nn.LayerNorm(c.d_model) if pre else nn.Identity()
+        self.dec_norm = nn.LayerNorm(c.d_model) if pre else nn.Identity()
+        init_xavier_(self)
+        # Embeddings ~ N(0, d^-1/2): scaled by sqrt(d) on input they have unit variance, and
+        # as the tied output matrix they give logits of unit scale (fairseq's choice).
+        nn.init.normal_(self.embed.weight, 0.0, c.d_model**-0.5)
+        with torch.no_grad():
+            self.embed.weight[PAD_ID].zero_()
+
+    def input_embeddings(self) -> nn.Embedding:
+        return self.embed
+
+    def _embed(self, ids: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        x = self.embed(ids) * math.sqrt(self.config.d_model)  # (B, T, D)
+        return self.drop(x + self.positions(ids.shape[1], offset))
+
+    # ---------------------------------------------------------------------------- encoder
+    def hidden_states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """Encoder states: embeddings + positions, then each layer (B, T, D) (last normed)."""
+        x = self._embed(input_ids)
+        states = [x]
+        for block in self.encoder:
+            x = block(x, attention_mask)
+            states.append(x)
+        states[-1] = self.enc_norm(states[-1])
+        return states
+
+    def encode(self, src: torch.Tensor, src_mask: torch.Tensor) -> dict[str, Any]:
+        """Run the encoder; the decoding state holds its output and the source mask."""
+        return {"memory": self.hidden_states(src, src_mask)[-1], "mask": src_mask}
+
+    # ---------------------------------------------------------------------------- decoder
+    def _decode(self, state, tgt_in, caches=None, offset=0, need_weights=False):
+        x = self._embed(tgt_in, offset)
+        cross = []
+        for i, block in enumerate(self.decoder):
+            cache = caches[i] if caches is not None else None
+            # The causal mask alone hides right padding from real tokens: no mask tensor.
+            y = block(x, state["memory"], state["mask"], None, cache, need_weights)
+            if need_weights:
+                x, (_, w) = y
+                cross.append(w)  # (B, H, T, S)
+            else:
+                x = y
+        logits = self.dec_norm(x) @ self.embed.weight.t()  # (B, T, D) @ (D, V) -> (B, T, V)
+        return (logits, torch.stack(cross, 1)) if need_weights else logits
+
+    def logits(
+        self, src: torch.Tensor, src_mask: torch.Tensor, tgt_in: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher-forced logits (B, T, V)."""
+        return self._decode(self.encode(src, src_mask), tgt_in)
+
+    def decode_step(self, state: dict[str, Any], tokens: torch.Tensor):
+        """Feed the last tokens (B, 1) through the KV-cached decoder: log-probs (B, V)."""
+        state = dict(state)
+        if "caches" not in state:
+            c = self.config
+            memory = state["memory"]
+            state["caches"] = make_caches(
+                c.n_layers, memory.shape[0], c.n_heads, c.max_len, c.d_model // c.n_heads,
+                memory.device, memory.dtype,
+            )  # fmt: skip
+        offset = state["caches"][0].length
+        logits = self._decode(state, tokens[:, -1:], state["caches"], offset)
+        return F.log_softmax(logits[:, -1].float(), -1), state
+
+    def reorder_state(self, state: dict[str, Any], index: torch.Tensor) -> dict[str, Any]:
+        """Select batch rows ``index`` of the memory, the mask and every KV cache."""
+        caches = state.get("caches")
+        state = reorder_tensors({k: v for k, v in state.items() if k != "caches"}, index)
+        if caches is not None:
+            for cache in caches:
+                cache.k = cache.k.index_select(0, index)
+                cache.v = cache.v.index_select(0, index)
+            state["caches"] = caches
+        return state
+
+    @torch.no_grad()
+    def attention_maps(
+        self, src: torch.Tensor, src_mask: torch.Tensor, tgt_in: torch.Tensor
+    ) -> torch.Tensor:
+        """Cross-attention weights (B, L, H, T, S) of every decoder layer and head."""
+        _, weights = self._decode(self.encode(src, src_mask), tgt_in, need_weights=True)
+        return weights
+
+    def flops_per_unit(self) -> float:
+        """~6N per token plus attention's 12 L T D (Kaplan et al. 2020), with T = max_len/2."""
+        c = self.config
+        n = sum(p.numel() for p in self.parameters())
+        return 6.0 * n + 12.0 * 2 * c.n_layers * (c.max_len // 2) * c.d_model
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # A few minutes on 2 CPU cores (Multi30k-sized data); pre-LN trains faster when tiny.
+    "tiny": {
+        "model": {
+            "d_model": 128,
+            "n_heads": 4,
+            "n_layers": 2,
+            "d_ff": 512,
+            "max_len": 64,
+            "dropout": 0.1,
+        },
+        "train": {
+            "steps": 1500,
+            "batch_size": 64,
+            "lr": 1e-3,
+            "warmup_steps": 200,
+            "weight_decay": 0.0,
+            "beta2": 0.98,
+            "eval_every": 250,
+        },
+        "tokenizer": {"vocab_size": 8000},
+    },  # fmt: skip
+    # One GPU, well under an hour: Multi30k de->en (~35 BLEU class).
+    "small": {
+        "model": {
+            "d_model": 256,
+            "n_heads": 4,
+            "n_layers": 3,
+            "d_ff": 1024,
+            "max_len": 128,
+            "dropout": 0.2,
+        },
+        "train": {
+            "steps": 20000,
+            "batch_size": 128,
+            "lr": 1e-3,
+            "warmup_steps": 2000,
+            "weight_decay": 0.0,
+            "beta2": 0.98,
+            "eval_every": 1000,
+        },
+        "tokenizer": {"vocab_size": 10000},
+    },  # fmt: skip
+    # Vaswani et al. 2017 base: peak lr = 512^-0.5 * 4000^-0.5 ~ 7e-4 with Noam.
+    "base": {
+        "model": {
+            "d_model": 512,
+            "n_heads": 8,
+            "n_layers": 6,
+            "d_ff": 2048,
+            "max_len": 256,
+            "dropout": 0.1,
+        },
+        "train": {
+            "steps": 100000,
+            "batch_size": 256,
+            "lr": 7e-4,
+            "warmup_steps": 4000,
+            "weight_decay": 0.0,
+            "beta2": 0.98,
+        },
+        "tokenizer": {"vocab_size": 37000},
+    },  # fmt: skip
+}
