@@ -8,7 +8,8 @@ the batches an uninterrupted one would.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,9 +23,12 @@ WORD_START_MARKERS = ("Ġ", "▁", " ")  # byte-level BPE, sentencepiece, plain 
 
 
 def _windows(tokens: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    """Rows ``tokens[s : s + length]`` for each start: (B, length) int64."""
-    idx = starts[:, None] + np.arange(length)[None, :]  # (B, length)
-    return np.asarray(tokens[idx], dtype=np.int64)
+    """Rows ``tokens[s : s + length]`` for each start: (B, length) int64.
+
+    Slices row by row, so a memmap or a multi-shard view is read only where needed.
+    """
+    rows = [np.asarray(tokens[int(s) : int(s) + length], dtype=np.int64) for s in starts]
+    return np.stack(rows) if rows else np.zeros((0, length), dtype=np.int64)
 
 
 def _check_size(n_tokens: int, need: int, what: str) -> None:
@@ -278,3 +282,69 @@ def masked_eval_batches(
     for i in range(0, len(starts), batcher.batch_size):
         rng = np.random.default_rng([seed, 999_983, i])
         yield view.make_batch(rng, starts=starts[i : i + batcher.batch_size])
+
+
+# --------------------------------------------------------------------------- prepared data
+
+
+def split_every(texts: Iterable[str], k: int, keep_valid: bool, counter: dict[str, int]):
+    """Documents ``i`` with ``i % k == k - 1`` are validation (spread through the corpus).
+
+    Counts the kept documents' UTF-8 bytes (plus one per document for the separator the
+    eos token stands for) into ``counter["n_bytes"]``, for bits per byte.
+    """
+    for i, text in enumerate(texts):
+        if (k > 0 and i % k == k - 1) == keep_valid:
+            counter["n_bytes"] += len(text.encode("utf-8")) + 1
+            counter["n_docs"] += 1
+            yield text
+
+
+def prepare_lm_shards(
+    corpus: Iterable[str], tokenizer: Any, workdir: Path, valid_fraction: float = 0.01
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray | None]:
+    """Encode a corpus into ``workdir/train`` and ``workdir/valid`` token shards.
+
+    Every ``round(1 / valid_fraction)``-th document goes to validation (none when the
+    fraction is 0). Returns ``(meta, train_tokens, valid_tokens)`` where meta holds the
+    vocabulary size, special ids, token counts and the validation text's byte count.
+    """
+    from textdecade.data.shards import TokenShards, prepare_shards
+
+    workdir = Path(workdir)
+    k = max(2, round(1 / valid_fraction)) if valid_fraction > 0 else 0
+    train_count = {"n_bytes": 0, "n_docs": 0}
+    valid_count = {"n_bytes": 0, "n_docs": 0}
+    prepare_shards(split_every(corpus, k, False, train_count), tokenizer, workdir / "train")
+    train = TokenShards(workdir / "train")
+    valid = None
+    if k:
+        try:
+            prepare_shards(split_every(corpus, k, True, valid_count), tokenizer, workdir / "valid")
+            valid = TokenShards(workdir / "valid")
+        except CorpusError:  # too few documents to hold any out: train without validation
+            valid = None
+    meta = {
+        "vocab_size": int(tokenizer.vocab_size),
+        **{f"{n}_id": int(getattr(tokenizer, f"{n}_id")) for n in SPECIAL_NAMES},
+        "n_train_tokens": len(train),
+        "n_valid_tokens": len(valid) if valid is not None else 0,
+        "n_valid_bytes": valid_count["n_bytes"],
+        "n_train_bytes": train_count["n_bytes"],
+    }
+    return meta, train.array, (valid.array if valid is not None else None)
+
+
+def open_lm_shards(workdir: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reopen what :func:`prepare_lm_shards` wrote: ``(train_tokens, valid_tokens)``."""
+    from textdecade.data.shards import TokenShards
+
+    workdir = Path(workdir)
+    if not (workdir / "train").exists():
+        raise CorpusError(f"no prepared token shards under {workdir}; prepare the data again")
+    has_valid = (workdir / "valid" / "manifest.json").exists()
+    valid = TokenShards(workdir / "valid") if has_valid else None
+    return TokenShards(workdir / "train").array, (valid.array if valid is not None else None)
+
+
+SPECIAL_NAMES = ("pad", "unk", "bos", "eos", "cls", "sep", "mask")

@@ -1,0 +1,285 @@
+"""GPT: a decoder-only causal language model (Radford et al. 2018; GPT-2, 2019).
+
+Pre-LN blocks as GPT-2 (LayerNorm before each sublayer, one more after the last block),
+learned positions, input and output embeddings tied (Press & Wolf 2017), and GPT-2's
+scaled init of residual projections. Parameter names follow HF ``GPT2LMHeadModel``
+(``wte``, ``wpe``, ``h.{i}.ln_1``, ``ln_f``) with the attention/MLP names of
+:mod:`textdecade.models.layers`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from textdecade.data.lm import (
+    IGNORE_INDEX,
+    CausalLMBatcher,
+    causal_eval_batches,
+    open_lm_shards,
+    prepare_lm_shards,
+)
+from textdecade.errors import ConfigError
+from textdecade.models.base import Family, PreparedData
+from textdecade.models.layers import (
+    KVCache,
+    LearnedPositions,
+    PreLNBlock,
+    activation_fn,
+    init_normal_,
+    make_caches,
+    scale_residual_init_,
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    """GPT hyperparameters.
+
+    Attributes:
+        vocab_size: output vocabulary; 0 takes the tokenizer's.
+        d_model: D.  n_heads: H.  n_layers: L.  d_ff: F (0 means 4 * D).
+        dropout: on embeddings, attention and residual branches (GPT-2: 0.1).
+        max_len: the context length T.
+        activation: "gelu_tanh" (GPT-2), "gelu" or "relu".
+        bias: biases in linear layers and LayerNorms.
+        init_std: the normal init's standard deviation (0.02).
+        valid_fraction: share of documents held out for validation.
+    """
+
+    vocab_size: int = 0
+    d_model: int = 384
+    n_heads: int = 6
+    n_layers: int = 6
+    d_ff: int = 0
+    dropout: float = 0.0
+    max_len: int = 256
+    activation: str = "gelu_tanh"
+    bias: bool = True
+    init_std: float = 0.02
+    valid_fraction: float = 0.01
+
+    def __post_init__(self):
+        if self.d_model % self.n_heads:
+            raise ConfigError(
+                f"model.d_model ({self.d_model}) must be divisible by model.n_heads ({self.n_heads})"
+            )
+        if min(self.d_model, self.n_heads, self.n_layers, self.max_len) < 1:
+            raise ConfigError("model.d_model, n_heads, n_layers and max_len must be positive")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        activation_fn(self.activation)  # raises on an unknown name
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # ~1.3M parameters: a couple of minutes on 2 CPU cores to a clearly lower loss.
+    "tiny": {
+        "model": {"d_model": 128, "n_heads": 4, "n_layers": 4, "max_len": 128},
+        "tokenizer": {"vocab_size": 4096},
+        "train": {
+            "steps": 600,
+            "batch_size": 16,
+            "lr": 1e-3,
+            "warmup_steps": 50,
+            "eval_every": 100,
+            "ckpt_every": 200,
+        },
+    },
+    # ~35M parameters (8 x 512, context 512): one GPU, well under an hour.
+    "small": {
+        "model": {"d_model": 512, "n_heads": 8, "n_layers": 8, "max_len": 512, "dropout": 0.0},
+        "tokenizer": {"vocab_size": 16384},
+        "train": {
+            "steps": 10000,
+            "batch_size": 64,
+            "lr": 6e-4,
+            "warmup_steps": 500,
+            "eval_every": 500,
+            "ckpt_every": 1000,
+        },
+    },
+    # GPT-2 124M (Radford et al. 2019): 12 x 768, 12 heads, context 1024; ~0.5M tokens/step.
+    "base": {
+        "model": {"d_model": 768, "n_heads": 12, "n_layers": 12, "max_len": 1024, "dropout": 0.1},
+        "tokenizer": {"vocab_size": 50257},
+        "train": {
+            "steps": 600000,
+            "batch_size": 16,
+            "grad_accum": 32,
+            "lr": 6e-4,
+            "warmup_steps": 2000,
+            "eval_every": 1000,
+            "ckpt_every": 2000,
+        },
+    },
+}
+
+
+class Model(Family):
+    """The GPT family (see the module docstring).
+
+    Args:
+        config: :class:`Config`.
+        meta: prepared data's metadata (needs ``vocab_size``; ``eos_id`` and
+            ``n_valid_bytes`` / ``n_valid_tokens`` for generation and bits per byte).
+    """
+
+    name = "gpt"
+    Config = Config
+    default_optimizer = "adamw"
+    default_schedule = "cosine"
+
+    def __init__(self, config: Config, meta: dict[str, Any]):
+        super().__init__(config, meta)
+        c = config
+        self.vocab_size = max(c.vocab_size, int(meta.get("vocab_size", 0)))
+        if self.vocab_size < 1:
+            raise ConfigError("gpt needs a vocabulary size (model.vocab_size or a tokenizer)")
+        self.wte = nn.Embedding(self.vocab_size, c.d_model)
+        self.wpe = LearnedPositions(c.max_len, c.d_model)
+        self.drop = nn.Dropout(c.dropout)
+        d_ff = c.d_ff or 4 * c.d_model
+        self.h = nn.ModuleList(
+            PreLNBlock(
+                c.d_model, c.n_heads, d_ff, c.dropout, c.activation, causal=True, bias=c.bias
+            )
+            for _ in range(c.n_layers)
+        )
+        self.ln_f = nn.LayerNorm(c.d_model, bias=c.bias)
+        self.lm_head = nn.Linear(c.d_model, self.vocab_size, bias=False)
+        init_normal_(self, c.init_std)
+        scale_residual_init_(self, c.n_layers, c.init_std, suffix="proj.weight")
+        self.lm_head.weight = self.wte.weight  # tied (after init: one tensor, one init)
+        self._eval_batch_size = 8
+
+    # ------------------------------------------------------------------ forward passes
+    def _embed(self, input_ids: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        """Token + position embeddings: (B, T) -> (B, T, D)."""
+        return self.drop(self.wte(input_ids) + self.wpe(input_ids.shape[1], offset))
+
+    def logits(
+        self,
+        input_ids: torch.Tensor,
+        cache: list[KVCache] | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Next-token logits (B, T, V) for every position.
+
+        Args:
+            input_ids: (B, T).
+            cache: per-layer KV caches from :meth:`new_cache`; the ids continue what is
+                already cached (positions start at the cache's length) and are appended.
+            attention_mask: (B, P+T) 1 = real token, 0 = padding (right padding).
+        """
+        offset = cache[0].length if cache else 0
+        x = self._embed(input_ids, offset)
+        for i, block in enumerate(self.h):
+            x = block(x, attention_mask, cache[i] if cache else None)
+        return self.lm_head(self.ln_f(x))
+
+    def new_cache(self, batch: int = 1, device=None, dtype=None) -> list[KVCache]:
+        """Empty KV caches for ``batch`` sequences of up to ``max_len`` positions."""
+        c = self.config
+        w = self.wte.weight
+        return make_caches(
+            c.n_layers,
+            batch,
+            c.n_heads,
+            c.max_len,
+            c.d_model // c.n_heads,
+            device or w.device,
+            dtype or w.dtype,
+        )
+
+    def hidden_states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """Embedding output, then each block's output (the last after ``ln_f``, as HF GPT-2).
+
+        Args:
+            input_ids: (B, T).  attention_mask: (B, T), 1 = real, 0 = padding.
+
+        Returns:
+            L + 1 tensors (B, T, D). Causal attention means a right-padded text's states
+            equal its states alone.
+        """
+        x = self._embed(input_ids)
+        states = [x]
+        for block in self.h:
+            x = block(x, attention_mask)
+            states.append(x)
+        states[-1] = self.ln_f(x)
+        return states
+
+    def input_embeddings(self) -> nn.Embedding:
+        """The token embedding (also the output layer, tied)."""
+        return self.wte
+
+    # ------------------------------------------------------------------ family contract
+    @classmethod
+    def prepare(cls, corpus, tokenizer, config: Config, workdir: Path) -> PreparedData:
+        """Encode the corpus into token shards (train and every k-th document for valid)."""
+        meta, train, valid = prepare_lm_shards(corpus, tokenizer, workdir, config.valid_fraction)
+        return PreparedData(meta=meta, train=train, valid=valid, n_units=len(train))
+
+    @classmethod
+    def load_prepared(cls, workdir: Path, meta: dict[str, Any]) -> PreparedData:
+        """Reopen the shards ``prepare`` wrote."""
+        train, valid = open_lm_shards(workdir)
+        return PreparedData(meta=meta, train=train, valid=valid, n_units=len(train))
+
+    def batcher(self, data: PreparedData, batch_size: int, *, seed: int, rank=0, world_size=1):
+        """Random ``max_len + 1`` windows of the training tokens (see :class:`CausalLMBatcher`)."""
+        self._eval_batch_size = batch_size
+        return CausalLMBatcher(data.train, batch_size, self.config.max_len, seed, rank)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Mean next-token cross-entropy (nats) of ``input_ids`` -> ``labels``."""
+        logits = self.logits(batch["input_ids"])  # (B, T, V)
+        return F.cross_entropy(
+            logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE_INDEX
+        )
+
+    @torch.no_grad()
+    def evaluate(self, data: PreparedData, max_batches: int = 20) -> dict[str, float]:
+        """Validation loss (nats/token) and bits per byte of the held-out documents.
+
+        Bits per byte = loss / ln 2 * (tokens / bytes) of the validation text, which does
+        not depend on the tokenizer (Gao et al. 2020, The Pile).
+        """
+        if data.valid is None or len(data.valid) < 2:
+            return {}
+        was_training = self.training
+        self.eval()
+        device = self.wte.weight.device
+        total, count = 0.0, 0
+        for batch in causal_eval_batches(
+            data.valid, self._eval_batch_size, self.config.max_len, max_batches
+        ):
+            logits = self.logits(batch["input_ids"].to(device))
+            labels = batch["labels"].to(device)
+            total += float(F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="sum"))
+            count += labels.numel()
+        self.train(was_training)
+        val_loss = total / max(count, 1)
+        out = {"val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 50.0))}
+        n_bytes, n_tokens = self.meta.get("n_valid_bytes"), self.meta.get("n_valid_tokens")
+        if n_bytes and n_tokens:
+            out["val_bpb"] = val_loss / math.log(2) * n_tokens / n_bytes
+        return out
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameters (tied weights once); without position embeddings by default (nanoGPT)."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.wpe.weight.numel() if non_embedding else n
+
+    def flops_per_unit(self) -> float:
+        """Training FLOPs per token: 6N + 12 L D T (Kaplan et al. 2020; PaLM appendix B)."""
+        c = self.config
+        return 6.0 * self.num_params() + 12.0 * c.n_layers * c.d_model * c.max_len
