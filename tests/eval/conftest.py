@@ -23,5 +23,5 @@ def gensim_kv():
     path = data_path("corpus_en", "gensim_enwiki_sample.txt")
     with open(path, encoding="utf-8") as f:
         sentences = [words for line in f if (words := _TOKEN.findall(line))]
-    model = Word2Vec(sentences, vector_size=64, min_count=3, epochs=4, seed=7, workers=2)
+    model = Word2Vec(sentences, vector_size=64, min_count=5, epochs=8, seed=7, workers=2)
     return model.wv
