@@ -25,7 +25,8 @@ import numpy as np
 
 from textdecade.data.parallel import MASK_ID, flatten, load_array, save_array
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=\S)")
+# Whitespace after . ! or ? (optionally followed by a closing quote or bracket).
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=\S)")
 
 
 def split_sentences(text: str) -> list[str]:
