@@ -10,6 +10,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import models, pre_tokenizers
 
 from tests.conftest import data_path
+from textdecade.data.corpus import Corpus
 from textdecade.data.shards import ShardedArray, TokenShards, prepare_shards
 from textdecade.errors import CorpusError, FormatError
 from textdecade.tokenizer import Tokenizer
@@ -101,6 +102,10 @@ def test_bad_inputs(tmp_path, tok, lines):
         prepare_shards([], tok, tmp_path / "empty")
     with pytest.raises(FormatError, match="manifest.json"):
         TokenShards(tmp_path / "empty")
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="corpus is empty"):  # raised in the reader thread
+        prepare_shards(Corpus([blank]), tok, tmp_path / "empty")
     prepare_shards(lines[:20], tok, tmp_path / "s")
     shard = tmp_path / "s" / "shard_00000.bin"
     shard.write_bytes(shard.read_bytes()[:-2])

@@ -10,6 +10,7 @@ import pytest
 from tokenizers import Tokenizer as HFTokenizer
 
 from tests.tokenizer.tok_fixtures import BACKENDS, held_out_lines, train_lines, trained
+from textdecade.data.corpus import Corpus
 from textdecade.errors import ConfigError, CorpusError, FormatError
 from textdecade.tokenizer import SPECIAL_TOKENS, Tokenizer
 
@@ -158,6 +159,19 @@ def test_lowercase_option():
 def test_too_small_vocab_says_the_minimum(backend):
     with pytest.raises(ConfigError, match="263"):
         Tokenizer.train(train_lines()[:50], vocab_size=100, backend=backend)
+
+
+def test_sentencepiece_vocab_below_the_corpus_characters():
+    with pytest.raises(ConfigError, match="needs at least"):
+        Tokenizer.train(train_lines(), vocab_size=280, backend="sentencepiece")
+
+
+def test_corpus_errors_reach_the_user_through_both_trainers(tmp_path):
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n \n", encoding="utf-8")
+    for backend in ("bpe", "sentencepiece"):
+        with pytest.raises(CorpusError, match="corpus is empty"):
+            Tokenizer.train(Corpus([blank]), vocab_size=500, backend=backend)
 
 
 def test_bad_arguments_and_empty_corpus():

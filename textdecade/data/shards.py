@@ -20,7 +20,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import queue
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,47 @@ def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
     it = iter(texts)
     while chunk := list(itertools.islice(it, size)):
         yield chunk
+
+
+def _prefetched(chunks: Iterator[list[str]], depth: int = 2) -> Iterator[list[str]]:
+    """Read the next chunks in a thread while the caller encodes this one.
+
+    ``encode_batch`` releases the GIL while Rust encodes, so reading and decoding the
+    corpus (Python) overlaps with encoding instead of adding to it. At most ``depth``
+    chunks wait in memory; an error raised while reading is re-raised here.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the consumer has gone
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                if not put(chunk):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+
+    thread = threading.Thread(target=read, name="textdecade-shard-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 class _ShardWriter:
@@ -132,7 +175,7 @@ def prepare_shards(
     writer = _ShardWriter(out, dtype, shard_tokens)
     n_docs = 0
     try:
-        for chunk in _chunks(texts, batch_texts):
+        for chunk in _prefetched(_chunks(texts, batch_texts)):
             batch = tokenizer.encode_batch(chunk)
             n_docs += len(batch)
             if append_eos:

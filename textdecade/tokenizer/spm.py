@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -50,10 +51,10 @@ def train_spm(
     """
     del min_frequency  # sentencepiece has no pair-count threshold
     out = io.BytesIO()
-    (pad, _), (unk, _), (bos, _), (eos, _) = SPECIALS[:4]
+    guard = _Guarded(texts)
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(texts),
+            sentence_iterator=guard,
             model_writer=out,
             vocab_size=vocab_size,
             model_type=model_type,
@@ -78,15 +79,43 @@ def train_spm(
             minloglevel=2,
         )
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
-        if "vocab" in first.lower():
+        if guard.error is not None:  # the texts' own error (e.g. a CorpusError), not spm's
+            raise guard.error from None
+        need = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", str(exc))
+        if need:
             raise ConfigError(
-                f"vocab_size={vocab_size} is too small for sentencepiece with byte fallback: "
-                f"it needs {N_SPECIALS} special tokens + 256 bytes + the corpus's characters "
-                f"({first})"
+                f"vocab_size={vocab_size} is too small for sentencepiece on this corpus: it "
+                f"needs at least {need.group(2)} ({N_SPECIALS} special tokens + 256 bytes + "
+                "the corpus's characters)"
             ) from None
         raise
+    if guard.error is not None:
+        raise guard.error
     return out.getvalue()
+
+
+class _Guarded:
+    """Iterate texts for sentencepiece, keeping an exception the texts raise.
+
+    sentencepiece turns an exception inside its iterator into a RuntimeError; keeping the
+    original lets a :class:`~textdecade.errors.CorpusError` reach the user unchanged.
+    """
+
+    def __init__(self, texts: Iterable[str]):
+        self._it = iter(texts)
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> _Guarded:
+        return self
+
+    def __next__(self) -> str:
+        try:
+            return next(self._it)
+        except StopIteration:
+            raise
+        except Exception as exc:
+            self.error = exc
+            raise StopIteration from None
 
 
 class SPMBackend:
