@@ -326,7 +326,7 @@ def prepare_lm_shards(
             valid = None
     meta = {
         "vocab_size": int(tokenizer.vocab_size),
-        **{f"{n}_id": int(getattr(tokenizer, f"{n}_id")) for n in SPECIAL_NAMES},
+        **{f"{n}_id": _maybe_int(getattr(tokenizer, f"{n}_id", None)) for n in SPECIAL_NAMES},
         "n_train_tokens": len(train),
         "n_valid_tokens": len(valid) if valid is not None else 0,
         "n_valid_bytes": valid_count["n_bytes"],
@@ -348,3 +348,7 @@ def open_lm_shards(workdir: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 SPECIAL_NAMES = ("pad", "unk", "bos", "eos", "cls", "sep", "mask")
+
+
+def _maybe_int(value: Any) -> int | None:
+    return None if value is None else int(value)
