@@ -170,6 +170,7 @@ class AnalogyResult:
     semantic: SectionScore = field(default_factory=lambda: SectionScore("semantic"))
     syntactic: SectionScore = field(default_factory=lambda: SectionScore("syntactic"))
     total: SectionScore = field(default_factory=lambda: SectionScore("total"))
+    vectors_method: str | None = None  # how static vectors were made from a contextual model
 
     @property
     def accuracy(self) -> float:
@@ -197,6 +198,7 @@ class AnalogyResult:
             "method": self.method,
             "restrict_vocab": self.restrict_vocab,
             "case_insensitive": self.case_insensitive,
+            "vectors_method": self.vectors_method,
             "accuracy": self.accuracy,
             "coverage": self.coverage,
             "sections": [s.to_dict() for s in self.sections],
@@ -208,8 +210,9 @@ class AnalogyResult:
     def format(self) -> str:
         """A Markdown table: one row per section, then the totals."""
         rows = [s.to_dict() for s in (*self.sections, self.semantic, self.syntactic, self.total)]
+        via = f", vectors: {self.vectors_method}" if self.vectors_method else ""
         title = (
-            f"Analogy ({self.method}, restrict_vocab={self.restrict_vocab}) on {self.data}: "
+            f"Analogy ({self.method}, restrict_vocab={self.restrict_vocab}{via}) on {self.data}: "
             f"accuracy {100 * self.accuracy:.2f}% at coverage {100 * self.coverage:.1f}%"
         )
         cols = ["section", "accuracy", "coverage", "correct", "answered", "total"]
@@ -293,6 +296,7 @@ def evaluate_analogies(
     members = _Members(group)
 
     result = AnalogyResult(name, method, restrict_vocab, case_insensitive)
+    result.vectors_method = vectors.meta.get("method")
     by_name: dict[str, SectionScore] = {}
     answerable: list[tuple[int, int, int, int, SectionScore, str]] = []
     for q in questions:

@@ -139,6 +139,7 @@ class SimilarityResult:
 
     sets: list[SetScore] = field(default_factory=list)
     restrict_vocab: int | None = None
+    vectors_method: str | None = None  # how static vectors were made from a contextual model
 
     @property
     def spearman(self) -> float:
@@ -166,12 +167,14 @@ class SimilarityResult:
         return {
             "task": "similarity",
             "restrict_vocab": self.restrict_vocab,
+            "vectors_method": self.vectors_method,
             "sets": [s.to_dict() for s in self.sets],
         }
 
     def format(self) -> str:
         cols = ["data", "spearman", "pearson", "coverage", "pairs_used", "pairs_total"]
-        return "Word similarity\n\n" + format_table([s.to_dict() for s in self.sets], cols)
+        via = f" (vectors: {self.vectors_method})" if self.vectors_method else ""
+        return f"Word similarity{via}\n\n" + format_table([s.to_dict() for s in self.sets], cols)
 
 
 def _score_set(
@@ -231,7 +234,9 @@ def evaluate_similarity(
     lookup: dict[str, int] = {}
     for row, word in enumerate(vectors.words[:limit]):
         lookup.setdefault(word.upper() if case_insensitive else word, row)
-    result = SimilarityResult(restrict_vocab=restrict_vocab)
+    result = SimilarityResult(
+        restrict_vocab=restrict_vocab, vectors_method=vectors.meta.get("method")
+    )
     for path in paths:
         result.sets.append(
             _score_set(vectors, read_pairs(path), path.name, lookup, case_insensitive)

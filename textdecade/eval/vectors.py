@@ -33,6 +33,9 @@ class Vectors:
         counts: optional V corpus counts, kept with the vectors and saved with them.
         backoff: optional function giving a vector for an out-of-vocabulary word (e.g. pooled
             BPE-piece vectors, as fastText does with n-grams), or None when it cannot.
+        meta: optional JSON-able facts about how the vectors were made (e.g.
+            ``{"method": "context"}`` for vectors pooled from a contextual model); result
+            tables name the method; saved in ``.safetensors`` files.
     """
 
     def __init__(
@@ -41,6 +44,7 @@ class Vectors:
         matrix: np.ndarray,
         counts: Sequence[int] | None = None,
         backoff: Callable[[str], np.ndarray | None] | None = None,
+        meta: dict | None = None,
     ) -> None:
         matrix = np.asarray(matrix, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[0] != len(words):
@@ -55,6 +59,7 @@ class Vectors:
         self._matrix.flags.writeable = False
         self._counts = None if counts is None else [int(c) for c in counts]
         self.backoff = backoff
+        self.meta = dict(meta or {})
         self._normed: np.ndarray | None = None
 
     # ----------------------------------------------------------------- container protocol
@@ -236,6 +241,8 @@ class Vectors:
             meta = {"format": "textdecade.vectors", "words": json.dumps(self._words)}
             if self._counts is not None:
                 meta["counts"] = json.dumps(self._counts)
+            if self.meta:
+                meta["meta"] = json.dumps(self.meta)
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
             os.close(fd)
@@ -295,10 +302,11 @@ class Vectors:
             raise FormatError(f"{path}: safetensors file has no 'words' metadata")
         words = json.loads(meta["words"])
         counts = json.loads(meta["counts"]) if "counts" in meta else None
+        extra = json.loads(meta["meta"]) if "meta" in meta else None
         if limit is not None:
             words, matrix = words[:limit], matrix[:limit]
             counts = None if counts is None else counts[:limit]
-        return cls(words, matrix, counts)
+        return cls(words, matrix, counts, meta=extra)
 
     # ---------------------------------------------------------------------------- gensim
     def to_gensim(self):

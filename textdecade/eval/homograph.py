@@ -1,0 +1,404 @@
+"""Homographs: does a model's contextual vector of a word separate the word's senses?
+
+Sense centroids and 1-nearest-centroid classification (as Loureiro et al. 2021 do on
+CoarseWSD-20): centroids are the mean target vectors of each sense in train, a test
+occurrence takes the sense of the most cosine-similar centroid. Accuracy and macro-F1 per
+word and overall sit beside the most-frequent-sense (MFS) baseline. The built-in suite is
+scored leave-one-out (an instance never counts towards its own centroid). WiC pairs get
+the cosine of the two target vectors, thresholded at the value that does best on train.
+
+A static model gives every occurrence the same vector, so all its centroids coincide;
+cosine ties (within ``TIE``) go to the most frequent sense, so static vectors land exactly
+on the MFS baseline with no special case: the table shows what context buys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from textdecade.errors import UserError
+from textdecade.eval.contextual import ContextualEncoder, StaticEncoder, _check_layers
+from textdecade.eval.report import format_table
+from textdecade.eval.vectors import Vectors
+from textdecade.eval.wsd_data import (
+    Instance,
+    WicPair,
+    WordTask,
+    read_coarsewsd,
+    read_sense_tsv,
+    read_wic,
+)
+
+__all__ = [
+    "HomographResult",
+    "WicResult",
+    "as_encoder",
+    "evaluate_homographs",
+    "evaluate_wic",
+    "occurrence_vectors",
+]
+
+TIE = 1e-5  # cosines closer than this count as equal (float noise of equal centroids)
+
+
+def as_encoder(model) -> ContextualEncoder:
+    """A :class:`ContextualEncoder` for an encoder or a :class:`Vectors` (static)."""
+    if isinstance(model, Vectors):
+        return StaticEncoder(model)
+    if not callable(getattr(model, "word_states", None)):
+        raise UserError(
+            f"{type(model).__name__} has no contextual word states (word_states), so it "
+            "cannot be scored on homographs; give a BERT/GPT/seq2seq/Transformer run or vectors"
+        )
+    return model
+
+
+def _crop(x: Instance, context: int | None) -> tuple[list[str], int]:
+    """The target with at most ``context`` words on each side (long sentences cost time)."""
+    if context is None:
+        return list(x.words), x.index
+    start = max(0, x.index - context)
+    return list(x.words[start : x.index + context + 1]), x.index - start
+
+
+def _target_vectors(
+    encoder: ContextualEncoder,
+    instances: list[Instance],
+    layers: str,
+    context: int | None,
+    batch_size: int,
+) -> np.ndarray:
+    """(N, D) vectors of the targets (pieces pooled by the encoder), in one pass."""
+    crops = [_crop(x, context) for x in instances]
+    states = encoder.word_states([w for w, _ in crops], layers=layers, batch_size=batch_size)
+    return np.stack([s[i] for s, (_, i) in zip(states, crops)]).astype(np.float32)
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    return m / np.maximum(np.linalg.norm(m, axis=-1, keepdims=True), 1e-12)
+
+
+def _predict(sims: np.ndarray) -> np.ndarray:
+    """Column of the best cosine per row; ties go to the first (most frequent) sense."""
+    best = sims.max(axis=1, keepdims=True)
+    return np.argmax(sims >= best - TIE, axis=1)
+
+
+def _macro_f1(gold: np.ndarray, pred: np.ndarray, n: int) -> float:
+    from sklearn.metrics import f1_score
+
+    labels = sorted(set(gold.tolist()))  # senses present in the evaluated instances
+    return float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0))
+
+
+@dataclass
+class WordScore:
+    """Scores of one word: the model beside the most-frequent-sense baseline."""
+
+    word: str
+    n: int
+    senses: int
+    accuracy: float
+    macro_f1: float
+    mfs_accuracy: float
+    mfs_macro_f1: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class HomographResult:
+    """Per-word and overall sense-separation scores."""
+
+    data: str
+    layers: str
+    protocol: str  # "train/test" or "leave-one-out"
+    words: list[WordScore] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        """Accuracy over all evaluated instances."""
+        return _weighted(self.words, "accuracy")
+
+    @property
+    def mfs_accuracy(self) -> float:
+        """The most-frequent-sense baseline's accuracy over all instances."""
+        return _weighted(self.words, "mfs_accuracy")
+
+    @property
+    def macro_f1(self) -> float:
+        """Mean over words of the per-word macro-F1."""
+        return float(np.mean([w.macro_f1 for w in self.words]))
+
+    @property
+    def mfs_macro_f1(self) -> float:
+        """Mean over words of the MFS baseline's macro-F1."""
+        return float(np.mean([w.mfs_macro_f1 for w in self.words]))
+
+    def summary(self) -> dict:
+        return {
+            "homograph acc": self.accuracy,
+            "homograph MFS acc": self.mfs_accuracy,
+            "homograph macro-F1": self.macro_f1,
+        }
+
+    def to_dict(self) -> dict:
+        return {
+            "task": "homograph",
+            "data": self.data,
+            "layers": self.layers,
+            "protocol": self.protocol,
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "mfs_accuracy": self.mfs_accuracy,
+            "mfs_macro_f1": self.mfs_macro_f1,
+            "words": [w.to_dict() for w in self.words],
+        }
+
+    def format(self) -> str:
+        rows = [w.to_dict() for w in self.words]
+        rows.append(
+            {
+                "word": "overall",
+                "n": sum(w.n for w in self.words),
+                "accuracy": self.accuracy,
+                "macro_f1": self.macro_f1,
+                "mfs_accuracy": self.mfs_accuracy,
+                "mfs_macro_f1": self.mfs_macro_f1,
+            }
+        )
+        cols = ["word", "n", "senses", "accuracy", "macro_f1", "mfs_accuracy", "mfs_macro_f1"]
+        head = (
+            f"Homographs on {self.data} ({self.protocol}, layers={self.layers}): accuracy "
+            f"{100 * self.accuracy:.1f}% vs most-frequent-sense {100 * self.mfs_accuracy:.1f}%"
+        )
+        return head + "\n\n" + format_table(rows, cols)
+
+
+def _weighted(words: list[WordScore], attr: str) -> float:
+    total = sum(w.n for w in words)
+    return sum(getattr(w, attr) * w.n for w in words) / total if total else 0.0
+
+
+def _score_task(task: WordTask, vecs: np.ndarray, leave_one_out: bool) -> WordScore:
+    """Nearest centroid on ``task``; ``vecs`` holds train rows then test rows."""
+    sense_id = {s: i for i, s in enumerate(task.senses)}
+    train_y = np.array([sense_id[x.sense] for x in task.train])
+    n_train, k = len(task.train), len(task.senses)
+    train = vecs[:n_train]
+    sums = np.zeros((k, vecs.shape[1]), np.float64)
+    np.add.at(sums, train_y, train)
+    counts = np.bincount(train_y, minlength=k).astype(np.float64)
+    if leave_one_out:
+        test, gold = train, train_y
+        # Each instance's own sense centroid without it: (sum - x) / (n - 1).
+        own = (sums[gold] - test) / np.maximum(counts[gold] - 1, 1)[:, None]  # (N, D)
+        cents = np.broadcast_to(
+            sums / np.maximum(counts, 1)[:, None], (len(test), k, sums.shape[1])
+        )
+        cents = cents.copy()
+        cents[np.arange(len(test)), gold] = own
+        sims = np.einsum("nkd,nd->nk", _unit(cents), _unit(test.astype(np.float64)))
+        empty = (counts[None, :] - np.eye(k)[gold]) <= 0  # a sense with no other instance
+        sims[empty] = -np.inf
+    else:
+        test = vecs[n_train:]
+        gold = np.array([sense_id[x.sense] for x in task.test])
+        sims = _unit(test.astype(np.float64)) @ _unit(sums / np.maximum(counts, 1)[:, None]).T
+        sims[:, counts == 0] = -np.inf
+    pred = _predict(sims)
+    mfs = np.zeros_like(gold)  # senses are ordered most frequent first
+    return WordScore(
+        task.word,
+        len(gold),
+        k,
+        float(np.mean(pred == gold)),
+        _macro_f1(gold, pred, k),
+        float(np.mean(mfs == gold)),
+        _macro_f1(gold, mfs, k),
+    )
+
+
+def _is_coarsewsd(path: Path) -> bool:
+    return path.is_dir() and any(path.glob("*/classes_map.txt"))
+
+
+def evaluate_homographs(
+    model,
+    data: str | Path | None = None,
+    layers: str = "last",
+    words: list[str] | None = None,
+    max_per_sense: int | None = None,
+    max_test_per_sense: int | None = None,
+    context: int | None = 40,
+    batch_size: int = 32,
+) -> HomographResult:
+    """Sense separation by nearest sense centroid.
+
+    Args:
+        model: a :class:`ContextualEncoder` or static :class:`Vectors`.
+        data: a CoarseWSD-20 folder (train/test), a sense TSV (leave-one-out), or None for
+            the built-in suite (leave-one-out).
+        layers: "last" or "last4" (sum of the last four layers).
+        words: only these words.
+        max_per_sense: cap of train instances per sense (speed); for a sense TSV, of all.
+        max_test_per_sense: cap of CoarseWSD test instances per sense.
+        context: words kept on each side of the target (None: whole sentences).
+        batch_size: sentences per forward pass.
+
+    Returns:
+        A :class:`HomographResult` with the MFS baseline beside each score.
+    """
+    encoder = as_encoder(model)
+    _check_layers(layers)
+    path = None if data is None else Path(data)
+    if path is not None and _is_coarsewsd(path):
+        tasks = read_coarsewsd(path, words, max_per_sense, max_test_per_sense)
+        protocol = "train/test"
+    else:
+        tasks = read_sense_tsv(path)
+        if words:
+            known = {t.word for t in tasks}
+            if missing := [w for w in words if w not in known]:
+                raise UserError(f"no instances of {missing} in the homograph data")
+            tasks = [t for t in tasks if t.word in words]
+        if max_per_sense is not None:
+            from textdecade.eval.wsd_data import _cap
+
+            for t in tasks:
+                t.train = _cap(t.train, max_per_sense)
+        protocol = "leave-one-out"
+    instances = [x for t in tasks for x in (*t.train, *t.test)]
+    vecs = _target_vectors(encoder, instances, layers, context, batch_size)
+    result = HomographResult(str(path) if path else "built-in suite", layers, protocol)
+    start = 0
+    for t in tasks:
+        n = len(t.train) + len(t.test)
+        result.words.append(_score_task(t, vecs[start : start + n], protocol != "train/test"))
+        start += n
+    return result
+
+
+def occurrence_vectors(
+    model,
+    word: str,
+    data: str | Path | None = None,
+    layers: str = "last",
+    max_per_sense: int | None = 50,
+    context: int | None = 40,
+) -> tuple[np.ndarray, list[str]]:
+    """Vectors (N, D) of a word's occurrences and their senses (for sense maps)."""
+    path = None if data is None else Path(data)
+    if path is not None and _is_coarsewsd(path):
+        task = read_coarsewsd(path, [word], max_per_sense, max_per_sense)[0]
+    else:
+        found = [t for t in read_sense_tsv(path) if t.word == word]
+        if not found:
+            raise UserError(f"no instances of {word!r} in the homograph data")
+        task = found[0]
+        from textdecade.eval.wsd_data import _cap
+
+        task.train = _cap(task.train, max_per_sense)
+    instances = [*task.train, *task.test]
+    vecs = _target_vectors(as_encoder(model), instances, layers, context, 32)
+    return vecs, [x.sense for x in instances]
+
+
+@dataclass
+class WicResult:
+    """WiC accuracy at the threshold chosen on the fitting split."""
+
+    data: str
+    layers: str
+    threshold: float
+    fit_on: str
+    accuracy: float
+    fit_accuracy: float
+    n: int
+    majority: float  # accuracy of always answering the majority label
+
+    def summary(self) -> dict:
+        return {"WiC acc": self.accuracy, "WiC majority": self.majority}
+
+    def to_dict(self) -> dict:
+        return {"task": "wic", **self.__dict__}
+
+    def format(self) -> str:
+        cols = ["data", "accuracy", "majority", "threshold", "fit_on", "fit_accuracy", "n"]
+        return f"WiC (layers={self.layers})\n\n" + format_table([self.__dict__], cols)
+
+
+def _pair_cosines(encoder, pairs: list[WicPair], layers, context, batch_size) -> np.ndarray:
+    flat = [x for p in pairs for x in (p.first, p.second)]
+    vecs = _unit(_target_vectors(encoder, flat, layers, context, batch_size))
+    return np.einsum("nd,nd->n", vecs[0::2], vecs[1::2])  # (P,)
+
+
+def _best_threshold(cos: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
+    """The threshold (midpoint between sorted cosines) that maximizes accuracy."""
+    values = np.sort(np.unique(cos))
+    candidates = np.concatenate(
+        [[values[0] - 1e-6], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-6]]
+    )
+    accs = [(np.mean((cos > t) == gold), -abs(t)) for t in candidates]
+    best = int(np.argmax([a for a, _ in accs]))
+    return float(candidates[best]), float(accs[best][0])
+
+
+def evaluate_wic(
+    model,
+    test: str | Path,
+    fit: str | Path | None = None,
+    layers: str = "last",
+    context: int | None = 40,
+    batch_size: int = 32,
+) -> WicResult:
+    """WiC: same sense or not, from the cosine of the two target vectors.
+
+    Args:
+        model: a :class:`ContextualEncoder` or :class:`Vectors`.
+        test: a WiC ``*.data.txt`` (gold beside it) or a folder holding ``train``/``dev``/
+            ``test`` data files; with a folder, the threshold is fitted on train (or dev).
+        fit: the file to choose the threshold on; None with a single file fits on the test
+            file itself (optimistic, and ``fit_on`` says so).
+        layers: "last" or "last4".
+    """
+    encoder = as_encoder(model)
+    _check_layers(layers)
+    test = Path(test)
+    if test.is_dir():
+        found = {p.name.split(".")[0]: p for p in test.rglob("*.data.txt")}
+        if "test" not in found and "dev" not in found:
+            raise UserError(f"{test}: no test.data.txt or dev.data.txt (WiC layout)")
+        test_path = found.get("test") or found["dev"]
+        fit_path = Path(fit) if fit else found.get("train") or found.get("dev")
+    else:
+        test_path, fit_path = test, Path(fit) if fit else test
+    test_pairs, fit_pairs = read_wic(test_path), read_wic(fit_path)
+    for path, pairs in ((test_path, test_pairs), (fit_path, fit_pairs)):
+        if any(p.same is None for p in pairs):
+            raise UserError(f"{path}: no gold file beside it (expected *.gold.txt)")
+    gold_fit = np.array([p.same for p in fit_pairs])
+    threshold, fit_acc = _best_threshold(
+        _pair_cosines(encoder, fit_pairs, layers, context, batch_size), gold_fit
+    )
+    gold = np.array([p.same for p in test_pairs])
+    cos = _pair_cosines(encoder, test_pairs, layers, context, batch_size)
+    fit_on = str(fit_path) + (
+        " (the test file itself: optimistic)" if fit_path == test_path else ""
+    )
+    majority = max(float(np.mean(gold)), 1.0 - float(np.mean(gold)))
+    return WicResult(
+        str(test_path),
+        layers,
+        threshold,
+        fit_on,
+        float(np.mean((cos > threshold) == gold)),
+        fit_acc,
+        len(gold),
+        majority,
+    )
