@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from textdecade import embed as E
+from textdecade import embedding as E
 from textdecade.errors import ConfigError, UserError
 
 
@@ -45,11 +45,18 @@ def select_device(device: str | torch.device | None) -> torch.device:
 def run_framing(model: torch.nn.Module, tokenizer: Any) -> E.Framing:
     """How a textdecade run's model reads one text, from what the model says about itself.
 
-    A model may declare ``embed_prefix`` / ``embed_suffix`` (lists of ids, e.g. BERT's
-    ``<cls>``/``<sep>``); otherwise the text goes in bare. ``max_len`` is the model's context.
+    A model may declare ``embed_prefix`` / ``embed_suffix`` (sequences of ids). Without
+    them, a masked-LM encoder (one with ``mlm_logits``) reads ``<cls> text <sep>`` as its
+    pretraining windows did (Devlin et al. 2018); anything else reads the bare text.
+    ``max_len`` is the model's context.
     """
     prefix = tuple(getattr(model, "embed_prefix", ()) or ())
     suffix = tuple(getattr(model, "embed_suffix", ()) or ())
+    meta = getattr(model, "meta", None) or {}
+    if not prefix and not suffix and hasattr(model, "mlm_logits"):
+        cls_id, sep_id = meta.get("cls_id", tokenizer.cls_id), meta.get("sep_id", tokenizer.sep_id)
+        if cls_id is not None and sep_id is not None:
+            prefix, suffix = (int(cls_id),), (int(sep_id),)
     max_len = int(getattr(model.config, "max_len", 0) or 10**9)
     pad = getattr(tokenizer, "pad_id", 0)
     return E.Framing(prefix, suffix, 0 if pad is None else int(pad), max_len)
@@ -87,6 +94,7 @@ class TextModel:
         if not self.static and not hasattr(model, "hidden_states"):
             raise UserError(f"a {family} model can neither give word vectors nor hidden states")
         self._dim: int | None = None
+        self.mask_optional = False
         self.causal = False if self.static else self._probe()
         self.framing = None if self.static else (framing or run_framing(model, tokenizer))
         self.pooling = pooling or ("last" if self.causal else "mean")
@@ -160,6 +168,7 @@ class TextModel:
                 batch_size=batch_size,
                 device=self.device,
                 progress=show_progress_bar,
+                mask_optional=self.mask_optional,
             )
             if not texts:
                 out = torch.zeros(0, self.dim)
@@ -189,6 +198,12 @@ class TextModel:
         with torch.inference_mode():
             last = self.model.hidden_states(ids.to(device), torch.ones_like(ids).to(device))[-1]
         self._dim = int(last.shape[-1])
+        try:  # may the mask be left out for batches without padding?
+            with torch.inference_mode():
+                unmasked = self.model.hidden_states(ids.to(device), None)[-1]
+            self.mask_optional = bool(torch.allclose(unmasked, last, atol=1e-5))
+        except (TypeError, AttributeError, RuntimeError):
+            self.mask_optional = False
         flag = getattr(self.model, "causal", None)
         if flag is not None:
             return bool(flag)
@@ -241,6 +256,7 @@ class TextModel:
             batch_size=batch_size,
             device=self.device,
             causal=self.causal,
+            mask_optional=self.mask_optional,
         )
 
     def input_word_vectors(self, words: list[str]) -> np.ndarray:

@@ -86,16 +86,29 @@ def pool(states: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
-    """Index batches of rows sorted by length, longest first.
+    """Index batches of rows sorted by length, longest first, cut where lengths change.
 
     Longest first (as sentence-transformers does) so that running out of memory happens
-    on the first batch, not after minutes of work; the sort is stable so ties keep input
-    order and the result is deterministic.
+    on the first batch, not after minutes of work. A batch also ends early where the
+    length changes once it is at least half full, so most batches hold texts of one
+    length: no padding, and no attention mask to build. The sort is stable, so the
+    batches are deterministic.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    batches, start = [], 0
+    for i in range(1, len(order) + 1):
+        size = i - start
+        if (
+            i == len(order)
+            or size == batch_size
+            or (2 * size >= batch_size and lengths[order[i]] != lengths[order[i - 1]])
+        ):
+            batches.append(order[start:i])
+            start = i
+    return batches
 
 
 def pad_rows(
@@ -126,6 +139,7 @@ def run_batches(
     device: torch.device,
     consume: Callable[[np.ndarray, list[torch.Tensor], torch.Tensor], None],
     progress: bool = False,
+    mask_optional: bool = False,
 ) -> None:
     """Run ``model.hidden_states`` over framed ``rows`` in length-sorted batches.
 
@@ -134,6 +148,8 @@ def run_batches(
         consume: called per batch with (row indices (B,), hidden states list of (B, T, D),
             attention mask (B, T)).
         progress: show a tqdm bar over batches.
+        mask_optional: the model takes ``attention_mask=None``; it gets None for batches
+            without padding (the mask would change nothing and costs time in every layer).
     """
     batches = length_batches([len(r) for r in rows], batch_size)
     if progress:
@@ -143,7 +159,8 @@ def run_batches(
     with torch.inference_mode():
         for index in batches:
             ids, mask = pad_rows([rows[i] for i in index], framing.pad_id, device)
-            consume(index, model.hidden_states(ids, mask), mask)
+            unpadded = mask_optional and len({len(rows[i]) for i in index}) == 1
+            consume(index, model.hidden_states(ids, None if unpadded else mask), mask)
 
 
 def frame_texts(
@@ -168,6 +185,7 @@ def embed_contextual(
     batch_size: int,
     device: torch.device,
     progress: bool = False,
+    mask_optional: bool = False,
 ) -> torch.Tensor:
     """Sentence vectors (N, D) from a model with ``hidden_states``, in input order (CPU fp32)."""
     rows = frame_texts(id_lists, framing)
@@ -178,7 +196,7 @@ def embed_contextual(
         for row, i in enumerate(index):
             out[i] = pooled[row]
 
-    run_batches(model, rows, framing, batch_size, device, consume, progress)
+    run_batches(model, rows, framing, batch_size, device, consume, progress, mask_optional)
     return torch.stack(out) if out else torch.zeros(0, 0)
 
 
@@ -216,6 +234,7 @@ def word_states_contextual(
     batch_size: int,
     device: torch.device,
     causal: bool = False,
+    mask_optional: bool = False,
 ) -> list[np.ndarray]:
     """Per-word vectors: each word's pieces mean-pooled, for many sentences.
 
@@ -253,7 +272,7 @@ def word_states_contextual(
             for i in positions:
                 piece_states[s][i] = picked[row, offset + i - start]
 
-    run_batches(model, rows, framing, batch_size, device, consume)
+    run_batches(model, rows, framing, batch_size, device, consume, False, mask_optional)
     out = []
     for s, ((ids, word_index), n) in enumerate(zip(encoded, n_words)):
         states = piece_states[s]

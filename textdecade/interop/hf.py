@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tokenizers import processors
 
-from textdecade.embed import Framing
+from textdecade.embedding import Framing
 from textdecade.errors import CheckpointError, FormatError, UserError
 from textdecade.io import atomic_path, write_json
 
@@ -188,11 +188,22 @@ _ACT_TO_HF = {"gelu": "gelu", "gelu_tanh": "gelu_new", "relu": "relu"}
 #: textdecade family -> HF model_type it exports to.
 EXPORTS = {"bert": "bert", "gpt": "gpt2"}
 _BASE = {"bert": "bert.", "gpt2": "transformer."}
-# BERT names outside the layers (HF -> textdecade); filled in from textdecade.models.bert.
-BERT_TOP: list[tuple[str, str]] = []
-BERT_LAYER = "layers.{i}."
+#: BERT names outside the layers: HF (without "bert.") -> textdecade.models.bert.
+BERT_TOP = [
+    ("embeddings.word_embeddings.weight", "embeddings.word_embeddings.weight"),
+    ("embeddings.position_embeddings.weight", "embeddings.position_embeddings.weight"),
+    ("embeddings.token_type_embeddings.weight", "embeddings.token_type_embeddings.weight"),
+    ("embeddings.LayerNorm.weight", "embeddings.LayerNorm.weight"),
+    ("embeddings.LayerNorm.bias", "embeddings.LayerNorm.bias"),
+    ("cls.predictions.transform.dense.weight", "mlm.dense.weight"),
+    ("cls.predictions.transform.dense.bias", "mlm.dense.bias"),
+    ("cls.predictions.transform.LayerNorm.weight", "mlm.LayerNorm.weight"),
+    ("cls.predictions.transform.LayerNorm.bias", "mlm.LayerNorm.bias"),
+    ("cls.predictions.bias", "mlm.bias"),
+]
+BERT_LAYER = "layer.{i}."
 #: textdecade parameters a HF directory may lack (a bare BertModel has no MLM head).
-HEAD_PREFIXES = ("mlm_head.",)
+HEAD_PREFIXES = ("mlm.", "pooler.", "nsp_head.")
 
 
 def name_rows(kind: str, n_layers: int) -> list[tuple[tuple[str, ...], str, str]]:
@@ -220,8 +231,7 @@ def name_rows(kind: str, n_layers: int) -> list[tuple[tuple[str, ...], str, str]
             both(h + "mlp.c_proj", h + "mlp.proj", "t")
         both("ln_f", "ln_f")
         return rows
-    for hf, td in BERT_TOP:
-        (both if hf.endswith("LayerNorm") or "dense" in hf else _one(rows))(hf, td)
+    rows += [((hf,), td, "copy") for hf, td in BERT_TOP]
     for i in range(n_layers):
         e, t = f"encoder.layer.{i}.", BERT_LAYER.format(i=i)
         for part in ("weight", "bias"):
@@ -233,13 +243,6 @@ def name_rows(kind: str, n_layers: int) -> list[tuple[tuple[str, ...], str, str]
         both(e + "output.dense", t + "mlp.proj")
         both(e + "output.LayerNorm", t + "ln_2")
     return rows
-
-
-def _one(rows: list) -> Any:
-    def add(hf: str, td: str) -> None:
-        rows.append(((hf,), td, "copy"))
-
-    return add
 
 
 def _tied(model: torch.nn.Module) -> set[str]:
