@@ -1,0 +1,130 @@
+"""GPT through the CLI: SIGKILL at any moment, then --resume, ends on bitwise-identical weights."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = [
+    "--steps",
+    "40",
+    "-q",
+    "--set",
+    "model.d_model=32",
+    "--set",
+    "model.n_heads=2",
+    "--set",
+    "model.n_layers=1",
+    "--set",
+    "model.max_len=32",
+    "--set",
+    "model.dropout=0.1",
+    "--set",
+    "tokenizer.vocab_size=400",
+    "--set",
+    "train.batch_size=4",
+    "--set",
+    "train.ckpt_every=4",
+    "--set",
+    "train.eval_every=20",
+    "--set",
+    "train.threads=1",
+    "--set",
+    "train.warmup_steps=4",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, corpus_lines):
+    path = tmp_path_factory.mktemp("corpus") / "lee.txt"
+    path.write_text("\n".join(corpus_lines("gensim_lee.txt", 150)) + "\n")
+    return path
+
+
+def pretrain(run_dir, corpus, *extra, wait=True):
+    cmd = [
+        sys.executable,
+        "-m",
+        "textdecade",
+        "pretrain",
+        "gpt",
+        "--corpus",
+        str(corpus),
+        "-o",
+        str(run_dir),
+        *SETTINGS,
+        *extra,
+    ]
+    if wait:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_checkpoint(run_dir, proc, minimum=1):
+    state = run_dir / "state"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (
+            state.is_dir()
+            and len([p for p in state.glob("step_*") if (p / "COMPLETE").exists()]) >= minimum
+        ):
+            return
+        time.sleep(0.05)
+    raise AssertionError("no checkpoint appeared")
+
+
+def assert_same_weights(a, b):
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, corpus):
+    run_dir = tmp_path_factory.mktemp("ref") / "run"
+    proc = pretrain(run_dir, corpus)
+    assert proc.returncode == 0, proc.stderr
+    return run_dir
+
+
+def test_sigkill_at_a_random_moment_then_resume(tmp_path, corpus, reference):
+    run_dir = tmp_path / "run"
+    proc = pretrain(run_dir, corpus, wait=False)
+    wait_for_checkpoint(run_dir, proc)
+    time.sleep(random.Random(os.getpid()).uniform(0.0, 0.5))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it was killed"
+    done = [p.name for p in (run_dir / "state").glob("step_*") if (p / "COMPLETE").exists()]
+    assert "step_00000040" not in done
+    resumed = pretrain(run_dir, corpus, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_weights(run_dir, reference)
+
+
+def test_sigint_checkpoints_and_exits_130(tmp_path, corpus, reference):
+    run_dir = tmp_path / "run"
+    proc = pretrain(run_dir, corpus, wait=False)
+    wait_for_checkpoint(run_dir, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert proc.returncode == 130, err
+    assert "SIGINT received" in err and "--resume" in err and "Traceback" not in err
+    resumed = pretrain(run_dir, corpus, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_weights(run_dir, reference)
+    again = pretrain(run_dir, corpus)
+    assert again.returncode == 2 and "already holds a gpt run" in again.stderr
