@@ -82,3 +82,22 @@ def test_minilm_word_states_match_transformers_and_separate_senses(minilm):
     inputs = minilm.input_word_vectors(["bank"])[0]
     table = hf.get_input_embeddings().weight.detach()
     np.testing.assert_allclose(inputs, table[minilm.tokenizer.word_piece_ids("bank")].mean(0))
+
+
+def test_minilm_imported_as_a_run_embeds_the_same(minilm, texts, tmp_path):
+    import textdecade as td
+    from textdecade.errors import UserError
+    from textdecade.interop.hf import import_hf_run
+
+    run, _ = import_hf_run(minilm_dir(), tmp_path / "run")
+    again = td.load(run, device="cpu")
+    assert again.family == "bert" and again.config.model.ln_eps == 1e-12
+    assert (again.pooling, again.normalize, again.framing) == (
+        minilm.pooling,
+        minilm.normalize,
+        minilm.framing,
+    )
+    short = texts[:8]
+    np.testing.assert_allclose(again.embed(short), minilm.embed(short), atol=1e-6)
+    with pytest.raises(UserError, match="already holds a bert run"):
+        import_hf_run(minilm_dir(), run)

@@ -16,6 +16,7 @@ The conventions (``batch_size``, ``normalize``, ``show_progress_bar``, ``device`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -333,7 +334,22 @@ def load(path: str | Path, device: str | torch.device | None = None) -> TextMode
         from textdecade.pretrain.rundir import load_run
 
         config, model, tokenizer = load_run(path, device=device)
-        return TextModel(config.family, model, tokenizer, device, config=config)
+        # an imported sentence-transformers model keeps its pooling, normalization and
+        # context (see textdecade.interop.hf.import_hf_run)
+        saved = (getattr(model, "meta", None) or {}).get("embed") or {}
+        framing = run_framing(model, tokenizer)
+        if saved.get("max_len"):
+            framing = dataclasses.replace(framing, max_len=min(framing.max_len, saved["max_len"]))
+        return TextModel(
+            config.family,
+            model,
+            tokenizer,
+            device,
+            config=config,
+            framing=framing,
+            pooling=saved.get("pooling"),
+            normalize=bool(saved.get("normalize", False)),
+        )
     from textdecade.interop.hf import import_hf
 
     imported = import_hf(path, device=device)

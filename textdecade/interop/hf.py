@@ -43,7 +43,8 @@ class Imported:
         model: the textdecade model (eval mode) with the HF weights.
         tokenizer: a textdecade Tokenizer wrapping the HF one (HF ids kept).
         config: the family's model Config.
-        meta: the model's meta (JSON-able; saved as ``data_meta.json`` on export).
+        meta: the model's meta (JSON-able; a run's ``data_meta.json``, see
+            :func:`import_hf_run`).
         framing: how one text becomes a model row ([CLS] ... [SEP] for BERT).
         pooling: "mean"/"cls" from a sentence-transformers directory, else None.
         normalize: True when a sentence-transformers directory ends in Normalize.
@@ -178,29 +179,21 @@ def _st_pooling(cfg: dict[str, Any], file: Path) -> str:
 # ---------------------------------------------------------------------- name tables
 
 #: HF activation names <-> textdecade's (see :func:`textdecade.models.layers.activation_fn`).
-ACTIVATIONS = {
-    "gelu": "gelu",
-    "gelu_new": "gelu_tanh",
-    "gelu_pytorch_tanh": "gelu_tanh",
-    "relu": "relu",
-}
+ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
+               "relu": "relu"}  # fmt: skip
 _ACT_TO_HF = {"gelu": "gelu", "gelu_tanh": "gelu_new", "relu": "relu"}
 #: textdecade family -> HF model_type it exports to.
 EXPORTS = {"bert": "bert", "gpt": "gpt2"}
 _BASE = {"bert": "bert.", "gpt2": "transformer."}
 #: BERT names outside the layers: HF (without "bert.") -> textdecade.models.bert.
 BERT_TOP = [
-    ("embeddings.word_embeddings.weight", "embeddings.word_embeddings.weight"),
-    ("embeddings.position_embeddings.weight", "embeddings.position_embeddings.weight"),
-    ("embeddings.token_type_embeddings.weight", "embeddings.token_type_embeddings.weight"),
-    ("embeddings.LayerNorm.weight", "embeddings.LayerNorm.weight"),
-    ("embeddings.LayerNorm.bias", "embeddings.LayerNorm.bias"),
-    ("cls.predictions.transform.dense.weight", "mlm.dense.weight"),
-    ("cls.predictions.transform.dense.bias", "mlm.dense.bias"),
-    ("cls.predictions.transform.LayerNorm.weight", "mlm.LayerNorm.weight"),
-    ("cls.predictions.transform.LayerNorm.bias", "mlm.LayerNorm.bias"),
+    *[(f"embeddings.{n}", f"embeddings.{n}") for n in (
+        "word_embeddings.weight", "position_embeddings.weight",
+        "token_type_embeddings.weight", "LayerNorm.weight", "LayerNorm.bias")],
+    *[(f"cls.predictions.transform.{n}", f"mlm.{n}") for n in (
+        "dense.weight", "dense.bias", "LayerNorm.weight", "LayerNorm.bias")],
     ("cls.predictions.bias", "mlm.bias"),
-]
+]  # fmt: skip
 BERT_LAYER = "layer.{i}."
 #: textdecade parameters a HF directory may lack (a bare BertModel has no MLM head).
 HEAD_PREFIXES = ("mlm.", "pooler.", "nsp_head.")
@@ -315,44 +308,42 @@ def _special_meta(tokenizer: Any) -> dict[str, int | None]:
     return {f"{n}_id": getattr(tokenizer, f"{n}_id", None) for n in names}
 
 
+#: textdecade Config field <-> HF config key, per HF model_type.
+CONFIG_KEYS = {
+    "gpt2": {"d_model": "n_embd", "n_heads": "n_head", "n_layers": "n_layer",
+             "max_len": "n_positions", "d_ff": "n_inner", "activation": "activation_function",
+             "ln_eps": "layer_norm_epsilon"},
+    "bert": {"d_model": "hidden_size", "n_heads": "num_attention_heads",
+             "n_layers": "num_hidden_layers", "max_len": "max_position_embeddings",
+             "d_ff": "intermediate_size", "type_vocab_size": "type_vocab_size",
+             "activation": "hidden_act", "ln_eps": "layer_norm_eps"},
+}  # fmt: skip
+#: Defaults of HF configs that omit a key (GPT2Config / BertConfig).
+HF_DEFAULTS = {
+    "gpt2": {"n_positions": 1024, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5},
+    "bert": {"max_position_embeddings": 512, "hidden_act": "gelu", "layer_norm_eps": 1e-12,
+             "type_vocab_size": 2},
+}  # fmt: skip
+
+
 def config_from_hf(
     kind: str, hf: dict[str, Any], tokenizer: Any, config_cls: type
 ) -> tuple[dict[str, Any], dict[str, Any], float]:
-    """(textdecade Config values, model meta, LayerNorm epsilon) of a HF config."""
-    if kind == "gpt2":
-        act = hf.get("activation_function", "gelu_new")
-        values = {
-            "vocab_size": hf["vocab_size"],
-            "d_model": hf["n_embd"],
-            "n_heads": hf["n_head"],
-            "n_layers": hf["n_layer"],
-            "d_ff": hf.get("n_inner") or 0,
-            "max_len": hf.get("n_positions", 1024),
-            "dropout": 0.0,
-        }
-        eps = float(hf.get("layer_norm_epsilon", 1e-5))
-    else:
-        act = hf.get("hidden_act", "gelu")
-        values = {
-            "vocab_size": hf["vocab_size"],
-            "d_model": hf["hidden_size"],
-            "n_heads": hf["num_attention_heads"],
-            "n_layers": hf["num_hidden_layers"],
-            "d_ff": hf["intermediate_size"],
-            "max_len": hf.get("max_position_embeddings", 512),
-            "type_vocab_size": hf.get("type_vocab_size", 2),
-            "dropout": 0.0,
-        }
-        eps = float(hf.get("layer_norm_eps", 1e-12))
-        if hf.get("position_embedding_type", "absolute") != "absolute":
-            raise UserError("only BERT with absolute position embeddings can be imported")
+    """(textdecade Config values, model meta, LayerNorm epsilon) of a HF config.
+
+    Dropout is set to 0: an imported model is for inference (fine-tuning may set it again).
+    """
+    hf = {**HF_DEFAULTS[kind], **hf}
+    if hf.get("position_embedding_type", "absolute") != "absolute":
+        raise UserError("only BERT with absolute position embeddings can be imported")
+    act = hf[CONFIG_KEYS[kind]["activation"]]
     if act not in ACTIVATIONS:
         raise UserError(f"unsupported activation '{act}' (supported: {', '.join(ACTIVATIONS)})")
-    values["activation"] = ACTIVATIONS[act]
+    values = {td: hf.get(key) for td, key in CONFIG_KEYS[kind].items()}
+    values.update(vocab_size=hf["vocab_size"], activation=ACTIVATIONS[act], dropout=0.0)
+    values["d_ff"] = values["d_ff"] or 0  # GPT-2's n_inner None means 4 * D, as ours 0
+    eps = float(values["ln_eps"])
     fields = {f.name for f in dataclasses.fields(config_cls)}
-    for eps_name in ("ln_eps", "layer_norm_eps", "norm_eps"):
-        if eps_name in fields:
-            values[eps_name] = eps
     values = {k: v for k, v in values.items() if k in fields}
     meta = {"vocab_size": int(hf["vocab_size"]), **_special_meta(tokenizer), "hf_model_type": kind}
     return values, meta, eps
@@ -361,49 +352,28 @@ def config_from_hf(
 def config_to_hf(kind: str, model: torch.nn.Module, tokenizer: Any) -> dict[str, Any]:
     """A HF ``config.json`` describing ``model`` (BertForMaskedLM or GPT2LMHeadModel)."""
     c = model.config
-    eps = next(m.eps for m in model.modules() if isinstance(m, torch.nn.LayerNorm))
-    d_ff = getattr(c, "d_ff", 0) or 4 * c.d_model
-    vocab = model.input_embeddings().num_embeddings
-    common = {
-        "vocab_size": vocab,
+    values = {td: getattr(c, td, None) for td in CONFIG_KEYS[kind]}
+    values["d_ff"] = values["d_ff"] or 4 * c.d_model
+    values["activation"] = _ACT_TO_HF[c.activation]
+    # a Config without an epsilon field uses its LayerNorms' (GPT: torch's 1e-5)
+    values["ln_eps"] = next(m.eps for m in model.modules() if isinstance(m, torch.nn.LayerNorm))
+    if kind == "bert":
+        values["type_vocab_size"] = values["type_vocab_size"] or 2
+    dropouts = {
+        "gpt2": ("resid_pdrop", "embd_pdrop", "attn_pdrop"),
+        "bert": ("hidden_dropout_prob", "attention_probs_dropout_prob"),
+    }[kind]
+    return {
+        "architectures": ["GPT2LMHeadModel" if kind == "gpt2" else "BertForMaskedLM"],
+        "model_type": kind,
+        "vocab_size": model.input_embeddings().num_embeddings,
+        **{CONFIG_KEYS[kind][td]: v for td, v in values.items()},
+        **{name: c.dropout for name in dropouts},
         "pad_token_id": tokenizer.pad_id,
-        "tie_word_embeddings": True,
         "bos_token_id": tokenizer.bos_id,
         "eos_token_id": tokenizer.eos_id,
+        "tie_word_embeddings": True,
         "dtype": "float32",
-    }
-    act = _ACT_TO_HF[c.activation]
-    if kind == "gpt2":
-        return {
-            "architectures": ["GPT2LMHeadModel"],
-            "model_type": "gpt2",
-            **common,
-            "n_positions": c.max_len,
-            "n_embd": c.d_model,
-            "n_layer": c.n_layers,
-            "n_head": c.n_heads,
-            "n_inner": d_ff,
-            "activation_function": act,
-            "layer_norm_epsilon": eps,
-            "resid_pdrop": c.dropout,
-            "embd_pdrop": c.dropout,
-            "attn_pdrop": c.dropout,
-        }
-    return {
-        "architectures": ["BertForMaskedLM"],
-        "model_type": "bert",
-        **common,
-        "hidden_size": c.d_model,
-        "num_hidden_layers": c.n_layers,
-        "num_attention_heads": c.n_heads,
-        "intermediate_size": d_ff,
-        "hidden_act": act,
-        "max_position_embeddings": c.max_len,
-        "layer_norm_eps": eps,
-        "type_vocab_size": getattr(c, "type_vocab_size", 2),
-        "hidden_dropout_prob": c.dropout,
-        "attention_probs_dropout_prob": c.dropout,
-        "position_embedding_type": "absolute",
     }
 
 
@@ -501,6 +471,49 @@ def import_hf(path: str | Path, device: str | torch.device = "cpu") -> Imported:
     return Imported(
         family, model, tokenizer, model.config, meta, framing, pooling, normalize, missing
     )
+
+
+def import_hf_run(
+    path: str | Path, run_dir: str | Path, *, overwrite: bool = False
+) -> tuple[Path, Imported]:
+    """Convert a HF directory into a textdecade run directory (``textdecade import hf``).
+
+    The run holds ``config.json`` (a RunConfig with the imported model's sizes),
+    ``model.safetensors``, ``tokenizer.json`` (the HF tokenizer, its ids kept) and
+    ``data_meta.json`` (special ids, and a sentence-transformers directory's pooling,
+    normalization and ``max_seq_length`` under ``"embed"``), so ``td.load``,
+    ``textdecade generate`` and the evaluations take it like any trained run.
+
+    Returns:
+        ``(run_dir, imported)``.
+    """
+    from textdecade.config import RunConfig
+    from textdecade.pretrain.rundir import (
+        DATA_META,
+        TOKENIZER,
+        prepare_run_dir,
+        save_weights,
+        write_config,
+    )
+
+    imported = import_hf(path, device="cpu")
+    model = imported.model
+    eps = next(m.eps for m in model.modules() if isinstance(m, torch.nn.LayerNorm))
+    fields = {f.name for f in dataclasses.fields(imported.config)}
+    if "ln_eps" not in fields and eps != torch.nn.LayerNorm(1).eps:
+        raise UserError(
+            f"{path}: LayerNorm epsilon {eps} cannot be stored in a {imported.family} run "
+            "(load the HF directory with td.load instead)"
+        )
+    run_dir = Path(run_dir)
+    prepare_run_dir(run_dir, imported.family, resume=False, overwrite=overwrite)
+    embed = {"pooling": imported.pooling, "normalize": imported.normalize}
+    embed["max_len"] = imported.framing.max_len
+    write_json(run_dir / DATA_META, {**imported.meta, "embed": embed})
+    imported.tokenizer.save(run_dir / TOKENIZER)
+    save_weights(model, run_dir, imported.family)
+    write_config(run_dir, RunConfig(family=imported.family, model=imported.config))
+    return run_dir, imported
 
 
 # ---------------------------------------------------------------------- export
