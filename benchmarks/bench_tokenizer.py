@@ -65,15 +65,6 @@ def read_texts(files: list[Path], limit_mb: float | None) -> list[str]:
     return texts
 
 
-def timed(fn, repeat: int = 1):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
 def race(fns, repeat: int) -> list[float]:
     """Best-of-``repeat`` seconds of each function, runs interleaved (fair under noise)."""
     best = [float("inf")] * len(fns)
@@ -195,7 +186,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit-mb", type=float, default=None, help="use only this many MB")
     ap.add_argument("--train-mb", type=float, default=20.0, help="MB to train tokenizers on")
+    ap.add_argument(
+        "--shard-mb", type=float, default=None, help="MB to shard (default: whole corpus)"
+    )
     ap.add_argument("--vocab-size", type=int, default=16000)
+    ap.add_argument("--train-repeat", type=int, default=2, help="best of N for training")
     ap.add_argument("--repeat", type=int, default=3, help="best of N for the encode timings")
     args = ap.parse_args()
 
@@ -211,14 +206,31 @@ def main() -> None:
     )
 
     rows = []
-    t_td, td_bpe = timed(lambda: Tokenizer.train(train, vocab_size=args.vocab_size))
-    t_raw, raw_bpe = timed(lambda: raw_hf_train(train, args.vocab_size))
-    rows.append(("train bpe (s)", t_td, t_raw, t_raw / t_td))
-    t_td, td_spm = timed(
-        lambda: Tokenizer.train(train, vocab_size=args.vocab_size, backend="sentencepiece")
+    made = {}
+
+    def keep(key, fn):
+        return lambda: made.__setitem__(key, fn())
+
+    t_td, t_raw = race(
+        [
+            keep("td_bpe", lambda: Tokenizer.train(train, vocab_size=args.vocab_size)),
+            keep("raw_bpe", lambda: raw_hf_train(train, args.vocab_size)),
+        ],
+        args.train_repeat,
     )
-    t_raw, raw_spm = timed(lambda: raw_spm_train(train, args.vocab_size))
+    rows.append(("train bpe (s)", t_td, t_raw, t_raw / t_td))
+    t_td, t_raw = race(
+        [
+            keep(
+                "td_spm",
+                lambda: Tokenizer.train(train, vocab_size=args.vocab_size, backend="sentencepiece"),
+            ),
+            keep("raw_spm", lambda: raw_spm_train(train, args.vocab_size)),
+        ],
+        args.train_repeat,
+    )
     rows.append(("train sentencepiece bpe (s)", t_td, t_raw, t_raw / t_td))
+    td_bpe, raw_bpe, td_spm, raw_spm = (made[k] for k in ("td_bpe", "raw_bpe", "td_spm", "raw_spm"))
 
     n_tok = encode_all(td_bpe.encode_batch, texts)
     t_td, t_raw, t_fast = race(
@@ -257,7 +269,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tok_path = str(Path(tmp) / "tokenizer.json")
         td_bpe.save(tok_path)
-        max_texts = len(texts) if args.limit_mb is not None else None
+        shard_mb = args.shard_mb
+        max_texts = len(read_texts(files, shard_mb)) if shard_mb is not None else None
         str_files = [str(f) for f in files]
         raw_t, raw_n, raw_rss = in_child(_child_raw, tok_path, str_files, max_texts)
         sh_t, sh_n, sh_rss = in_child(_child_shard, tok_path, str_files, max_texts)
@@ -270,7 +283,8 @@ def main() -> None:
     print(f"\n{'':32s} {'textdecade':>11s} {'raw':>11s} {'ratio':>7s}  (>1: textdecade faster)")
     for name, a, b, r in rows:
         print(f"{name:32s} {a:11.3f} {b:11.3f} {r:7.3f}")
-    print(f"\nsharded {sh_n:,} tokens in {sh_t:.1f} s; peak RSS {sh_rss:.0f} MB")
+    what = "the whole corpus" if args.shard_mb is None else f"{args.shard_mb} MB"
+    print(f"\nsharded {what}: {sh_n:,} tokens in {sh_t:.1f} s; peak RSS {sh_rss:.0f} MB")
 
 
 if __name__ == "__main__":

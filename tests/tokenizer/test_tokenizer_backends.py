@@ -210,6 +210,7 @@ def test_from_hf_wordpiece_maps_specials(tmp_path):
     wp.normalizer = normalizers.BertNormalizer(lowercase=True)
     wp.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     wp.decoder = decoders.WordPiece()
+    wp.enable_truncation(3)  # fixed truncation in the file is dropped on import
     wp.save(str(tmp_path / "tokenizer.json"))
     tok = Tokenizer.from_hf(tmp_path)
     assert tok.backend == "hf"

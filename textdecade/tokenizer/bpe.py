@@ -91,6 +91,11 @@ class HFBackend:
     name = "bpe"
 
     def __init__(self, tok: HFTokenizer, lowercase: bool = False, native: bool = True):
+        if not native:
+            # Imported files may fix padding/truncation (sentence-transformers ships a fixed
+            # 128); textdecade pads per batch and truncates to each model's context itself.
+            tok.no_padding()
+            tok.no_truncation()
         self.hf = tok
         self.lowercase = lowercase
         self.native = native

@@ -272,7 +272,8 @@ class Tokenizer:
 
     # -- encode / decode ------------------------------------------------------------
     def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
-        """Ids of a text; ``add_special_tokens`` wraps them in ``<s> ... </s>``."""
+        """Ids of a text; ``add_special_tokens`` wraps them in ``<s> ... </s>`` (an imported
+        HF tokenizer uses its own template, e.g. BERT's ``[CLS] ... [SEP]``)."""
         return self._impl.encode(text, add_special_tokens)
 
     def encode_batch(self, texts: list[str], add_special_tokens: bool = False) -> list[list[int]]:
