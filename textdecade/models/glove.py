@@ -1,0 +1,231 @@
+"""GloVe (Pennington et al. 2014): weighted least squares on log co-occurrence counts.
+
+    J = sum_{ij} f(X_ij) (w_i . c_j + b_i + b~_j - log X_ij)^2,
+    f(x) = min(1, (x / x_max)^alpha),  x_max = 100, alpha = 0.75
+
+``prepare`` builds the word stream from the shared tokenizer's words and counts the
+co-occurrences with 1/distance weighting in a symmetric window, streamed with a memory
+budget (:mod:`textdecade.data.cooccurrence`). Training visits the nonzeros in shuffled
+batches and applies glove.c's AdaGrad by hand (``manual_update``): per-element squared
+gradients accumulated from 1.0, step ``eta * g / sqrt(acc)``, element gradients clipped to
++-100. Why not the engine's ``adagrad``: glove.c's rule is AdaGrad with lr 1 and an
+initial accumulator of 1/eta^2 on the eta-scaled gradient, plus element clipping, and a
+torch optimizer would carry and update dense (V, D) state every step where this update
+touches only the rows of the batch. The accumulators are buffers, so checkpoints hold
+them and a resumed run continues exactly. The final vectors are W + W~ (glove.c's
+``-model 2``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from textdecade.data.cooccurrence import Cooccurrence, count_cooccurrences, load_cooccurrences
+from textdecade.errors import ConfigError
+from textdecade.models.base import Batcher, Family, PreparedData
+from textdecade.models.word2vec import prepare_words, reopen_words, static_vectors
+
+GRAD_CLIP = 100.0  # glove.c's grad_clip_value
+COOC_DIR = "cooccurrence"
+
+
+@dataclass(frozen=True)
+class Config:
+    """GloVe hyperparameters (glove.c's names in the comments).
+
+    Attributes:
+        d_model: vector size (``-vector-size``).
+        window: words on each side that co-occur (``-window-size``).
+        x_max: the weighting cutoff (``-x-max``).
+        alpha: the weighting exponent (``-alpha``).
+        min_count: drop rarer words (``vocab_count -min-count``).
+        max_vocab_size: keep at most this many words (``vocab_count -max-vocab``).
+        memory_mb: memory budget of co-occurrence counting (``cooccur -memory``).
+        count_workers: processes counting co-occurrences.
+        subword: give out-of-vocabulary words a vector from their BPE pieces.
+    """
+
+    d_model: int = 100
+    window: int = 10
+    x_max: float = 100.0
+    alpha: float = 0.75
+    min_count: int = 5
+    max_vocab_size: int | None = None
+    memory_mb: float = 512.0
+    count_workers: int = 2
+    subword: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "window", "min_count", "count_workers"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
+        if self.x_max <= 0 or self.alpha <= 0 or self.memory_mb <= 0:
+            raise ConfigError("model.x_max, model.alpha and model.memory_mb must be positive")
+
+
+_ADAGRAD = {"optimizer": "adagrad", "schedule": "constant", "warmup_steps": 0, "lr": 0.05}
+PRESETS: dict[str, dict[str, Any]] = {
+    # The built-in sample (~0.5M words): ~1.5M nonzeros, ~8 epochs of 65k-nonzero steps.
+    "tiny": {
+        "model": {"d_model": 50, "window": 10},
+        "train": {**_ADAGRAD, "batch_size": 65_536, "steps": 200, "eval_every": 50},
+    },
+    "small": {
+        "model": {"d_model": 100, "window": 10},
+        "train": {**_ADAGRAD, "batch_size": 131_072, "steps": 5000, "eval_every": 250},
+    },
+    # The paper: 300 dimensions, window 10, 50 (d < 300) or 100 iterations.
+    "base": {
+        "model": {"d_model": 300, "window": 10, "max_vocab_size": 400_000, "memory_mb": 4096},
+        "train": {**_ADAGRAD, "batch_size": 262_144, "steps": 100_000, "eval_every": 1000},
+    },
+}
+
+
+class NonzeroBatcher(Batcher):
+    """Shuffled batches of nonzeros ``{"row", "col", "val"}``, a fresh permutation per epoch.
+
+    The permutation of epoch ``e`` comes from ``(seed, rank, e)``, so the state is two
+    counters.
+    """
+
+    def __init__(self, table: Cooccurrence, batch_size: int, seed: int, rank: int = 0):
+        if batch_size < 1:
+            raise ConfigError(f"train.batch_size must be at least 1, got {batch_size}")
+        self.table = table
+        self.units_per_batch = batch_size
+        self.seed = seed
+        self.rank = rank
+        self.epochs_done = 0
+        self.cursor = 0
+        self._perm: np.ndarray | None = None
+
+    @property
+    def epoch(self) -> float:
+        return self.epochs_done + self.cursor / max(len(self.table), 1)
+
+    def _permutation(self) -> np.ndarray:
+        if self._perm is None:
+            rng = np.random.default_rng([self.seed, self.rank, self.epochs_done])
+            self._perm = rng.permutation(len(self.table))
+        return self._perm
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        perm = self._permutation()
+        idx = np.sort(perm[self.cursor : self.cursor + self.units_per_batch])  # sorted: reads
+        self.cursor += idx.size
+        if self.cursor >= len(self.table):
+            self.cursor, self._perm = 0, None
+            self.epochs_done += 1
+        t = self.table
+        return {
+            "row": torch.from_numpy(t.rows[idx].astype(np.int64)),
+            "col": torch.from_numpy(t.cols[idx].astype(np.int64)),
+            "val": torch.from_numpy(np.asarray(t.vals[idx], dtype=np.float32)),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"cursor": self.cursor, "epochs_done": self.epochs_done}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.cursor = int(state["cursor"])
+        self.epochs_done = int(state["epochs_done"])
+        self._perm = None
+
+
+def glove_loss(model: Model, row, col, val) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(weighted diff f*d, diff d, summed cost 0.5 f d^2)`` of a batch of nonzeros."""
+    cfg = model.config
+    diff = (model.w[row] * model.c[col]).sum(-1) + model.bw[row] + model.bc[col] - val.log()
+    weight = torch.where(val > cfg.x_max, torch.ones_like(val), (val / cfg.x_max) ** cfg.alpha)
+    fdiff = weight * diff
+    return fdiff, diff, 0.5 * (fdiff * diff).sum()
+
+
+class Model(Family):
+    """GloVe: word vectors ``w``, context vectors ``c``, biases, AdaGrad accumulators.
+
+    Args:
+        config: a :class:`Config`.
+        meta: ``{"words", "counts", "total_words", "nnz"}`` from :meth:`prepare`.
+    """
+
+    name = "glove"
+    Config = Config
+    manual_update = True
+    default_optimizer = "adagrad"
+    default_schedule = "constant"
+
+    def __init__(self, config: Config, meta: dict[str, Any]):
+        super().__init__(config, meta)
+        v, d = len(meta["words"]), config.d_model
+
+        def init(*shape: int) -> nn.Parameter:  # glove.c: uniform in [-0.5/d, 0.5/d)
+            return nn.Parameter((torch.rand(*shape) - 0.5) / d, requires_grad=False)
+
+        self.w, self.c, self.bw, self.bc = init(v, d), init(v, d), init(v), init(v)
+        for name, shape in (("gw", (v, d)), ("gc", (v, d)), ("gbw", (v,)), ("gbc", (v,))):
+            self.register_buffer(name, torch.ones(shape))  # glove.c starts gradsq at 1.0
+        self.last_examples = 0
+
+    @classmethod
+    def prepare(cls, corpus, tokenizer, config: Config, workdir: Path) -> PreparedData:
+        data = prepare_words(corpus, tokenizer, config.min_count, config.max_vocab_size, workdir)
+        table = count_cooccurrences(
+            workdir, Path(workdir) / COOC_DIR, config.window, config.memory_mb, config.count_workers
+        )
+        data.meta["nnz"] = len(table)
+        return PreparedData(meta=data.meta, train=table, n_units=len(table), unit="nonzeros")
+
+    @classmethod
+    def load_prepared(cls, workdir: Path, meta: dict[str, Any]) -> PreparedData:
+        reopen_words(workdir, meta)  # checks the word files are there
+        table = load_cooccurrences(Path(workdir) / COOC_DIR)
+        return PreparedData(meta=meta, train=table, n_units=len(table), unit="nonzeros")
+
+    def batcher(self, data, batch_size, *, seed, rank=0, world_size=1) -> NonzeroBatcher:
+        return NonzeroBatcher(data.train, batch_size, seed, rank)
+
+    @torch.no_grad()
+    def manual_step(self, batch: dict[str, torch.Tensor], lr: float) -> float:
+        """glove.c's AdaGrad step on a batch of nonzeros; returns the mean cost per nonzero."""
+        row, col, val = batch["row"], batch["col"], batch["val"]
+        if row.numel() == 0:
+            return 0.0
+        fdiff, _, cost = glove_loss(self, row, col, val)
+        g = (fdiff * lr)[:, None]  # (B, 1): eta-scaled, as glove.c accumulates it
+        grad_w = (g * self.c[col]).clamp(-GRAD_CLIP, GRAD_CLIP)  # (B, D)
+        grad_c = (g * self.w[row]).clamp(-GRAD_CLIP, GRAD_CLIP)
+        gb = g[:, 0]
+        self.w.index_add_(0, row, -grad_w / self.gw[row].sqrt())
+        self.c.index_add_(0, col, -grad_c / self.gc[col].sqrt())
+        self.bw.index_add_(0, row, -gb / self.gbw[row].sqrt())
+        self.bc.index_add_(0, col, -gb / self.gbc[col].sqrt())
+        self.gw.index_add_(0, row, grad_w.square())
+        self.gc.index_add_(0, col, grad_c.square())
+        self.gbw.index_add_(0, row, gb.square())
+        self.gbc.index_add_(0, col, gb.square())
+        self.last_examples = row.numel()
+        return float(cost) / row.numel()
+
+    @torch.no_grad()
+    def evaluate(self, data: PreparedData, max_batches: int = 20) -> dict[str, float]:
+        """``cost``: the mean weighted squared error over (up to) the first 1M nonzeros."""
+        table: Cooccurrence = data.train
+        n = min(len(table), 1_000_000)
+        dev = self.w.device
+        row = torch.from_numpy(table.rows[:n].astype(np.int64)).to(dev)
+        col = torch.from_numpy(table.cols[:n].astype(np.int64)).to(dev)
+        val = torch.from_numpy(np.asarray(table.vals[:n], dtype=np.float32)).to(dev)
+        return {"cost": float(glove_loss(self, row, col, val)[2]) / max(n, 1)}
+
+    def to_vectors(self, tokenizer: Any = None):
+        """W + W~ as :class:`~textdecade.eval.vectors.Vectors` (BPE backoff with ``subword``)."""
+        matrix = (self.w + self.c).detach().float().cpu().numpy()
+        return static_vectors(tokenizer, self.meta, matrix, self.config.subword)
