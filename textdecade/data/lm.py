@@ -188,7 +188,8 @@ class MaskedLMBatcher(Batcher):
 
     def make_batch(self, rng: np.random.Generator, starts=None) -> dict[str, torch.Tensor]:
         """One batch from ``rng``; ``starts`` fixes the windows (validation)."""
-        b, t, n = self.batch_size if starts is None else len(starts), self.seq_len, len(self.tokens)
+        b = self.batch_size if starts is None else len(starts)
+        t, n = self.seq_len, len(self.tokens)
         cls_id, sep_id = self.special["cls"], self.special["sep"]
         if not self.nsp:
             body = t - 2

@@ -294,6 +294,13 @@ class Model(Family):
             "pad": m.get("pad_id", 0),
             "eos": m.get("eos_id", 3),
         }
+        missing = [k for k in ("cls", "sep", "mask") if special[k] is None]
+        if missing:
+            raise ConfigError(
+                f"the tokenizer has no {', '.join(missing)} token; BERT pretraining needs "
+                "<cls>, <sep> and <mask> (train a textdecade tokenizer)"
+            )
+        special = {k: v for k, v in special.items() if v is not None}
         if c.whole_word and data.extra.get("word_starts") is None:
             raise ConfigError("model.whole_word needs prepared data with a word-start table")
         return MaskedLMBatcher(

@@ -157,8 +157,8 @@ def stream_text(
     an empty prompt means "the start of a document". A piece is held back while it ends
     in an incomplete UTF-8 character (byte-level BPE splits characters across tokens).
     """
-    eos = tokenizer.eos_id
-    prompt_ids = [eos] + tokenizer.encode(prompt)
+    eos = getattr(tokenizer, "eos_id", None)
+    prompt_ids = ([eos] if eos is not None else []) + tokenizer.encode(prompt)
     new: list[int] = []
     emitted = ""
     for token in generate_ids(
@@ -168,7 +168,7 @@ def stream_text(
         temperature,
         top_k,
         top_p,
-        eos_id=eos if stop_at_eos else None,
+        eos_id=eos if stop_at_eos else None,  # None: the tokenizer has no eos
         seed=seed,
         use_cache=use_cache,
     ):

@@ -1,0 +1,273 @@
+"""Training throughput and memory: textdecade GPT/BERT against HF transformers, side by side.
+
+Each contender runs in its own subprocess (clean peak RSS), at the same config, fp32 on
+CPU with the same number of threads, AdamW, random token ids (speed does not depend on
+the text), dropout 0 in both:
+
+* GPT: textdecade ``gpt.Model`` vs ``GPT2LMHeadModel`` (4 layers, 4 heads, d_model 256,
+  context 256, vocab 8192, batch 8).
+* BERT: textdecade ``bert.Model`` vs ``BertForMaskedLM`` (hidden 256, 4 layers, 4 heads,
+  intermediate 1024, batch 8 x 256, vocab 8192, 15% of tokens labelled).
+
+Usage::
+
+    python benchmarks/bench_lm.py                 # both models, 3 warm-up + 20 timed steps
+    python benchmarks/bench_lm.py --model gpt --steps 10 --threads 2
+    python benchmarks/bench_lm.py --shakespeare 2000   # nanoGPT's char-level CPU sanity run
+
+Prints tokens/s, peak RSS and the training part of it (peak minus RSS before the model is
+built) for each, and the ratios textdecade / HF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+VOCAB, D, LAYERS, HEADS, T, BATCH = 8192, 256, 4, 4, 256, 8
+
+
+def _rss_mb() -> float:
+    """Current resident set size in MiB (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _batches(kind: str, n: int):
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for _ in range(n):
+        ids = torch.randint(7, VOCAB, (BATCH, T + (1 if kind == "gpt" else 0)), generator=g)
+        if kind == "gpt":
+            out.append(ids)
+        else:
+            labels = torch.where(torch.rand(BATCH, T, generator=g) < 0.15, ids, -100)
+            out.append((ids, labels))
+    return out
+
+
+def build(contender: str):
+    """(model, step_fn) for one contender; step_fn(batch) returns the loss."""
+
+    family, lib = contender.split("-")
+    if lib == "td" and family == "gpt":
+        from textdecade.models.gpt import Config, Model
+
+        model = Model(
+            Config(d_model=D, n_heads=HEADS, n_layers=LAYERS, max_len=T), {"vocab_size": VOCAB}
+        )
+        return model, lambda ids: model.loss({"input_ids": ids[:, :-1], "labels": ids[:, 1:]})
+    if lib == "td" and family == "bert":
+        from textdecade.models.bert import Config, Model
+
+        cfg = Config(d_model=D, n_heads=HEADS, n_layers=LAYERS, max_len=T, dropout=0.0)
+        model = Model(cfg, {"vocab_size": VOCAB})
+        return model, lambda b: model.loss({"input_ids": b[0], "labels": b[1]})
+    if family == "gpt":
+        from transformers import GPT2Config, GPT2LMHeadModel
+
+        cfg = GPT2Config(
+            vocab_size=VOCAB,
+            n_positions=T,
+            n_embd=D,
+            n_layer=LAYERS,
+            n_head=HEADS,
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+        )
+        model = GPT2LMHeadModel(cfg)
+        return model, lambda ids: model(input_ids=ids[:, :-1], labels=ids[:, :-1]).loss
+    from transformers import BertConfig, BertForMaskedLM
+
+    cfg = BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=D,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        intermediate_size=4 * D,
+        max_position_embeddings=T,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    model = BertForMaskedLM(cfg)
+    return model, lambda b: model(input_ids=b[0], labels=b[1]).loss
+
+
+def worker(contender: str, steps: int, warmup: int, threads: int) -> dict:
+    """Train ``warmup + steps`` steps; time the last ``steps``."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    family, lib = contender.split("-")
+    if lib == "hf":
+        import transformers  # noqa: F401 - imported before the baseline RSS, as td's imports
+
+    base_rss = _rss_mb()
+    model, step = build(contender)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1, foreach=True)
+    batches = _batches(family, warmup + steps)
+    losses = []
+    for i, batch in enumerate(batches):
+        if i == warmup:
+            t0 = time.perf_counter()
+        loss = step(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    seconds = time.perf_counter() - t0
+    extra = getattr(model, "attn_implementation", None) or getattr(
+        getattr(model, "config", None), "_attn_implementation", ""
+    )
+    return {
+        "contender": contender,
+        "tokens_per_s": steps * BATCH * T / seconds,
+        "peak_rss_mb": _peak_mb(),
+        "train_rss_mb": _peak_mb() - base_rss,
+        "params": sum(p.numel() for p in model.parameters()),
+        "loss_first": losses[0],
+        "loss_last": losses[-1],
+        "attn": str(extra),
+    }
+
+
+def shakespeare_char(iters: int, threads: int) -> None:
+    """nanoGPT's CPU Shakespeare recipe on the byte-level tokenizer (bytes = characters here).
+
+    4 layers, 4 heads, 128 wide, context 64, batch 12, AdamW (lr 1e-3, beta2 0.99, weight
+    decay 0.1), 100 warm-up steps, cosine to 1e-4, clip 1.0, dropout 0, 90/10 contiguous
+    split; nanoGPT reports validation loss ~1.88 after 2,000 iterations.
+    """
+    import math
+
+    import numpy as np
+    import torch
+
+    from textdecade.data.lm import CausalLMBatcher
+    from textdecade.data.shared import shared_path
+    from textdecade.models.gpt import Config, Model
+    from textdecade.tokenizer import Tokenizer
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(1337)
+    path = shared_path("tinyshakespeare", "input.txt")
+    if path is None:
+        sys.exit("tinyshakespeare not found (set TEXTDECADE_DATA)")
+    text = path.read_text(encoding="utf-8")
+    tok = Tokenizer.train([text], vocab_size=263)  # specials + 256 bytes, no merges
+    ids = np.array(tok.encode(text), dtype=np.int64)
+    # one id per byte (plus the pre-tokenizer's prefix space at the very start)
+    assert abs(len(ids) - len(text.encode("utf-8"))) <= 1, "expected a byte-level tokenizer"
+    cut = int(0.9 * len(ids))
+    train, valid = ids[:cut], ids[cut:]
+    model = Model(
+        Config(d_model=128, n_heads=4, n_layers=4, max_len=64), {"vocab_size": tok.vocab_size}
+    )
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=1e-3, betas=(0.9, 0.99))
+    batches = CausalLMBatcher(train, 12, 64, seed=1337)
+
+    def lr_at(step: int) -> float:
+        if step < 100:
+            return 1e-3 * (step + 1) / 100
+        ratio = (step - 100) / max(1, iters - 100)
+        return 1e-4 + 0.5 * (1 + math.cos(math.pi * ratio)) * (1e-3 - 1e-4)
+
+    @torch.no_grad()
+    def val_loss() -> float:
+        model.eval()
+        vb = CausalLMBatcher(valid, 12, 64, seed=7)
+        loss = sum(float(model.loss(next(vb))) for _ in range(200)) / 200
+        model.train()
+        return loss
+
+    t0 = time.perf_counter()
+    for step in range(iters):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        loss = model.loss(next(batches))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 500 == 0:
+            print(f"step {step}: train loss {float(loss):.3f}", flush=True)
+    seconds = time.perf_counter() - t0
+    print(
+        f"shakespeare-char: {iters} iterations in {seconds:.0f} s "
+        f"({iters * 12 * 64 / seconds:.0f} tokens/s), validation loss {val_loss():.3f} "
+        f"nats/char (nanoGPT: ~1.88)"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", choices=["gpt", "bert", "both"], default="both")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--shakespeare",
+        type=int,
+        metavar="ITERS",
+        default=0,
+        help="instead: nanoGPT's CPU char-level Shakespeare run (e.g. 2000)",
+    )
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.shakespeare:
+        shakespeare_char(args.shakespeare, args.threads)
+        return
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.steps, args.warmup, args.threads)))
+        return
+    import torch
+    import transformers
+
+    print(
+        f"torch {torch.__version__}, transformers {transformers.__version__}, "
+        f"{args.threads} threads, fp32 CPU, batch {BATCH} x {T}, {args.warmup} warm-up + "
+        f"{args.steps} timed steps"
+    )
+    families = ["gpt", "bert"] if args.model == "both" else [args.model]
+    for family in families:
+        results = {}
+        for lib in ("hf", "td"):  # alternate libraries so neither always runs on a cold CPU
+            cmd = [sys.executable, __file__, "--worker", f"{family}-{lib}"]
+            cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+            cmd += ["--threads", str(args.threads)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            results[lib] = json.loads(out.strip().splitlines()[-1])
+        for lib, r in results.items():
+            print(
+                f"{family:4s} {lib}: {r['tokens_per_s']:8.0f} tokens/s  peak RSS "
+                f"{r['peak_rss_mb']:6.0f} MiB (training {r['train_rss_mb']:5.0f} MiB)  "
+                f"params {r['params'] / 1e6:.2f}M  loss {r['loss_first']:.3f} -> "
+                f"{r['loss_last']:.3f} {r['attn']}"
+            )
+        td, hf = results["td"], results["hf"]
+        print(
+            f"{family:4s} textdecade / HF: speed {td['tokens_per_s'] / hf['tokens_per_s']:.2f}x, "
+            f"peak RSS {td['peak_rss_mb'] / hf['peak_rss_mb']:.2f}x, training memory "
+            f"{td['train_rss_mb'] / max(hf['train_rss_mb'], 1e-9):.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
