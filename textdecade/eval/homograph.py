@@ -87,7 +87,7 @@ def _predict(sims: np.ndarray) -> np.ndarray:
     return np.argmax(sims >= best - TIE, axis=1)
 
 
-def _macro_f1(gold: np.ndarray, pred: np.ndarray, n: int) -> float:
+def _macro_f1(gold: np.ndarray, pred: np.ndarray) -> float:
     from sklearn.metrics import f1_score
 
     labels = sorted(set(gold.tolist()))  # senses present in the evaluated instances
@@ -217,9 +217,9 @@ def _score_task(task: WordTask, vecs: np.ndarray, leave_one_out: bool) -> WordSc
         len(gold),
         k,
         float(np.mean(pred == gold)),
-        _macro_f1(gold, pred, k),
+        _macro_f1(gold, pred),
         float(np.mean(mfs == gold)),
-        _macro_f1(gold, mfs, k),
+        _macro_f1(gold, mfs),
     )
 
 

@@ -299,7 +299,10 @@ class Vectors:
         except Exception as exc:  # safetensors raises its own error types
             raise FormatError(f"{path}: not a textdecade vectors file ({exc})") from None
         if "words" not in meta:
-            raise FormatError(f"{path}: safetensors file has no 'words' metadata")
+            raise FormatError(
+                f"{path}: safetensors file has no 'words' metadata (not a vectors file; "
+                "for a run's model.safetensors, give the run directory)"
+            )
         words = json.loads(meta["words"])
         counts = json.loads(meta["counts"]) if "counts" in meta else None
         extra = json.loads(meta["meta"]) if "meta" in meta else None
