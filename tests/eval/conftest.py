@@ -34,3 +34,10 @@ def minilm():
     from textdecade.eval.contextual import HFEncoder, minilm_dir
 
     return HFEncoder(minilm_dir())
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that train gensim vectors or load MiniLM take seconds: mark them slow."""
+    for item in items:
+        if {"gensim_kv", "minilm"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
