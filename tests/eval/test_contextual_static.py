@@ -73,3 +73,23 @@ def test_minilm_context_vectors_on_real_text(minilm, corpus_lines):
     inp = minilm.input_word_vectors(v.words[:5])
     assert not np.allclose(v.matrix[:5], inp)  # contextual states, not the input rows
     assert StaticEncoder(v).word_states([["the", "police"]])[0].shape == (2, 384)
+
+
+def test_hf_encoder_pools_pieces_like_transformers_itself(minilm):
+    import torch
+
+    words = ["the", "unbelievably", "tall", "crane", "swung"]
+    enc = minilm.tokenizer(" ".join(words), return_tensors="pt")
+    with torch.inference_mode():
+        hs = minilm.model(**enc, output_hidden_states=True).hidden_states
+    pieces = minilm.tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+    span = [i for i, p in enumerate(pieces) if p in ("un", "##bel", "##ie", "##va", "##bly")]
+    assert len(span) > 1  # "unbelievably" is several pieces
+    last, last4 = (minilm.word_states([words], layers=k)[0] for k in ("last", "last4"))
+    np.testing.assert_allclose(last[1], hs[-1][0, span].mean(0).numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        last4[3], torch.stack(hs[-4:]).sum(0)[0, pieces.index("crane")].numpy(), atol=1e-4
+    )
+    table = minilm.model.get_input_embeddings().weight.detach().numpy()
+    ids = minilm.tokenizer("unbelievably", add_special_tokens=False)["input_ids"]
+    np.testing.assert_allclose(minilm.input_word_vectors(["unbelievably"])[0], table[ids].mean(0))
