@@ -87,6 +87,8 @@ def test_hf_encoder_pools_pieces_like_transformers_itself(minilm):
     assert len(span) > 1  # "unbelievably" is several pieces
     last, last4 = (minilm.word_states([words], layers=k)[0] for k in ("last", "last4"))
     np.testing.assert_allclose(last[1], hs[-1][0, span].mean(0).numpy(), atol=1e-5)
+    padded = minilm.word_states([words, words * 4])[0]  # batched with a longer sentence
+    np.testing.assert_allclose(padded, last, atol=1e-4)
     np.testing.assert_allclose(
         last4[3], torch.stack(hs[-4:]).sum(0)[0, pieces.index("crane")].numpy(), atol=1e-4
     )

@@ -8,8 +8,9 @@ import pytest
 from tests.conftest import data_path
 from textdecade.errors import FormatError, UserError
 from textdecade.eval.contextual import StaticEncoder
-from textdecade.eval.homograph import evaluate_homographs, evaluate_wic, occurrence_vectors
+from textdecade.eval.homograph import evaluate_homographs, occurrence_vectors
 from textdecade.eval.vectors import Vectors
+from textdecade.eval.wic import evaluate_wic
 from textdecade.eval.wsd_data import read_coarsewsd, read_sense_tsv, read_wic
 
 SUBSET = ["bank", "console", "bass", "mole", "organ", "match"]

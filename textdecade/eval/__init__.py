@@ -5,7 +5,8 @@
 - :mod:`~textdecade.eval.similarity`: word-pair similarity (Spearman, Pearson, OOV ratio).
 - :mod:`~textdecade.eval.contextual`: the ``ContextualEncoder`` protocol, the HF adapter,
   and static vectors from contextual models (input embeddings or averaged contexts).
-- :mod:`~textdecade.eval.homograph` (+ :mod:`~textdecade.eval.wsd_data`): sense separation
+- :mod:`~textdecade.eval.homograph`, :mod:`~textdecade.eval.wic` (readers in
+  :mod:`~textdecade.eval.wsd_data`): sense separation
   on CoarseWSD-20, WiC and the built-in suite.
 - :mod:`~textdecade.eval.suite`: one entry point per command, for any model.
 - :mod:`~textdecade.eval.report` and :mod:`~textdecade.eval.plots`: tables and pictures.
@@ -15,7 +16,7 @@ Heavy dependencies (torch, transformers, scikit-learn, matplotlib) load only whe
 
 from textdecade.eval.analogy import AnalogyResult, evaluate_analogies, read_analogies
 from textdecade.eval.contextual import ContextualEncoder, HFEncoder, StaticEncoder, static_vectors
-from textdecade.eval.homograph import HomographResult, WicResult, evaluate_homographs, evaluate_wic
+from textdecade.eval.homograph import HomographResult, evaluate_homographs
 from textdecade.eval.report import compare, render
 from textdecade.eval.similarity import SimilarityResult, evaluate_similarity, read_pairs
 from textdecade.eval.suite import (
@@ -27,6 +28,7 @@ from textdecade.eval.suite import (
     run_similarity,
 )
 from textdecade.eval.vectors import Vectors, load_vectors_or_none
+from textdecade.eval.wic import WicResult, evaluate_wic
 
 __all__ = [
     "AnalogyResult",

@@ -4,8 +4,8 @@ Sense centroids and 1-nearest-centroid classification (as Loureiro et al. 2021 d
 CoarseWSD-20): centroids are the mean target vectors of each sense in train, a test
 occurrence takes the sense of the most cosine-similar centroid. Accuracy and macro-F1 per
 word and overall sit beside the most-frequent-sense (MFS) baseline. The built-in suite is
-scored leave-one-out (an instance never counts towards its own centroid). WiC pairs get
-the cosine of the two target vectors, thresholded at the value that does best on train.
+scored leave-one-out (an instance never counts towards its own centroid). WiC is in
+:mod:`textdecade.eval.wic`.
 
 A static model gives every occurrence the same vector, so all its centroids coincide;
 cosine ties (within ``TIE``) go to the most frequent sense, so static vectors land exactly
@@ -25,19 +25,16 @@ from textdecade.eval.report import format_table
 from textdecade.eval.vectors import Vectors
 from textdecade.eval.wsd_data import (
     Instance,
-    WicPair,
     WordTask,
+    cap_per_sense,
     read_coarsewsd,
     read_sense_tsv,
-    read_wic,
 )
 
 __all__ = [
     "HomographResult",
-    "WicResult",
     "as_encoder",
     "evaluate_homographs",
-    "evaluate_wic",
     "occurrence_vectors",
 ]
 
@@ -267,10 +264,8 @@ def evaluate_homographs(
                 raise UserError(f"no instances of {missing} in the homograph data")
             tasks = [t for t in tasks if t.word in words]
         if max_per_sense is not None:
-            from textdecade.eval.wsd_data import _cap
-
             for t in tasks:
-                t.train = _cap(t.train, max_per_sense)
+                t.train = cap_per_sense(t.train, max_per_sense)
         protocol = "leave-one-out"
     instances = [x for t in tasks for x in (*t.train, *t.test)]
     vecs = _target_vectors(encoder, instances, layers, context, batch_size)
@@ -300,105 +295,7 @@ def occurrence_vectors(
         if not found:
             raise UserError(f"no instances of {word!r} in the homograph data")
         task = found[0]
-        from textdecade.eval.wsd_data import _cap
-
-        task.train = _cap(task.train, max_per_sense)
+        task.train = cap_per_sense(task.train, max_per_sense)
     instances = [*task.train, *task.test]
     vecs = _target_vectors(as_encoder(model), instances, layers, context, 32)
     return vecs, [x.sense for x in instances]
-
-
-@dataclass
-class WicResult:
-    """WiC accuracy at the threshold chosen on the fitting split."""
-
-    data: str
-    layers: str
-    threshold: float
-    fit_on: str
-    accuracy: float
-    fit_accuracy: float
-    n: int
-    majority: float  # accuracy of always answering the majority label
-
-    def summary(self) -> dict:
-        return {"WiC acc": self.accuracy, "WiC majority": self.majority}
-
-    def to_dict(self) -> dict:
-        return {"task": "wic", **self.__dict__}
-
-    def format(self) -> str:
-        cols = ["data", "accuracy", "majority", "threshold", "fit_on", "fit_accuracy", "n"]
-        return f"WiC (layers={self.layers})\n\n" + format_table([self.__dict__], cols)
-
-
-def _pair_cosines(encoder, pairs: list[WicPair], layers, context, batch_size) -> np.ndarray:
-    flat = [x for p in pairs for x in (p.first, p.second)]
-    vecs = _unit(_target_vectors(encoder, flat, layers, context, batch_size))
-    return np.einsum("nd,nd->n", vecs[0::2], vecs[1::2])  # (P,)
-
-
-def _best_threshold(cos: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
-    """The threshold (midpoint between sorted cosines) that maximizes accuracy."""
-    values = np.sort(np.unique(cos))
-    candidates = np.concatenate(
-        [[values[0] - 1e-6], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-6]]
-    )
-    accs = [(np.mean((cos > t) == gold), -abs(t)) for t in candidates]
-    best = int(np.argmax([a for a, _ in accs]))
-    return float(candidates[best]), float(accs[best][0])
-
-
-def evaluate_wic(
-    model,
-    test: str | Path,
-    fit: str | Path | None = None,
-    layers: str = "last",
-    context: int | None = 40,
-    batch_size: int = 32,
-) -> WicResult:
-    """WiC: same sense or not, from the cosine of the two target vectors.
-
-    Args:
-        model: a :class:`ContextualEncoder` or :class:`Vectors`.
-        test: a WiC ``*.data.txt`` (gold beside it) or a folder holding ``train``/``dev``/
-            ``test`` data files; with a folder, the threshold is fitted on train (or dev).
-        fit: the file to choose the threshold on; None with a single file fits on the test
-            file itself (optimistic, and ``fit_on`` says so).
-        layers: "last" or "last4".
-    """
-    encoder = as_encoder(model)
-    _check_layers(layers)
-    test = Path(test)
-    if test.is_dir():
-        found = {p.name.split(".")[0]: p for p in test.rglob("*.data.txt")}
-        if "test" not in found and "dev" not in found:
-            raise UserError(f"{test}: no test.data.txt or dev.data.txt (WiC layout)")
-        test_path = found.get("test") or found["dev"]
-        fit_path = Path(fit) if fit else found.get("train") or found.get("dev")
-    else:
-        test_path, fit_path = test, Path(fit) if fit else test
-    test_pairs, fit_pairs = read_wic(test_path), read_wic(fit_path)
-    for path, pairs in ((test_path, test_pairs), (fit_path, fit_pairs)):
-        if any(p.same is None for p in pairs):
-            raise UserError(f"{path}: no gold file beside it (expected *.gold.txt)")
-    gold_fit = np.array([p.same for p in fit_pairs])
-    threshold, fit_acc = _best_threshold(
-        _pair_cosines(encoder, fit_pairs, layers, context, batch_size), gold_fit
-    )
-    gold = np.array([p.same for p in test_pairs])
-    cos = _pair_cosines(encoder, test_pairs, layers, context, batch_size)
-    fit_on = str(fit_path) + (
-        " (the test file itself: optimistic)" if fit_path == test_path else ""
-    )
-    majority = max(float(np.mean(gold)), 1.0 - float(np.mean(gold)))
-    return WicResult(
-        str(test_path),
-        layers,
-        threshold,
-        fit_on,
-        float(np.mean((cos > threshold) == gold)),
-        fit_acc,
-        len(gold),
-        majority,
-    )

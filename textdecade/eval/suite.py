@@ -18,13 +18,7 @@ from pathlib import Path
 from textdecade.errors import UserError
 from textdecade.eval.analogy import AnalogyResult, evaluate_analogies, read_analogies
 from textdecade.eval.contextual import static_vectors
-from textdecade.eval.homograph import (
-    HomographResult,
-    WicResult,
-    as_encoder,
-    evaluate_homographs,
-    evaluate_wic,
-)
+from textdecade.eval.homograph import HomographResult, as_encoder, evaluate_homographs
 from textdecade.eval.report import compare
 from textdecade.eval.similarity import (
     SimilarityResult,
@@ -33,6 +27,7 @@ from textdecade.eval.similarity import (
     read_pairs,
 )
 from textdecade.eval.vectors import Vectors, load_vectors_or_none
+from textdecade.eval.wic import WicResult, evaluate_wic
 
 __all__ = [
     "resolve_model",

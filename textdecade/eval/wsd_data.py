@@ -25,6 +25,7 @@ __all__ = [
     "WordTask",
     "WicPair",
     "builtin_suite_path",
+    "cap_per_sense",
     "read_coarsewsd",
     "read_sense_tsv",
     "read_wic",
@@ -81,7 +82,8 @@ def _instance(words: list[str], index: str, sense: str, where: str) -> Instance:
     return Instance(tuple(words), i, sense)
 
 
-def _cap(instances: list[Instance], max_per_sense: int | None) -> list[Instance]:
+def cap_per_sense(instances: list[Instance], max_per_sense: int | None) -> list[Instance]:
+    """The first ``max_per_sense`` instances of each sense, in file order (None: all)."""
     if max_per_sense is None:
         return instances
     taken: Counter[str] = Counter()
@@ -148,8 +150,8 @@ def read_coarsewsd(
             raise FormatError(f"{folder / 'classes_map.txt'}:{exc.lineno}: not JSON") from None
         task = WordTask(
             word,
-            _cap(_read_split(folder, "train", classes), max_per_sense),
-            _cap(_read_split(folder, "test", classes), max_test_per_sense),
+            cap_per_sense(_read_split(folder, "train", classes), max_per_sense),
+            cap_per_sense(_read_split(folder, "test", classes), max_test_per_sense),
         )
         task.order_senses([classes[k] for k in sorted(classes, key=int)])
         tasks.append(task)
