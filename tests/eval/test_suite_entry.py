@@ -10,6 +10,7 @@ from textdecade.eval.analogy import evaluate_analogies
 from textdecade.eval.suite import (
     as_vectors,
     decade_table,
+    plot_embeddings,
     resolve_model,
     run_analogy,
     run_homograph,
@@ -77,6 +78,8 @@ def test_contextual_models_get_vectors_and_wic(tmp_path):
         gold.append("T")
     (tmp_path / "x.data.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (tmp_path / "x.gold.txt").write_text("\n".join(gold) + "\n", encoding="utf-8")
+    png = plot_embeddings(enc, ["river", "bank", "rates"], tmp_path / "e.png", corpus=corpus)
+    assert png.read_bytes()[:4] == b"\x89PNG"
     wic = run_homograph(enc, tmp_path / "x.data.txt")
     assert wic.n == 12 and "optimistic" in wic.fit_on and wic.fit_accuracy >= wic.majority
 

@@ -148,6 +148,7 @@ class SectionScore:
         return self.answered / self.total if self.total else 0.0
 
     def to_dict(self) -> dict:
+        """JSON-able dict of every number (for ``--format json``)."""
         return {
             "section": self.name,
             "accuracy": self.accuracy,
@@ -192,6 +193,7 @@ class AnalogyResult:
         }
 
     def to_dict(self) -> dict:
+        """JSON-able dict of every number (for ``--format json``)."""
         return {
             "task": "analogy",
             "data": self.data,

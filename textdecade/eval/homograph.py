@@ -104,6 +104,7 @@ class WordScore:
     mfs_macro_f1: float
 
     def to_dict(self) -> dict:
+        """JSON-able dict of every number (for ``--format json``)."""
         return dict(self.__dict__)
 
 
@@ -137,6 +138,7 @@ class HomographResult:
         return float(np.mean([w.mfs_macro_f1 for w in self.words]))
 
     def summary(self) -> dict:
+        """Headline metrics for one row of a side-by-side table (:func:`report.compare`)."""
         return {
             "homograph acc": self.accuracy,
             "homograph MFS acc": self.mfs_accuracy,
@@ -144,6 +146,7 @@ class HomographResult:
         }
 
     def to_dict(self) -> dict:
+        """JSON-able dict of every number (for ``--format json``)."""
         return {
             "task": "homograph",
             "data": self.data,
@@ -157,6 +160,7 @@ class HomographResult:
         }
 
     def format(self) -> str:
+        """A readable Markdown table (for ``--format table``)."""
         rows = [w.to_dict() for w in self.words]
         rows.append(
             {

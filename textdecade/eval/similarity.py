@@ -122,6 +122,7 @@ class SetScore:
         return self.used / self.total if self.total else 0.0
 
     def to_dict(self) -> dict:
+        """JSON-able dict of every number (for ``--format json``)."""
         return {
             "data": self.name,
             "spearman": self.spearman,
@@ -157,6 +158,7 @@ class SimilarityResult:
         return self.sets[0].oov_ratio
 
     def summary(self) -> dict:
+        """Headline metrics for one row of a side-by-side table (:func:`report.compare`)."""
         out = {}
         for s in self.sets:
             out[f"{s.name} spearman"] = s.spearman
@@ -164,6 +166,7 @@ class SimilarityResult:
         return out
 
     def to_dict(self) -> dict:
+        """JSON-able dict of every number (for ``--format json``)."""
         return {
             "task": "similarity",
             "restrict_vocab": self.restrict_vocab,
@@ -172,6 +175,7 @@ class SimilarityResult:
         }
 
     def format(self) -> str:
+        """A readable Markdown table (for ``--format table``)."""
         cols = ["data", "spearman", "pearson", "coverage", "pairs_used", "pairs_total"]
         via = f" (vectors: {self.vectors_method})" if self.vectors_method else ""
         return f"Word similarity{via}\n\n" + format_table([s.to_dict() for s in self.sets], cols)

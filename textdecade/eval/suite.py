@@ -36,6 +36,7 @@ __all__ = [
     "run_similarity",
     "run_homograph",
     "decade_table",
+    "plot_embeddings",
 ]
 
 
@@ -152,6 +153,23 @@ def run_homograph(
     if path is not None and _is_wic(path):
         return evaluate_wic(model, path, layers=layers)
     return evaluate_homographs(model, path, layers, words, max_per_sense, max_test_per_sense)
+
+
+def plot_embeddings(
+    model,
+    words: Sequence[str],
+    path: str | Path,
+    method: str = "pca",
+    vectors_method: str = "input",
+    corpus: Iterable[str] | None = None,
+) -> Path:
+    """``textdecade plot embeddings``: a labelled 2-D map (PCA or t-SNE) of ``words``, as PNG."""
+    from textdecade.eval.plots import embedding_map
+
+    vectors = as_vectors(model, words, vectors_method, corpus, top_k=0)
+    via = vectors.meta.get("method")
+    title = f"{len(words)} words ({method.upper()}{', vectors: ' + via if via else ''})"
+    return embedding_map(vectors, words, path, method, title)
 
 
 def decade_table(

@@ -36,12 +36,15 @@ class WicResult:
     majority: float  # accuracy of always answering the majority label
 
     def summary(self) -> dict:
+        """Headline metrics for one row of a side-by-side table (:func:`report.compare`)."""
         return {"WiC acc": self.accuracy, "WiC majority": self.majority}
 
     def to_dict(self) -> dict:
+        """JSON-able dict of every number (for ``--format json``)."""
         return {"task": "wic", **self.__dict__}
 
     def format(self) -> str:
+        """A readable Markdown table (for ``--format table``)."""
         cols = ["data", "accuracy", "majority", "threshold", "fit_on", "fit_accuracy", "n"]
         return f"WiC (layers={self.layers})\n\n" + format_table([self.__dict__], cols)
 
