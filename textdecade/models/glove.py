@@ -48,6 +48,9 @@ class Config:
         max_vocab_size: keep at most this many words (``vocab_count -max-vocab``).
         memory_mb: memory budget of co-occurrence counting (``cooccur -memory``).
         count_workers: processes counting co-occurrences.
+        nonzeros_per_update: nonzeros updated together within a batch (small enough to
+            stay in cache and keep a frequent word's summed step close to glove.c's
+            one-at-a-time updates).
         subword: give out-of-vocabulary words a vector from their BPE pieces.
     """
 
@@ -59,10 +62,11 @@ class Config:
     max_vocab_size: int | None = None
     memory_mb: float = 512.0
     count_workers: int = 2
+    nonzeros_per_update: int = 4096
     subword: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("d_model", "window", "min_count", "count_workers"):
+        for name in ("d_model", "window", "min_count", "count_workers", "nonzeros_per_update"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
         if self.x_max <= 0 or self.alpha <= 0 or self.memory_mb <= 0:
@@ -194,10 +198,22 @@ class Model(Family):
 
     @torch.no_grad()
     def manual_step(self, batch: dict[str, torch.Tensor], lr: float) -> float:
-        """glove.c's AdaGrad step on a batch of nonzeros; returns the mean cost per nonzero."""
+        """glove.c's AdaGrad steps over a batch of nonzeros; returns the mean cost per nonzero.
+
+        The batch is applied in slices of ``config.nonzeros_per_update``.
+        """
         row, col, val = batch["row"], batch["col"], batch["val"]
         if row.numel() == 0:
             return 0.0
+        step = self.config.nonzeros_per_update
+        cost = sum(
+            self._update(row[s : s + step], col[s : s + step], val[s : s + step], lr)
+            for s in range(0, row.numel(), step)
+        )
+        self.last_examples = row.numel()
+        return cost / row.numel()
+
+    def _update(self, row, col, val, lr: float) -> float:
         fdiff, _, cost = glove_loss(self, row, col, val)
         g = (fdiff * lr)[:, None]  # (B, 1): eta-scaled, as glove.c accumulates it
         grad_w = (g * self.c[col]).clamp(-GRAD_CLIP, GRAD_CLIP)  # (B, D)
@@ -211,8 +227,7 @@ class Model(Family):
         self.gc.index_add_(0, col, grad_c.square())
         self.gbw.index_add_(0, row, gb.square())
         self.gbc.index_add_(0, col, gb.square())
-        self.last_examples = row.numel()
-        return float(cost) / row.numel()
+        return float(cost)
 
     @torch.no_grad()
     def evaluate(self, data: PreparedData, max_batches: int = 20) -> dict[str, float]:

@@ -185,13 +185,19 @@ def reopen_words(workdir: Path, meta: dict[str, Any]) -> PreparedData:
 def static_vectors(tokenizer: Any, meta: dict[str, Any], matrix: np.ndarray, subword: bool):
     """A :class:`Vectors` of ``meta``'s words, with piece backoff when asked and possible."""
     from textdecade.eval.vectors import Vectors
-    from textdecade.models.subword import PieceBackoff, fit_piece_vectors, word_pieces
+    from textdecade.models.subword import (
+        PieceBackoff,
+        fit_piece_vectors,
+        piece_lengths,
+        word_pieces,
+    )
 
     backoff = None
     if subword and tokenizer is not None:
         pieces = word_pieces(tokenizer, meta["words"])
-        table = fit_piece_vectors(pieces, matrix, tokenizer.vocab_size, meta["counts"])
-        backoff = PieceBackoff(tokenizer, table)
+        weights = piece_lengths(tokenizer)
+        table = fit_piece_vectors(pieces, matrix, tokenizer.vocab_size, meta["counts"], weights)
+        backoff = PieceBackoff(tokenizer, table, weights)
     return Vectors(meta["words"], matrix, meta["counts"], backoff=backoff)
 
 

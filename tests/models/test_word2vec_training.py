@@ -1,0 +1,161 @@
+"""Word2Vec on real text: neighbours, analogies, backoff, determinism, bad input, the engine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import data_path
+from textdecade.errors import ConfigError, CorpusError
+from textdecade.models import word2vec
+from textdecade.models.static_fit import fit_static
+
+# Measured (see benchmarks/RESULTS.md, "Word2Vec and GloVe"): on these files, 5 epochs of
+# skip-gram reach about CAPITAL_MEASURED on capital-common-countries; the floor leaves room
+# for Hogwild timing noise.
+FILES = ("gensim_enwiki_sample.txt", "nltk_abc_news.txt")
+CAPITAL_FLOOR = 0.10
+WEEKDAYS = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+NUMBERS = {"two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"}
+
+
+def read_texts(limit: int | None = None) -> list[str]:
+    texts: list[str] = []
+    for name in FILES:
+        with open(data_path("corpus_en", name), encoding="utf-8") as f:
+            texts += [line.strip() for line in f if line.strip()]
+    return texts[:limit]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from textdecade.tokenizer import Tokenizer
+
+    return Tokenizer.train(read_texts(), vocab_size=8000)
+
+
+@pytest.fixture(scope="module")
+def trained(tokenizer, tmp_path_factory):
+    cfg = word2vec.Config(workers=2)
+    model, history = fit_static(
+        word2vec.Model,
+        read_texts(),
+        tokenizer,
+        cfg,
+        epochs=5,
+        lr=0.025,
+        batch_size=20_000,
+        workdir=tmp_path_factory.mktemp("w2v"),
+    )
+    return model, history, model.to_vectors(tokenizer)
+
+
+@pytest.mark.slow
+def test_loss_falls_and_neighbours_make_sense(trained):
+    _, history, vectors = trained
+    losses = [e["loss"] for e in history.epochs]
+    # The true mean SGNS loss (1 positive + 5 negatives per pair) starts near 6 ln 2 = 4.16.
+    assert losses[0] < 4.16 and all(b < a for a, b in zip(losses, losses[1:]))
+    assert all(e["units_per_s"] > 0 for e in history.epochs)
+    near = {w for w, _ in vectors.most_similar("Tuesday", topn=10)}
+    assert len(near & WEEKDAYS) >= 3, near
+    near = {w for w, _ in vectors.most_similar("six", topn=10)}
+    assert len(near & NUMBERS) >= 3, near
+
+
+@pytest.mark.slow
+def test_capital_country_analogies_above_floor(trained):
+    from textdecade.eval.analogy import evaluate_analogies
+
+    _, _, vectors = trained
+    result = evaluate_analogies(vectors, data_path("word_analogy", "questions-words.txt"))
+    capital = next(s for s in result.sections if s.name == "capital-common-countries")
+    assert capital.answered >= 100
+    assert capital.correct / capital.answered > CAPITAL_FLOOR, capital
+
+
+@pytest.mark.slow
+def test_subword_backoff_gives_oov_words_a_relative(trained):
+    _, _, vectors = trained
+    for oov, relative in (("Wednesdays", "Wednesday"), ("Australiaa", "Australia")):
+        assert oov not in vectors
+        vec = vectors.get_vector(oov)  # backoff: the mean of its BPE pieces' vectors
+        near = [w for w, _ in vectors.most_similar(vec, topn=10)]
+        assert relative in near, (oov, near)
+
+
+def test_oov_without_backoff_names_the_word(trained):
+    from textdecade.errors import OutOfVocabulary
+
+    model, _, _ = trained
+    plain = model.to_vectors(None)
+    with pytest.raises(OutOfVocabulary, match="Wednesdays"):
+        plain["Wednesdays"]
+
+
+def test_workers_1_is_reproducible(tokenizer, tmp_path):
+    texts = read_texts(400)
+    cfg = word2vec.Config(workers=1, d_model=32, min_count=3)
+    runs = [
+        fit_static(word2vec.Model, texts, tokenizer, cfg, epochs=1, batch_size=5000, seed=7)[0]
+        for _ in range(2)
+    ]
+    assert torch.equal(runs[0].in_vectors, runs[1].in_vectors)
+    assert torch.equal(runs[0].out_vectors, runs[1].out_vectors)
+    other = fit_static(word2vec.Model, texts, tokenizer, cfg, epochs=1, batch_size=5000, seed=8)
+    assert not torch.equal(runs[0].in_vectors, other[0].in_vectors)
+
+
+def test_cbow_learns(tokenizer):
+    texts = read_texts(3000)
+    cfg = word2vec.Config(sg=False, workers=1, d_model=50)
+    _, history = fit_static(word2vec.Model, texts, tokenizer, cfg, epochs=2, lr=0.05)
+    losses = [e["loss"] for e in history.epochs]
+    assert losses[1] < losses[0] < 4.16
+
+
+def test_bad_input(tokenizer, tmp_path):
+    with pytest.raises(ConfigError, match="window"):
+        word2vec.Config(window=0)
+    with pytest.raises(CorpusError, match="min_count"):
+        word2vec.Model.prepare(["one two three"], tokenizer, word2vec.Config(), tmp_path)
+
+
+@pytest.mark.slow
+def test_through_the_engine_and_exact_resume(tokenizer, tmp_path):
+    from textdecade.config import build_config
+    from textdecade.pretrain.rundir import load_run
+    from textdecade.pretrain.trainer import Trainer
+
+    overrides = [
+        "model.workers=1",
+        "model.d_model=32",
+        "train.steps=12",
+        "train.batch_size=5000",
+        "train.eval_every=6",
+        "train.ckpt_every=6",
+        "train.log_every=6",
+        "train.device=cpu",
+    ]
+    config = build_config("word2vec", word2vec.Config, word2vec.PRESETS, "tiny", None, overrides)
+    texts = read_texts(1500)
+    Trainer(config, tmp_path / "a", corpus=texts, tokenizer=tokenizer, progress=False).fit()
+    # A run that stopped after step 6 (its last checkpoint) resumes to the same weights.
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    shutil.rmtree(tmp_path / "b" / "state" / "step_00000012")
+    Trainer(
+        config, tmp_path / "b", corpus=texts, tokenizer=tokenizer, resume=True, progress=False
+    ).fit()
+    _, a, tok = load_run(tmp_path / "a")
+    _, b, _ = load_run(tmp_path / "b")
+    assert torch.equal(a.in_vectors, b.in_vectors) and torch.equal(a.out_vectors, b.out_vectors)
+    lines = (tmp_path / "a" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    metrics = [json.loads(x) for x in lines if x.strip()]
+    assert any("probe_loss" in m for m in metrics) and any("words_per_s" in m for m in metrics)
+    assert all(0 < m["loss"] < 4.2 for m in metrics)
+    vectors = a.to_vectors(tok)
+    assert np.isfinite(vectors.matrix).all() and len(vectors) == len(a.meta["words"])
