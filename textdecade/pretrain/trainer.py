@@ -52,6 +52,9 @@ class FitResult:
     step: int
     seconds: float
     metrics: dict[str, float] = field(default_factory=dict)
+    n_params: int = 0
+    unit: str = "tokens"
+    units_seen: int = 0  # tokens (or words) trained on, all steps and ranks together
 
 
 def open_corpus(config: RunConfig):
@@ -324,7 +327,9 @@ class Trainer:
             dist.shutdown(self.info)
         seconds = time.perf_counter() - t0
         self._say(f"done: step {step} in {seconds:.1f}s -> {self.run_dir}")
-        return FitResult(self.run_dir, step, seconds, last)
+        return FitResult(
+            self.run_dir, step, seconds, last, n_params, data.unit, step * units_per_step
+        )
 
     def _checkpoint(self, step, model, optimizer, batcher) -> None:
         if self.info.is_main:
