@@ -84,6 +84,7 @@ def test_minilm_word_states_match_transformers_and_separate_senses(minilm):
     np.testing.assert_allclose(inputs, table[minilm.tokenizer.word_piece_ids("bank")].mean(0))
 
 
+@pytest.mark.slow
 def test_minilm_imported_as_a_run_embeds_the_same(minilm, texts, tmp_path):
     import textdecade as td
     from textdecade.errors import UserError

@@ -30,17 +30,10 @@ from textdecade.errors import ConfigError, UserError
 
 
 def select_device(device: str | torch.device | None) -> torch.device:
-    """None picks cuda > mps > cpu; otherwise the named device."""
-    if device is not None:
-        try:
-            return torch.device(device)
-        except RuntimeError:
-            raise ConfigError(f"unknown device '{device}' (use cpu, cuda, cuda:N or mps)") from None
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    """None picks cuda > mps > cpu; otherwise the named device (checked to exist)."""
+    from textdecade.pretrain.device import select_device as select
+
+    return select("auto" if device is None else str(device))
 
 
 def run_framing(model: torch.nn.Module, tokenizer: Any) -> E.Framing:
@@ -89,8 +82,9 @@ class TextModel:
         pooling: str | None = None,
         normalize: bool = False,
     ):
-        self.family, self.model, self.tokenizer, self.config = family, model, tokenizer, config
-        self.device = device
+        self.family, self.tokenizer, self.config = family, tokenizer, config
+        self.device = select_device(device)
+        self.model = model.to(self.device).eval()  # embedding is always inference
         self.static = hasattr(model, "to_vectors")
         if not self.static and not hasattr(model, "hidden_states"):
             raise UserError(f"a {family} model can neither give word vectors nor hidden states")

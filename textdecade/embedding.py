@@ -75,40 +75,32 @@ def pool(states: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor
     Returns:
         (B, D) pooled vectors; a row without tokens pools to zeros.
     """
+    lengths = mask.sum(1)  # (B,)
+    if pooling == "mean":
+        weights = mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)
+        # clamp as sentence-transformers does, so an empty row gives zeros, not NaN
+        return (states * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
     if pooling == "cls":
-        return states[:, 0]
-    if pooling == "last":
-        last = (mask.sum(1) - 1).clamp(min=0)  # (B,)
-        return states[torch.arange(states.shape[0], device=states.device), last]
-    weights = mask.unsqueeze(-1).to(states.dtype)  # (B, T, 1)
-    # clamp as sentence-transformers does, so an empty row gives zeros, not NaN
-    return (states * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        pooled = states[:, 0]
+    else:
+        last = (lengths - 1).clamp(min=0)  # (B,)
+        pooled = states[torch.arange(states.shape[0], device=states.device), last]
+    return pooled * (lengths > 0).unsqueeze(-1).to(states.dtype)  # empty rows: zeros
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
-    """Index batches of rows sorted by length, longest first, cut where lengths change.
+    """Index batches of rows sorted by length, longest first.
 
     Longest first (as sentence-transformers does) so that running out of memory happens
-    on the first batch, not after minutes of work. A batch also ends early where the
-    length changes once it is at least half full, so most batches hold texts of one
-    length: no padding, and no attention mask to build. The sort is stable, so the
-    batches are deterministic.
+    on the first batch, not after minutes of work. Sorting leaves little padding; cutting
+    batches further where lengths change (no padding at all) measured slower here, as the
+    smaller matrix products cost more than the padding they save. The sort is stable, so
+    the batches are deterministic.
     """
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-    lengths = np.asarray(lengths, dtype=np.int64)
-    order = np.argsort(-lengths, kind="stable")
-    batches, start = [], 0
-    for i in range(1, len(order) + 1):
-        size = i - start
-        if (
-            i == len(order)
-            or size == batch_size
-            or (2 * size >= batch_size and lengths[order[i]] != lengths[order[i - 1]])
-        ):
-            batches.append(order[start:i])
-            start = i
-    return batches
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def pad_rows(
@@ -269,8 +261,9 @@ def word_states_contextual(
             s, start, positions = jobs[r]
             if piece_states[s] is None:
                 piece_states[s] = np.zeros((len(encoded[s][0]), picked.shape[-1]), np.float32)
-            for i in positions:
-                piece_states[s][i] = picked[row, offset + i - start]
+            if positions:
+                at = np.asarray(positions)
+                piece_states[s][at] = picked[row, offset + at - start]
 
     run_batches(model, rows, framing, batch_size, device, consume, False, mask_optional)
     out = []
