@@ -16,6 +16,8 @@ from textdecade.data.lm import (
 )
 from textdecade.errors import CorpusError
 
+pytestmark = pytest.mark.data
+
 
 @pytest.fixture(scope="module")
 def real_tokens(corpus_lines):

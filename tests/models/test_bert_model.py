@@ -13,6 +13,8 @@ from textdecade.errors import ConfigError
 from textdecade.models.base import PreparedData
 from textdecade.models.bert import PRESETS, Config, Model
 
+pytestmark = [pytest.mark.slow, pytest.mark.data]
+
 
 @pytest.fixture(scope="module")
 def trained(corpus_lines):

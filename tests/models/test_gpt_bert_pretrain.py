@@ -14,6 +14,8 @@ from textdecade.models.generate import generate_from_run
 from textdecade.pretrain.rundir import load_run
 from textdecade.pretrain.trainer import Trainer
 
+pytestmark = pytest.mark.data
+
 SMALL = [
     "train.threads=1",
     "train.steps=30",

@@ -14,6 +14,8 @@ from textdecade.models.base import PreparedData
 from textdecade.models.generate import filter_logits, generate, generate_ids, sample_next
 from textdecade.models.gpt import PRESETS, Config, Model
 
+pytestmark = [pytest.mark.slow, pytest.mark.data]
+
 
 @pytest.fixture(scope="module")
 def trained():

@@ -209,6 +209,8 @@ class Model(Family):
             L + 1 tensors (B, T, D). Causal attention means a right-padded text's states
             equal its states alone.
         """
+        if attention_mask is not None and bool(attention_mask.all()):
+            attention_mask = None  # nothing padded: the kernel's own causal mask is faster
         x = self._embed(input_ids)
         states = [x]
         for block in self.h:
