@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 
@@ -139,6 +140,10 @@ def test_embed_to_file_npy_and_jsonl(gpt, lines, tmp_path):
     np.testing.assert_allclose(
         np.array([r["embedding"] for r in rows]), gpt.embed(texts), atol=1e-6
     )
+    stream = io.StringIO()
+    assert embed_to_file(gpt, texts[:3], stream) == 3
+    lines_out = [json.loads(x) for x in stream.getvalue().splitlines()]
+    np.testing.assert_allclose([r["embedding"] for r in lines_out], gpt.embed(texts[:3]), atol=1e-6)
     with pytest.raises(UserError, match=r"\.npy or \.jsonl"):
         embed_to_file(gpt, texts, tmp_path / "v.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.jsonl", "v.npy"]  # no temp files
@@ -169,3 +174,24 @@ def test_static_vectors_embed_as_mean_of_word_vectors(tok):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert handle.word_states([["rates", "unknownword"]])[0][1].sum() == 0
+
+
+@pytest.mark.parametrize("family", ["transformer", "seq2seq"])
+def test_encoder_decoder_families_embed_mean_of_encoder_states(family, tok, lines):
+    from textdecade.models import get_family
+
+    Model, Config, _ = get_family(family)
+    sizes = dict(d_model=32, n_heads=4, n_layers=2, d_ff=64, max_len=64, d_hidden=32)
+    config = Config(**{k: v for k, v in sizes.items() if k in Config.__dataclass_fields__})
+    torch.manual_seed(0)
+    model = Model(config, {"vocab_size": tok.vocab_size, "objective": "denoise"})
+    handle = TextModel(family, model, tok, torch.device("cpu"))
+    assert not handle.causal and handle.pooling == "mean"  # bidirectional encoders
+    texts = _sentences(lines, 6)
+    together = handle.embed(texts, batch_size=4)
+    alone = np.stack([handle.embed(t) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    ids = torch.tensor([tok.encode(texts[0])])
+    with torch.no_grad():
+        states = handle.model.hidden_states(ids, torch.ones_like(ids))[-1][0]
+    np.testing.assert_allclose(together[0], states.mean(0).numpy(), atol=1e-5)

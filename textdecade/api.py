@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -369,7 +370,7 @@ def embed(
 def embed_to_file(
     handle: TextModel,
     texts: Iterable[str],
-    out_path: str | Path,
+    out_path: str | Path | IO[str],
     *,
     chunk_size: int = 4096,
     **kwargs: Any,
@@ -378,11 +379,12 @@ def embed_to_file(
 
     ``.jsonl`` gets one ``{"text": ..., "embedding": [...]}`` per line. Texts are read in
     chunks of ``chunk_size`` so a long stream is never held in memory at once (the
-    ``.npy`` rows are collected in a temporary raw file). Writes are atomic.
+    ``.npy`` rows are collected in a temporary raw file). File writes are atomic.
 
     Args:
         handle: a loaded model.  texts: any iterable of texts (e.g. lines of stdin).
-        out_path: where to write; the suffix picks the format.
+        out_path: where to write, the suffix picking the format; or "-" / an open text
+            stream, which gets JSON lines as they are ready.
         kwargs: passed to :meth:`TextModel.embed` (batch_size, normalize, pooling...).
 
     Returns:
@@ -390,11 +392,19 @@ def embed_to_file(
     """
     from textdecade.io import atomic_path
 
+    kwargs = {**kwargs, "convert_to": "numpy"}
+    if hasattr(out_path, "write") or str(out_path) == "-":
+        stream = sys.stdout if str(out_path) == "-" else out_path
+        n = 0
+        for chunk in _chunks(texts, chunk_size):
+            for text, vec in zip(chunk, handle.embed(chunk, **kwargs)):
+                stream.write(_json_line(text, vec))
+            n += len(chunk)
+        return n
     out_path = Path(out_path)
     suffix = out_path.suffix.lower()
     if suffix not in (".npy", ".jsonl"):
         raise UserError(f"output must end in .npy or .jsonl, got {out_path.name}")
-    kwargs = {**kwargs, "convert_to": "numpy"}
     n = 0
     with atomic_path(out_path) as tmp:
         raw = tmp.with_name(tmp.name + ".raw")
@@ -407,8 +417,7 @@ def embed_to_file(
                         f.write(np.ascontiguousarray(vecs, dtype=np.float32).tobytes())
                         continue
                     for text, vec in zip(chunk, vecs):
-                        line = {"text": text, "embedding": [float(x) for x in vec]}
-                        f.write((json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8"))
+                        f.write(_json_line(text, vec).encode("utf-8"))
             if suffix == ".npy":
                 shape = (n, handle.dim)
                 rows = np.memmap(raw, np.float32, "r", shape=shape) if n else np.zeros(shape)
@@ -418,6 +427,10 @@ def embed_to_file(
         finally:
             raw.unlink(missing_ok=True)
     return n
+
+
+def _json_line(text: str, vec: np.ndarray) -> str:
+    return json.dumps({"text": text, "embedding": vec.tolist()}, ensure_ascii=False) + "\n"
 
 
 def _chunks(texts: Iterable[str], size: int) -> Iterable[list[str]]:
