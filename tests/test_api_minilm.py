@@ -102,3 +102,26 @@ def test_minilm_imported_as_a_run_embeds_the_same(minilm, texts, tmp_path):
     np.testing.assert_allclose(again.embed(short), minilm.embed(short), atol=1e-6)
     with pytest.raises(UserError, match="already holds a bert run"):
         import_hf_run(minilm_dir(), run)
+
+
+def test_minilm_in_an_old_style_sentence_transformers_layout(minilm, texts, tmp_path):
+    import json
+
+    import textdecade as td
+
+    # older sentence-transformers folders keep the transformer in 0_Transformer/
+    (tmp_path / "0_Transformer").mkdir()
+    for item in minilm_dir().iterdir():
+        if item.is_file() and item.name != "modules.json":
+            (tmp_path / "0_Transformer" / item.name).symlink_to(item)
+    (tmp_path / "1_Pooling").symlink_to(minilm_dir() / "1_Pooling")
+    modules = json.loads((minilm_dir() / "modules.json").read_text())
+    modules[0]["path"] = "0_Transformer"
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    again = td.load(tmp_path, device="cpu")
+    assert (again.pooling, again.normalize, again.framing) == (
+        minilm.pooling,
+        minilm.normalize,
+        minilm.framing,
+    )
+    np.testing.assert_allclose(again.embed(texts[:4]), minilm.embed(texts[:4]), atol=1e-6)

@@ -319,10 +319,10 @@ def load(path: str | Path, device: str | torch.device | None = None) -> TextMode
         raise UserError(f"model directory not found: {path}")
     device = select_device(device)
     config_file = path / "config.json"
-    if not config_file.is_file():
+    if not config_file.is_file() and not (path / "modules.json").is_file():
         raise UserError(f"{path} holds no config.json (neither a textdecade run nor a HF model)")
     try:
-        raw = json.loads(config_file.read_text(encoding="utf-8"))
+        raw = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{config_file} is not valid JSON ({exc})") from None
     if "family" in raw:

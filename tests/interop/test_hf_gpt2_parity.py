@@ -61,6 +61,20 @@ def test_import_reads_pytorch_model_bin_and_exact_gelu(tmp_path, tok):
         assert torch.allclose(imported.model.logits(ids), hf(ids).logits, atol=1e-5)
 
 
+def test_import_builds_the_tokenizer_from_vocab_json_and_merges(tmp_path, tok):
+    from textdecade.interop.hf import import_hf
+
+    _hf_gpt2(tmp_path, tok.vocab_size)
+    model = json.loads(tok.to_json_str())["tokenizer"]["model"]
+    (tmp_path / "vocab.json").write_text(json.dumps(model["vocab"]), encoding="utf-8")
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    imported = import_hf(tmp_path)
+    text = "The river bank flooded after the storm."
+    # GPT-2's tokenizer adds no prefix space; ours does, in its normalizer
+    assert imported.tokenizer.encode(" " + text) == tok.encode(text)
+
+
 def test_export_gpt_loads_in_transformers_with_same_logits(tmp_path, tok, corpus_lines):
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 

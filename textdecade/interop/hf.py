@@ -123,8 +123,16 @@ def read_hf_tokenizer(path: Path, model_type: str):
             raise FormatError(f"{file}: not valid JSON ({exc})") from None
     elif (path / "vocab.txt").is_file() and model_type == "bert":
         obj = _wordpiece_json(path)
+    elif (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
+        from tokenizers import ByteLevelBPETokenizer  # GPT-2's original two files
+
+        bpe = ByteLevelBPETokenizer(str(path / "vocab.json"), str(path / "merges.txt"))
+        obj = json.loads(bpe.to_str())
     else:
-        raise UserError(f"{path} has no tokenizer.json (nor a BERT vocab.txt) to tokenize with")
+        raise UserError(
+            f"{path} has no tokenizer.json (nor BERT's vocab.txt or GPT-2's vocab.json and "
+            "merges.txt) to tokenize with"
+        )
     obj = {**obj, "padding": None, "truncation": None}
     with tempfile.TemporaryDirectory() as tmp:
         clean = Path(tmp) / "tokenizer.json"
@@ -144,23 +152,29 @@ def _wordpiece_json(path: Path) -> dict[str, Any]:
     return json.loads(tok.to_str())
 
 
-def read_sentence_transformers(path: Path) -> tuple[str | None, bool, int | None]:
-    """(pooling, normalize, max_seq_length) of a sentence-transformers directory, if any."""
-    pooling, normalize, max_len = None, False, None
+def read_sentence_transformers(path: Path) -> tuple[Path, str | None, bool, int | None]:
+    """(transformer directory, pooling, normalize, max_seq_length) of a directory.
+
+    For a sentence-transformers directory (``modules.json``) the transformer may sit in a
+    module folder (older models: ``0_Transformer/``); for a plain HF one it is ``path``.
+    """
+    model_dir, pooling, normalize, max_len = path, None, False, None
     modules = path / "modules.json"
     if modules.is_file():
         for module in json.loads(modules.read_text(encoding="utf-8")):
-            kind = module.get("type", "")
+            kind, sub = module.get("type", ""), path / module.get("path", "")
+            if kind.endswith("Transformer"):
+                model_dir = sub
             if kind.endswith("Normalize"):
                 normalize = True
-            if kind.endswith("Pooling"):
-                cfg = path / module.get("path", "") / "config.json"
-                if cfg.is_file():
-                    pooling = _st_pooling(json.loads(cfg.read_text(encoding="utf-8")), cfg)
-    st_cfg = path / "sentence_bert_config.json"
-    if st_cfg.is_file():
-        max_len = json.loads(st_cfg.read_text(encoding="utf-8")).get("max_seq_length")
-    return pooling, normalize, max_len
+            if kind.endswith("Pooling") and (sub / "config.json").is_file():
+                cfg = sub / "config.json"
+                pooling = _st_pooling(json.loads(cfg.read_text(encoding="utf-8")), cfg)
+    for st_cfg in (model_dir / "sentence_bert_config.json", path / "sentence_bert_config.json"):
+        if st_cfg.is_file():
+            max_len = json.loads(st_cfg.read_text(encoding="utf-8")).get("max_seq_length")
+            break
+    return model_dir, pooling, normalize, max_len
 
 
 def _st_pooling(cfg: dict[str, Any], file: Path) -> str:
@@ -452,12 +466,14 @@ def import_hf(path: str | Path, device: str | torch.device = "cpu") -> Imported:
     from textdecade.models import get_family
 
     path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"HF model directory not found: {path}")
+    path, pooling, normalize, st_max_len = read_sentence_transformers(path)
     hf_config = read_hf_config(path)
     kind = hf_config["model_type"]
     family = SUPPORTED[kind]
     Model, Config, _ = get_family(family)
     tokenizer = read_hf_tokenizer(path, kind)
-    pooling, normalize, st_max_len = read_sentence_transformers(path)
     values, meta, eps = config_from_hf(kind, hf_config, tokenizer, Config)
     model = Model(Config(**values), meta)
     for module in model.modules():  # the configs may not carry it: HF BERT uses 1e-12
