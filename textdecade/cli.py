@@ -141,6 +141,63 @@ def cmd_pretrain(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- eval
+def _eval_models(args, run):
+    """Run ``run(model)`` for each named model; print one table (several models side by side)."""
+    from textdecade.eval import compare, render, resolve_model
+
+    results = {}
+    for path in args.models:
+        results[path] = run(resolve_model(path, device=args.device))
+    if len(results) == 1:
+        print(render(next(iter(results.values())), args.format))
+    else:
+        print(compare(results, args.format))
+    return 0
+
+
+def _eval_corpus(args):
+    return _corpus_from_args(args) if (args.corpus or args.dataset) else None
+
+
+def cmd_eval_analogy(args) -> int:
+    from textdecade.eval import run_analogy
+
+    return _eval_models(
+        args,
+        lambda m: run_analogy(
+            m,
+            args.data,
+            args.method,
+            None if args.restrict_vocab == 0 else args.restrict_vocab,
+            args.vectors,
+            _eval_corpus(args),
+        ),
+    )
+
+
+def cmd_eval_similarity(args) -> int:
+    from textdecade.eval import run_similarity
+
+    return _eval_models(
+        args,
+        lambda m: run_similarity(
+            m, args.data or None, args.restrict_vocab, args.vectors, _eval_corpus(args)
+        ),
+    )
+
+
+def cmd_eval_homograph(args) -> int:
+    from textdecade.eval import run_homograph
+
+    return _eval_models(
+        args,
+        lambda m: run_homograph(
+            m, args.data, args.layers, args.words, args.max_per_sense, args.max_test_per_sense
+        ),
+    )
+
+
 # -------------------------------------------------------------------------------- decade
 def cmd_decade(args) -> int:
     from textdecade.decade import ORDER, DecadeSettings, run_decade
@@ -276,6 +333,77 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--tensorboard", action="store_true", help="also log to RUN/tensorboard")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    # eval
+    ev = sub.add_parser(
+        "eval",
+        help="score models on analogy, similarity, homographs, perplexity, BLEU",
+        description="The one evaluation suite, for every family of the decade.",
+    )
+    ev_sub = ev.add_subparsers(dest="eval_command", metavar="TASK", required=True)
+
+    def eval_parser(name, help_text, example, handler):
+        p = add(name, help_text, "example:\n  " + example, handler, ev_sub)
+        p.add_argument(
+            "models",
+            nargs="+",
+            metavar="RUN_OR_VECTORS",
+            help="run directories, HF model directories or vectors files "
+            "(.txt/.vec/.bin/.safetensors); several give one side-by-side table",
+        )
+        p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
+        p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+        return p
+
+    def vectors_args(p):
+        p.add_argument(
+            "--vectors",
+            choices=["input", "context"],
+            default="input",
+            help="contextual models: input-embedding vectors, or states averaged "
+            "over a corpus sample (Bommasani et al. 2020)",
+        )
+        _add_corpus_args(p)
+
+    p = eval_parser(
+        "analogy",
+        "word analogies (Google questions-words by default, or MSR)",
+        "textdecade eval analogy runs/w2v runs/glove --method 3cosmul",
+        cmd_eval_analogy,
+    )
+    p.add_argument("--data", help="a questions-words.txt-style or MSR CSV file")
+    p.add_argument("--method", choices=["3cosadd", "3cosmul"], default="3cosadd")
+    p.add_argument(
+        "--restrict-vocab",
+        type=int,
+        default=30000,
+        help="the N most frequent words form the vocabulary (word2vec's "
+        "compute-accuracy uses 30000; gensim 300000; 0 = all)",
+    )
+    vectors_args(p)
+    p = eval_parser(
+        "similarity",
+        "word-pair similarity: Spearman/Pearson and coverage",
+        "textdecade eval similarity runs/w2v --data EN-SIMLEX-999.txt",
+        cmd_eval_similarity,
+    )
+    p.add_argument("--data", nargs="+", help="similarity files (default: WS-353 and SimLex-999)")
+    p.add_argument("--restrict-vocab", type=int, default=None)
+    vectors_args(p)
+    p = eval_parser(
+        "homograph",
+        "does a contextual vector separate a word's senses?",
+        "textdecade eval homograph runs/bert-tiny --data CoarseWSD-20/ --layers last4",
+        cmd_eval_homograph,
+    )
+    p.add_argument(
+        "--data",
+        help="a CoarseWSD-20 folder, a sense TSV or WiC files (default: the built-in suite)",
+    )
+    p.add_argument("--layers", choices=["last", "last4"], default="last")
+    p.add_argument("--words", nargs="+", help="only these target words")
+    p.add_argument("--max-per-sense", type=int, help="cap of training instances per sense")
+    p.add_argument("--max-test-per-sense", type=int, help="cap of test instances per sense")
 
     # decade
     p = add(

@@ -8,16 +8,15 @@ their contextual states. The row names the method, and coverage stands beside ac
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable
 from typing import Any
 
 from textdecade.errors import UserError
 from textdecade.eval.analogy import evaluate_analogies, read_analogies
-from textdecade.eval.contextual import static_vectors
 from textdecade.eval.homograph import evaluate_homographs
 from textdecade.eval.similarity import default_similarity_paths, evaluate_similarity, read_pairs
+from textdecade.eval.suite import as_vectors
 
 
 def benchmark_words() -> list[str]:
@@ -37,15 +36,14 @@ def word_vectors(handle: Any, sample: Iterable[str], max_sentences: int = 4000):
     """The static vectors a model is scored with, and the name of the method."""
     if handle.static:
         return handle.vectors, "trained word vectors"
-    texts = list(itertools.islice(sample, max_sentences))
-    vectors = static_vectors(
+    vectors = as_vectors(
         handle,
-        words=benchmark_words(),
-        corpus=texts,
-        method="context",
+        benchmark_words(),
+        "context",
+        sample,
         top_k=20000,
+        max_texts=max_sentences,
         max_occurrences=8,
-        max_sentences=max_sentences,
     )
     return vectors, "contextual states averaged over a corpus sample (Bommasani et al. 2020)"
 
