@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import torch
 
 from textdecade import embedding as E
+from textdecade.embedding import embed_to_file
 from textdecade.errors import ConfigError, UserError
+
+__all__ = ["TextModel", "embed", "embed_to_file", "load", "select_device"]
 
 
 def select_device(device: str | torch.device | None) -> torch.device:
@@ -365,80 +367,3 @@ def embed(
     """``load(model).embed(texts, **kwargs)``; ``model`` may already be a loaded handle."""
     handle = model if isinstance(model, TextModel) else load(model, kwargs.get("device"))
     return handle.embed(texts, **kwargs)
-
-
-def embed_to_file(
-    handle: TextModel,
-    texts: Iterable[str],
-    out_path: str | Path | IO[str],
-    *,
-    chunk_size: int = 4096,
-    **kwargs: Any,
-) -> int:
-    """Embed a stream of texts into ``.npy`` (an (N, D) float32 array) or ``.jsonl``.
-
-    ``.jsonl`` gets one ``{"text": ..., "embedding": [...]}`` per line. Texts are read in
-    chunks of ``chunk_size`` so a long stream is never held in memory at once (the
-    ``.npy`` rows are collected in a temporary raw file). File writes are atomic.
-
-    Args:
-        handle: a loaded model.  texts: any iterable of texts (e.g. lines of stdin).
-        out_path: where to write, the suffix picking the format; or "-" / an open text
-            stream, which gets JSON lines as they are ready.
-        kwargs: passed to :meth:`TextModel.embed` (batch_size, normalize, pooling...).
-
-    Returns:
-        the number of texts embedded.
-    """
-    from textdecade.io import atomic_path
-
-    kwargs = {**kwargs, "convert_to": "numpy"}
-    if hasattr(out_path, "write") or str(out_path) == "-":
-        stream = sys.stdout if str(out_path) == "-" else out_path
-        n = 0
-        for chunk in _chunks(texts, chunk_size):
-            for text, vec in zip(chunk, handle.embed(chunk, **kwargs)):
-                stream.write(_json_line(text, vec))
-            n += len(chunk)
-        return n
-    out_path = Path(out_path)
-    suffix = out_path.suffix.lower()
-    if suffix not in (".npy", ".jsonl"):
-        raise UserError(f"output must end in .npy or .jsonl, got {out_path.name}")
-    n = 0
-    with atomic_path(out_path) as tmp:
-        raw = tmp.with_name(tmp.name + ".raw")
-        try:
-            with open(tmp if suffix == ".jsonl" else raw, "wb") as f:
-                for chunk in _chunks(texts, chunk_size):
-                    vecs = handle.embed(chunk, **kwargs)
-                    n += len(chunk)
-                    if suffix == ".npy":
-                        f.write(np.ascontiguousarray(vecs, dtype=np.float32).tobytes())
-                        continue
-                    for text, vec in zip(chunk, vecs):
-                        f.write(_json_line(text, vec).encode("utf-8"))
-            if suffix == ".npy":
-                shape = (n, handle.dim)
-                rows = np.memmap(raw, np.float32, "r", shape=shape) if n else np.zeros(shape)
-                with open(tmp, "wb") as f:
-                    np.save(f, np.asarray(rows, dtype=np.float32), allow_pickle=False)
-                del rows
-        finally:
-            raw.unlink(missing_ok=True)
-    return n
-
-
-def _json_line(text: str, vec: np.ndarray) -> str:
-    return json.dumps({"text": text, "embedding": vec.tolist()}, ensure_ascii=False) + "\n"
-
-
-def _chunks(texts: Iterable[str], size: int) -> Iterable[list[str]]:
-    chunk: list[str] = []
-    for text in texts:
-        chunk.append(text.rstrip("\n"))
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

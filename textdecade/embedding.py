@@ -5,6 +5,7 @@ Nothing here knows a family's name: a model either turns a text into static word
 the encoders, BERT and GPT). The contextual path follows sentence-transformers
 (Reimers & Gurevych 2019): tokenize everything once, sort by length so that each batch
 pads to almost nothing, run the batches, pool, and put the rows back in input order.
+:func:`embed_to_file` writes the vectors of a stream of texts (``.npy`` or JSON lines).
 
 Dimensions: N texts, B a batch of them, T tokens in the batch's longest text, D the
 model width, W words of a sentence.
@@ -12,14 +13,18 @@ model width, W words of a sentence.
 
 from __future__ import annotations
 
+import json
+import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import torch
 
-from textdecade.errors import ConfigError
+from textdecade.errors import ConfigError, UserError
 
 POOLINGS = ("mean", "cls", "last")
 LAYERS = ("last", "last4")
@@ -277,3 +282,80 @@ def word_states_contextual(
             vecs /= np.maximum(counts, 1.0)[:, None]
         out.append(vecs)
     return out
+
+
+def embed_to_file(
+    handle: Any,
+    texts: Iterable[str],
+    out_path: str | Path | IO[str],
+    *,
+    chunk_size: int = 4096,
+    **kwargs: Any,
+) -> int:
+    """Embed a stream of texts into ``.npy`` (an (N, D) float32 array) or ``.jsonl``.
+
+    ``.jsonl`` gets one ``{"text": ..., "embedding": [...]}`` per line. Texts are read in
+    chunks of ``chunk_size`` so a long stream is never held in memory at once (the
+    ``.npy`` rows are collected in a temporary raw file). File writes are atomic.
+
+    Args:
+        handle: a loaded model.  texts: any iterable of texts (e.g. lines of stdin).
+        out_path: where to write, the suffix picking the format; or "-" / an open text
+            stream, which gets JSON lines as they are ready.
+        kwargs: passed to :meth:`textdecade.api.TextModel.embed` (batch_size, normalize, pooling...).
+
+    Returns:
+        the number of texts embedded.
+    """
+    from textdecade.io import atomic_path
+
+    kwargs = {**kwargs, "convert_to": "numpy"}
+    if hasattr(out_path, "write") or str(out_path) == "-":
+        stream = sys.stdout if str(out_path) == "-" else out_path
+        n = 0
+        for chunk in _chunks(texts, chunk_size):
+            for text, vec in zip(chunk, handle.embed(chunk, **kwargs)):
+                stream.write(_json_line(text, vec))
+            n += len(chunk)
+        return n
+    out_path = Path(out_path)
+    suffix = out_path.suffix.lower()
+    if suffix not in (".npy", ".jsonl"):
+        raise UserError(f"output must end in .npy or .jsonl, got {out_path.name}")
+    n = 0
+    with atomic_path(out_path) as tmp:
+        raw = tmp.with_name(tmp.name + ".raw")
+        try:
+            with open(tmp if suffix == ".jsonl" else raw, "wb") as f:
+                for chunk in _chunks(texts, chunk_size):
+                    vecs = handle.embed(chunk, **kwargs)
+                    n += len(chunk)
+                    if suffix == ".npy":
+                        f.write(np.ascontiguousarray(vecs, dtype=np.float32).tobytes())
+                        continue
+                    for text, vec in zip(chunk, vecs):
+                        f.write(_json_line(text, vec).encode("utf-8"))
+            if suffix == ".npy":
+                shape = (n, handle.dim)
+                rows = np.memmap(raw, np.float32, "r", shape=shape) if n else np.zeros(shape)
+                with open(tmp, "wb") as f:
+                    np.save(f, np.asarray(rows, dtype=np.float32), allow_pickle=False)
+                del rows
+        finally:
+            raw.unlink(missing_ok=True)
+    return n
+
+
+def _json_line(text: str, vec: np.ndarray) -> str:
+    return json.dumps({"text": text, "embedding": vec.tolist()}, ensure_ascii=False) + "\n"
+
+
+def _chunks(texts: Iterable[str], size: int) -> Iterable[list[str]]:
+    chunk: list[str] = []
+    for text in texts:
+        chunk.append(text.rstrip("\n"))
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
