@@ -303,7 +303,9 @@ class Tokenizer:
         """Plain words, split by the same normalizer and pre-tokenizer as :meth:`encode`.
 
         ``"The bank's rates rose."`` -> ``["The", "bank", "'s", "rates", "rose", "."]``;
-        lower-cased iff the tokenizer lower-cases.
+        lower-cased iff the tokenizer lower-cases. BPE: NFC, then GPT-2's split (exactly
+        the ByteLevel pre-tokenizer); sentencepiece: its NFKC normalizer, then the same
+        split; an imported HF tokenizer: its own normalizer and pre-tokenizer.
         """
         return self._impl.words(text)
 
