@@ -195,3 +195,19 @@ def test_encoder_decoder_families_embed_mean_of_encoder_states(family, tok, line
     with torch.no_grad():
         states = handle.model.hidden_states(ids, torch.ones_like(ids))[-1][0]
     np.testing.assert_allclose(together[0], states.mean(0).numpy(), atol=1e-5)
+
+
+def test_word2vec_family_embeds_through_to_vectors(tok, lines):
+    from textdecade.models import get_family
+
+    Model, Config, _ = get_family("word2vec")
+    words = sorted({w for line in lines[:20] for w in tok.words(line)})
+    torch.manual_seed(0)
+    model = Model(Config(d_model=16), {"words": words, "counts": [5] * len(words)})
+    handle = TextModel("word2vec", model, tok, torch.device("cpu"))
+    assert handle.static and handle.dim == 16
+    text = lines[0][:300]
+    expected = np.mean([handle.vectors[w] for w in tok.words(text)], axis=0)
+    np.testing.assert_allclose(handle.embed(text), expected, atol=1e-6)
+    word = tok.words(text)[3]
+    np.testing.assert_allclose(handle.embed_words(text, [word])[0], handle.vectors[word])
