@@ -38,7 +38,10 @@ def _sentences(lines: list[str], n: int) -> list[str]:
 
 def test_capabilities_are_probed_not_named(gpt, tok):
     # the family name is a label only: the handle finds causality by running the model
+    from textdecade.eval.contextual import ContextualEncoder
+
     assert gpt.causal and gpt.pooling == "last" and gpt.dim == 32
+    assert isinstance(gpt, ContextualEncoder)  # the evaluation suite takes handles as they are
     relabelled = TextModel("anything", gpt.model, tok, torch.device("cpu"))
     assert relabelled.causal and relabelled.pooling == "last"
 
@@ -70,6 +73,10 @@ def test_sentence_transformers_conventions(gpt, lines):
     vecs = gpt.embed(texts, normalize=True, convert_to="torch", batch_size=3)
     assert isinstance(vecs, torch.Tensor) and vecs.shape == (7, 32)
     assert torch.allclose(vecs.norm(dim=1), torch.ones(7), atol=1e-5)
+    with_bar = gpt.embed(
+        texts, batch_size=3, normalize=True, show_progress_bar=True, convert_to="torch"
+    )
+    assert torch.allclose(with_bar, vecs, atol=1e-6)
     single = gpt.embed(texts[0])
     assert single.shape == (32,) and single.dtype == np.float32
     assert gpt.embed([]).shape == (0, 32)

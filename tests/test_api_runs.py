@@ -52,6 +52,10 @@ def test_load_a_bert_run_embeds_and_exports(bert_run, tmp_path, corpus_lines):
     texts = ["The fire spread quickly.", "Rain fell in Sydney on Sunday.", ""]
     vecs = td.embed(texts, model=bert_run, device="cpu")
     np.testing.assert_allclose(vecs, model.embed(texts), atol=1e-6)
+    from textdecade.api import _load_cached
+
+    td.embed(texts[:1], model=str(bert_run), device="cpu")
+    assert _load_cached.cache_info().hits >= 1  # loaded once, not per call
     ids = torch.tensor([[tok.cls_id, *tok.encode(texts[0]), tok.sep_id]])
     with torch.no_grad():
         direct = model.model.hidden_states(ids, torch.ones_like(ids))[-1][0].mean(0)

@@ -17,6 +17,7 @@ The conventions (``batch_size``, ``normalize``, ``show_progress_bar``, ``device`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -364,6 +365,24 @@ def load(path: str | Path, device: str | torch.device | None = None) -> TextMode
 def embed(
     texts: str | Sequence[str], model: str | Path | TextModel, **kwargs: Any
 ) -> np.ndarray | torch.Tensor:
-    """``load(model).embed(texts, **kwargs)``; ``model`` may already be a loaded handle."""
-    handle = model if isinstance(model, TextModel) else load(model, kwargs.get("device"))
-    return handle.embed(texts, **kwargs)
+    """``load(model).embed(texts, **kwargs)``; ``model`` may already be a loaded handle.
+
+    The last model loaded from a path is kept, so calling this in a loop loads it once
+    (a run whose weights changed on disk since is loaded again).
+    """
+    if isinstance(model, TextModel):
+        return model.embed(texts, **kwargs)
+    path = Path(model).resolve()
+    stamps = tuple(
+        f.stat().st_mtime_ns if f.exists() else 0
+        for f in (path / "config.json", path / "model.safetensors")
+    )
+    device = kwargs.get("device")
+    return _load_cached(str(path), stamps, None if device is None else str(device)).embed(
+        texts, **kwargs
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _load_cached(path: str, stamps: tuple[int, ...], device: str | None) -> TextModel:
+    return load(path, device)
