@@ -18,8 +18,9 @@ import torch
 from tests.conftest import data_path
 from textdecade.config import build_config
 from textdecade.data.parallel import BOS_ID, EOS_ID, PAD_ID, ParallelCorpus, pad
-from textdecade.eval.attention_plot import plot_attention, word_alignment
-from textdecade.eval.bleu import corpus_bleu, evaluate_bleu, read_lines
+from textdecade.errors import CorpusError, UserError
+from textdecade.eval.attention_plot import plot_attention, plot_attention_run, word_alignment
+from textdecade.eval.bleu import bleu_run, corpus_bleu, evaluate_bleu, read_lines
 from textdecade.models import transformer
 from textdecade.models.decoding import (
     beam_search,
@@ -27,13 +28,14 @@ from textdecade.models.decoding import (
     greedy_decode,
     score_sequences,
     translate,
+    translate_run,
 )
 from textdecade.pretrain.rundir import load_run
 from textdecade.pretrain.trainer import Trainer
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 
-STEPS = 500
+STEPS = 400
 MODEL = [
     "model.d_model=64", "model.n_heads=4", "model.n_layers=2", "model.d_ff=256",
     "model.max_len=40", "model.dropout=0.0", "model.norm=pre",
@@ -45,8 +47,17 @@ TRAIN = [
 ]  # fmt: skip
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny ops: one intra-op thread is fastest (and robust when the cores are shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, one_thread):
     corpus = ParallelCorpus(
         data_path("multi30k", "train.de"),
         data_path("multi30k", "train.en"),
@@ -59,11 +70,7 @@ def run(tmp_path_factory):
         "transformer", transformer.Config, transformer.PRESETS, "tiny", overrides=MODEL + TRAIN
     )
     run_dir = tmp_path_factory.mktemp("transformer_run")
-    threads = torch.get_num_threads()
-    try:
-        Trainer(config, run_dir, corpus=corpus, progress=False).fit()
-    finally:
-        torch.set_num_threads(threads)
+    Trainer(config, run_dir, corpus=corpus, progress=False).fit()
     _, model, tokenizer = load_run(run_dir)
     test_src = read_lines(data_path("multi30k", "test_2016_flickr.de"))[:100]
     test_ref = read_lines(data_path("multi30k", "test_2016_flickr.en"))[:100]
@@ -80,8 +87,8 @@ def test_trained_with_family_defaults_and_val_loss_falls(run):
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in records if "val_loss" in r]
     assert evals and evals[-1]["step"] == STEPS
-    # Measured 2.55 nats/token after 500 steps (uniform over 1000 pieces: 6.9).
-    assert evals[-1]["val_loss"] < 3.0
+    # Measured 2.91 nats/token after 400 steps (uniform over 1000 pieces: 6.9).
+    assert evals[-1]["val_loss"] < 3.2
     assert evals[-1]["val_ppl"] == pytest.approx(np.exp(evals[-1]["val_loss"]), rel=1e-4)
     assert transformer.Model.default_schedule == "noam"
     assert run[1].config.label_smoothing == 0.1
@@ -92,7 +99,8 @@ def test_bleu_beats_copying_the_source(run):
     copy = corpus_bleu(src, ref).score  # German words kept verbatim: ~0.2 BLEU
     result, hyps = evaluate_bleu(model, tokenizer, src, ref, beam=1)
     assert len(hyps) == len(src) and all(isinstance(h, str) for h in hyps)
-    assert result.score > copy + 3.0, (result.score, copy)
+    # Measured 12.2 BLEU (greedy, 100 test_2016_flickr sentences) against 0.2 for copying.
+    assert result.score > copy + 6.0, (result.score, copy)
 
 
 def test_beam_never_below_greedy_on_the_models_likelihood(run):
@@ -154,3 +162,25 @@ def test_attention_picture_is_a_layer_by_head_grid(run, tmp_path):
     image = matplotlib.image.imread(path)
     assert image.shape[0] > 200 and image.shape[1] > image.shape[0]  # 2 rows x 4 columns
     assert EOS_ID not in tokenizer.encode(translate(model, tokenizer, src_texts[0]))
+
+
+def test_run_directory_entry_points_for_the_cli(run, tmp_path):
+    run_dir, model, tokenizer, src, ref = run
+    assert translate_run(run_dir, src[:2], beam=2) == translate(model, tokenizer, src[:2], beam=2)
+    (tmp_path / "test.de").write_text("\n".join(src[:20]) + "\n", encoding="utf-8")
+    (tmp_path / "test.en").write_text("\n".join(ref[:20]) + "\n", encoding="utf-8")
+    (tmp_path / "short.en").write_text("\n".join(ref[:19]) + "\n", encoding="utf-8")
+    assert translate_run(run_dir, input_path=str(tmp_path / "test.de"), beam=1)[:3] == translate(
+        model, tokenizer, src[:3], beam=1
+    )
+    result = bleu_run(
+        run_dir, tmp_path / "test.de", tmp_path / "test.en", beam=1, output=tmp_path / "hyp.en"
+    )
+    expected, hyps = evaluate_bleu(model, tokenizer, src[:20], ref[:20], beam=1)
+    assert result.score == pytest.approx(expected.score)
+    assert read_lines(tmp_path / "hyp.en") == [h.strip() for h in hyps]
+    with pytest.raises(CorpusError, match="20 lines.*19"):
+        bleu_run(run_dir, tmp_path / "test.de", tmp_path / "short.en")
+    with pytest.raises(UserError, match="not both"):
+        translate_run(run_dir)
+    assert plot_attention_run(run_dir, src[1], tmp_path / "a.png").stat().st_size > 1000

@@ -262,3 +262,36 @@ def translate(
             out[i] = tokenizer.decode(h)
     model.train(was_training)
     return out[0] if single else out
+
+
+def translate_run(
+    run_dir: str | Any,
+    texts: Sequence[str] | None = None,
+    *,
+    input_path: str | None = None,
+    beam: int = 4,
+    length_penalty: float = 0.6,
+    max_len: int | None = None,
+    device: str = "cpu",
+) -> list[str]:
+    """``textdecade translate RUN "text" ... | --input FILE [--beam N]``: one line per text.
+
+    Args:
+        run_dir: a seq2seq or transformer run directory.
+        texts: sentences to translate (or ``input_path``: a file, one sentence per line).
+        beam, length_penalty, max_len: decoding settings (see :func:`translate`).
+        device: where to run the model.
+    """
+    from textdecade.errors import CheckpointError, UserError
+    from textdecade.eval.bleu import read_lines
+    from textdecade.pretrain.rundir import load_run
+
+    if (texts is None) == (input_path is None):
+        raise UserError("give either sentences to translate or --input FILE, not both")
+    items = list(texts) if texts is not None else read_lines(input_path)
+    _, model, tokenizer = load_run(run_dir, device=device)
+    if not hasattr(model, "decode_step"):
+        raise CheckpointError(f"{run_dir} is not a translation model (seq2seq or transformer)")
+    return translate(
+        model, tokenizer, items, beam=beam, length_penalty=length_penalty, max_len=max_len
+    )
