@@ -115,6 +115,7 @@ def test_embed_words_pools_pieces_and_slides_windows(gpt, tok, lines):
     np.testing.assert_allclose(
         gpt.embed_words(" ".join(words) + ".", ["interest"])[0], expect, atol=1e-5
     )
+    assert gpt.word_states([[]])[0].shape == (0, 32)
     four = gpt.word_states([words], layers="last4")[0]
     assert four.shape == states.shape and not np.allclose(four, states)
     # a sentence longer than the context is read in windows; a causal model's early words
@@ -181,6 +182,8 @@ def test_static_vectors_embed_as_mean_of_word_vectors(tok):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert handle.word_states([["rates", "unknownword"]])[0][1].sum() == 0
+        assert handle.word_states([[]])[0].shape == (0, 8)
+        np.testing.assert_allclose(handle.input_word_vectors(["BANK"])[0], matrix[1])
 
 
 @pytest.mark.parametrize("family", ["transformer", "seq2seq"])

@@ -209,10 +209,14 @@ class TextModel:
         return bool(torch.allclose(last[0, :2], last[1, :2], atol=1e-5))
 
     def _word_vector(self, word: str) -> np.ndarray | None:
+        """A static vector (its lower-cased form's, or a subword backoff, when needed)."""
         from textdecade.errors import OutOfVocabulary
 
+        for key in dict.fromkeys((word, word.lower())):
+            if key in self.vectors:
+                return np.asarray(self.vectors[key], dtype=np.float32)
         try:
-            return np.asarray(self.vectors[word], dtype=np.float32)
+            return np.asarray(self.vectors[word], dtype=np.float32)  # backoff, if any
         except (OutOfVocabulary, KeyError):
             return None
 
@@ -261,8 +265,12 @@ class TextModel:
     def input_word_vectors(self, words: list[str]) -> np.ndarray:
         """Context-free vectors (V_words, D): input embedding rows of each word's pieces, mean-pooled."""
         if self.static:
-            rows = [self._word_vector(w) for w in words]
-            return np.stack([r if r is not None else np.zeros(self.dim, np.float32) for r in rows])
+            out = np.zeros((len(words), self.dim), np.float32)
+            for i, word in enumerate(words):
+                vec = self._word_vector(word)
+                if vec is not None:
+                    out[i] = vec
+            return out
         table = self.model.input_embeddings().weight.detach().float().cpu()
         out = np.zeros((len(words), table.shape[1]), np.float32)
         for i, word in enumerate(words):
