@@ -14,12 +14,16 @@ from textdecade.errors import ConfigError, CorpusError
 from textdecade.models import word2vec
 from textdecade.models.static_fit import fit_static
 
-# Measured (see benchmarks/RESULTS.md, "Word2Vec and GloVe"): on these files, 5 epochs of
-# skip-gram reach about CAPITAL_MEASURED on capital-common-countries; the floor leaves room
-# for Hogwild timing noise.
+# Measured with the fixture's settings (benchmarks/RESULTS.md, "Word2Vec and GloVe"): 297 of
+# 7,014 questions-words answered right (4.2%; gensim on the same words: 2.9-4%), WS-353
+# 0.32. Capital-common-countries stays near 0-3% at this corpus size for gensim as for us,
+# so the floor is on the total; it leaves room for Hogwild timing noise.
 FILES = ("gensim_enwiki_sample.txt", "nltk_abc_news.txt")
-CAPITAL_FLOOR = 0.10
-WEEKDAYS = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+ANALOGY_FLOOR = 0.025
+MONTHS = {
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+}  # fmt: skip
 NUMBERS = {"two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"}
 
 
@@ -61,27 +65,29 @@ def test_loss_falls_and_neighbours_make_sense(trained):
     # The true mean SGNS loss (1 positive + 5 negatives per pair) starts near 6 ln 2 = 4.16.
     assert losses[0] < 4.16 and all(b < a for a, b in zip(losses, losses[1:]))
     assert all(e["units_per_s"] > 0 for e in history.epochs)
-    near = {w for w, _ in vectors.most_similar("Tuesday", topn=10)}
-    assert len(near & WEEKDAYS) >= 3, near
+    near = {w for w, _ in vectors.most_similar("July", topn=10)}
+    assert len(near & MONTHS) >= 6, near
     near = {w for w, _ in vectors.most_similar("six", topn=10)}
-    assert len(near & NUMBERS) >= 3, near
+    assert len(near & NUMBERS) >= 5, near
 
 
 @pytest.mark.slow
-def test_capital_country_analogies_above_floor(trained):
+def test_analogies_and_similarity_above_floor(trained):
     from textdecade.eval.analogy import evaluate_analogies
+    from textdecade.eval.similarity import evaluate_similarity
 
     _, _, vectors = trained
     result = evaluate_analogies(vectors, data_path("word_analogy", "questions-words.txt"))
-    capital = next(s for s in result.sections if s.name == "capital-common-countries")
-    assert capital.answered >= 100
-    assert capital.correct / capital.answered > CAPITAL_FLOOR, capital
+    assert result.total.answered > 6000
+    assert result.total.correct / result.total.answered > ANALOGY_FLOOR, result.sections
+    ws353 = evaluate_similarity(vectors, data_path("word_similarity", "gensim", "wordsim353.tsv"))
+    assert ws353.sets[0].spearman > 0.2
 
 
 @pytest.mark.slow
 def test_subword_backoff_gives_oov_words_a_relative(trained):
     _, _, vectors = trained
-    for oov, relative in (("Wednesdays", "Wednesday"), ("Australiaa", "Australia")):
+    for oov, relative in (("farmerss", "farmers"), ("Australiaa", "Australia")):
         assert oov not in vectors
         vec = vectors.get_vector(oov)  # backoff: the mean of its BPE pieces' vectors
         near = [w for w, _ in vectors.most_similar(vec, topn=10)]
@@ -93,8 +99,8 @@ def test_oov_without_backoff_names_the_word(trained):
 
     model, _, _ = trained
     plain = model.to_vectors(None)
-    with pytest.raises(OutOfVocabulary, match="Wednesdays"):
-        plain["Wednesdays"]
+    with pytest.raises(OutOfVocabulary, match="farmerss"):
+        plain["farmerss"]
 
 
 def test_workers_1_is_reproducible(tokenizer, tmp_path):

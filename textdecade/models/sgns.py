@@ -32,7 +32,24 @@ class KernelConfig:
     negative: int = 5
     shared_negatives: int = 10
     block: int = 32
-    pairs_per_update: int = 4096
+    pairs_per_update: int = 2048
+    max_repeats: int = 32
+
+
+def sparse_add(table: torch.Tensor, rows: torch.Tensor, grads: torch.Tensor, cap: int) -> None:
+    """``table[rows] += grads``, a row's summed step capped at ``cap`` gradients' worth.
+
+    word2vec.c applies the updates of a frequent word one after another, each seeing the
+    last; summing k simultaneous gradients instead overshoots once k * lr * |v|^2 nears 1
+    (measured: a few hundred repeats of a frequent word in one update diverged). A row
+    that occurs k > cap times in ``rows`` gets its summed step scaled by cap / k: exact
+    for rare words, damped for the few very frequent ones.
+    """
+    counts = torch.bincount(rows, minlength=table.shape[0])
+    if int(counts.max()) > cap:
+        scale = (cap / counts.index_select(0, rows).clamp_min(cap).to(grads.dtype))[:, None]
+        grads = grads * scale
+    table.index_add_(0, rows, grads)
 
 
 def window_offsets(window: int, device: torch.device) -> torch.Tensor:
@@ -61,8 +78,10 @@ def context_windows(
     pos = torch.arange(n, device=ids.device)[:, None] + offsets[None, :]  # (n, 2W)
     inside = (pos >= 0) & (pos < n)
     pos = pos.clamp(0, max(n - 1, 0))
-    valid = inside & (offsets.abs()[None, :] <= reduced[:, None]) & (doc[pos] == doc[:, None])
-    return ids[pos], valid
+    flat = pos.view(-1)
+    same_doc = doc.index_select(0, flat).view_as(pos) == doc[:, None]
+    valid = inside & (offsets.abs()[None, :] <= reduced[:, None]) & same_doc
+    return ids.index_select(0, flat).view_as(pos), valid
 
 
 def _negative_sampling(
@@ -92,9 +111,10 @@ def _negative_sampling(
     k = cfg.shared_negatives
     scale = cfg.negative / k
     draw = torch.randint(0, table.numel(), (nb, k), generator=generator, device=u.device)
-    negs = table[draw].long()  # (nb, K)
-    v = out_w[target].view(nb, p, d)
-    n = out_w[negs.view(-1)].view(nb, k, d)
+    negs = table.index_select(0, draw.view(-1)).long().view(nb, k)  # (nb, K)
+    # index_select, not x[idx]: the advanced-indexing kernel is several times slower on CPU.
+    v = out_w.index_select(0, target).view(nb, p, d)
+    n = out_w.index_select(0, negs.view(-1)).view(nb, k, d)
     pos_score = (u * v).sum(-1)  # (nb, P)
     neg_score = torch.bmm(u, n.transpose(1, 2))  # (nb, P, K)
     # word2vec.c skips a noise word equal to the target: mask those entries.
@@ -102,11 +122,11 @@ def _negative_sampling(
     loss = (F.softplus(-pos_score) * mask).sum() + scale * (F.softplus(neg_score) * neg_mask).sum()
     g_pos = (1.0 - torch.sigmoid(pos_score)) * (lr * mask)  # (nb, P): ascent of log s(u.v)
     g_neg = torch.sigmoid(neg_score) * neg_mask * (-lr * scale)  # (nb, P, K)
-    grad_u = g_pos[..., None] * v + torch.bmm(g_neg, n)  # (nb, P, D)
+    grad_u = torch.baddbmm(g_pos[..., None] * v, g_neg, n)  # (nb, P, D)
     grad_v = g_pos[..., None] * u
     grad_n = torch.bmm(g_neg.transpose(1, 2), u)  # (nb, K, D)
-    out_w.index_add_(0, target, grad_v.reshape(-1, d))
-    out_w.index_add_(0, negs.view(-1), grad_n.reshape(-1, d))
+    sparse_add(out_w, target, grad_v.reshape(-1, d), cfg.max_repeats)
+    sparse_add(out_w, negs.view(-1), grad_n.reshape(-1, d), cfg.max_repeats)
     return grad_u, loss
 
 
@@ -153,8 +173,9 @@ def train_chunk(
         windows (CBOW) it covers, so callers can report the true mean.
     """
     ids = ids.long()
-    keep = torch.rand(ids.shape, generator=generator, device=ids.device) < keep_prob[ids]
-    ids, doc = ids[keep], doc[keep]
+    keep = torch.rand(ids.shape, generator=generator, device=ids.device)
+    kept = (keep < keep_prob.index_select(0, ids)).nonzero().squeeze(1)
+    ids, doc = ids.index_select(0, kept), doc.index_select(0, kept)
     if ids.numel() < 2:
         return 0.0, 0
     ctx, valid = context_windows(ids, doc, cfg.window, generator)
@@ -162,20 +183,21 @@ def train_chunk(
     total = torch.zeros((), dtype=torch.float64, device=in_w.device)
     if cfg.sg:
         # word2vec.c's skip-gram: the context word is the input, the centre the output.
-        centre = ids[:, None].expand_as(ctx)[valid]
-        inputs = ctx[valid]
+        flat = valid.view(-1).nonzero().squeeze(1)
+        centre = ids.index_select(0, flat // ctx.shape[1])
+        inputs = ctx.view(-1).index_select(0, flat)
         count = inputs.numel()
         for s, e in _blocks(count, cfg):
             m = -(-(e - s) // cfg.block) * cfg.block
             inp, tgt = _pad(inputs[s:e], m), _pad(centre[s:e], m)
             mask = _pad(torch.ones(e - s, device=in_w.device), m).view(-1, cfg.block)
-            u = in_w[inp].view(-1, cfg.block, d)  # (nb, P, D)
+            u = in_w.index_select(0, inp).view(-1, cfg.block, d)  # (nb, P, D)
             grad_u, loss = _negative_sampling(u, tgt, mask, out_w, table, lr, cfg, generator)
-            in_w.index_add_(0, inp, grad_u.view(-1, d))
+            sparse_add(in_w, inp, grad_u.view(-1, d), cfg.max_repeats)
             total += loss
         return float(total), count
-    rows = valid.any(1)
-    ctx, valid, centre = ctx[rows], valid[rows], ids[rows]
+    rows = valid.any(1).nonzero().squeeze(1)
+    ctx, valid, centre = ctx.index_select(0, rows), valid.index_select(0, rows), ids[rows]
     count = centre.numel()
     for s, e in _blocks(count, cfg):
         m = -(-(e - s) // cfg.block) * cfg.block
@@ -184,12 +206,13 @@ def train_chunk(
         vmf = vm.to(in_w.dtype)  # (m, 2W)
         width = vmf.sum(1).clamp_min(1.0)
         # CBOW with the window mean as input (word2vec.c's cbow, gensim's cbow_mean=1).
-        h = (in_w[c.view(-1)].view(m, -1, d) * vmf[..., None]).sum(1) / width[:, None]
+        h = (in_w.index_select(0, c.view(-1)).view(m, -1, d) * vmf[..., None]).sum(1)
+        h = h / width[:, None]  # (m, D)
         grad_h, loss = _negative_sampling(
             h.view(-1, cfg.block, d), tgt, mask, out_w, table, lr, cfg, generator
         )
         # As in word2vec.c, every context word receives the full (undivided) gradient.
         grad = grad_h.view(m, 1, d).expand(m, c.shape[1], d)[vm]
-        in_w.index_add_(0, c[vm], grad)
+        sparse_add(in_w, c[vm], grad, cfg.max_repeats)
         total += loss
     return float(total), count

@@ -55,6 +55,8 @@ class Config:
         shared_negatives: noise words drawn per block and shared by its pairs.
         block: consecutive pairs that share negatives.
         pairs_per_update: pairs whose updates are applied together (one batched product).
+        max_repeats: a row's summed step within one update is capped at this many
+            gradients (see :func:`textdecade.models.sgns.sparse_add`).
         workers: CPU worker processes (1: deterministic; 2+: Hogwild, as word2vec.c's
             threads). Ignored on GPU.
         subword: give out-of-vocabulary words a vector from their BPE pieces.
@@ -69,12 +71,21 @@ class Config:
     max_vocab_size: int | None = None
     shared_negatives: int = 10
     block: int = 32
-    pairs_per_update: int = 4096
+    pairs_per_update: int = 2048
+    max_repeats: int = 32
     workers: int = 1
     subword: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("d_model", "window", "negative", "min_count", "shared_negatives", "block"):
+        for name in (
+            "d_model",
+            "window",
+            "negative",
+            "min_count",
+            "shared_negatives",
+            "block",
+            "max_repeats",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
         if self.workers < 1:
@@ -92,6 +103,7 @@ class Config:
             shared_negatives=self.shared_negatives,
             block=self.block,
             pairs_per_update=self.pairs_per_update,
+            max_repeats=self.max_repeats,
         )
 
 
