@@ -142,13 +142,13 @@ def cmd_pretrain(args) -> int:
 
 
 # ---------------------------------------------------------------------------------- eval
-def _eval_models(args, run):
+def _eval_models(args, run, resolve: bool = True):
     """Run ``run(model)`` for each named model; print one table (several models side by side)."""
     from textdecade.eval import compare, render, resolve_model
 
     results = {}
     for path in args.models:
-        results[path] = run(resolve_model(path, device=args.device))
+        results[path] = run(resolve_model(path, device=args.device) if resolve else path)
     if len(results) == 1:
         print(render(next(iter(results.values())), args.format))
     else:
@@ -196,6 +196,39 @@ def cmd_eval_homograph(args) -> int:
             m, args.data, args.layers, args.words, args.max_per_sense, args.max_test_per_sense
         ),
     )
+
+
+def cmd_eval_perplexity(args) -> int:
+    from textdecade.eval.perplexity import evaluate_perplexity
+
+    corpus = _eval_corpus(args)
+    return _eval_models(
+        args,
+        lambda path: evaluate_perplexity(path, corpus, args.max_batches, device=args.device),
+        resolve=False,
+    )
+
+
+# ------------------------------------------------------------------------------ generate
+def cmd_generate(args) -> int:
+    from textdecade.models.generate import generate_from_run
+
+    if not args.no_stream:
+        print(args.prompt, end="", flush=True)
+    text = generate_from_run(
+        args.run,
+        args.prompt,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k or None,
+        top_p=args.top_p,
+        seed=args.seed,
+        stream=not args.no_stream,
+        out=sys.stdout,
+        device=args.device or "cpu",
+    )
+    print(args.prompt + text if args.no_stream else "")
+    return 0
 
 
 # -------------------------------------------------------------------------------- decade
@@ -404,6 +437,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--words", nargs="+", help="only these target words")
     p.add_argument("--max-per-sense", type=int, help="cap of training instances per sense")
     p.add_argument("--max-test-per-sense", type=int, help="cap of test instances per sense")
+
+    p = eval_parser(
+        "perplexity",
+        "held-out loss, perplexity and bits per byte (tokenizer-free)",
+        "textdecade eval perplexity runs/gpt-tiny --corpus held_out.txt",
+        cmd_eval_perplexity,
+    )
+    p.add_argument("--max-batches", type=int, default=100)
+    _add_corpus_args(p)
+
+    # generate
+    p = add(
+        "generate",
+        "sample text from a GPT run (KV cache, temperature, top-k, top-p)",
+        'example:\n  textdecade generate runs/gpt-tiny "The river bank" --max-new-tokens 80',
+        cmd_generate,
+    )
+    p.add_argument("run", help="a GPT run directory")
+    p.add_argument("prompt", help="the text to continue")
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=200, help="0 turns top-k off")
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--no-stream", action="store_true", help="print the text at the end")
+    p.add_argument("--device", help="cpu (default), cuda or mps")
 
     # decade
     p = add(
