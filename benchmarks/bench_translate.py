@@ -113,7 +113,10 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--test-lines", type=int, default=1000)
     parser.add_argument("--speed-steps", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", UserWarning)
     device = torch.device(args.device)
     root = shared_path("multi30k")
