@@ -131,3 +131,14 @@ def test_multi30k_reads_29000_pairs():
     )
     assert len(corpus) == 29000 and corpus.n_skipped == 0
     assert corpus.pairs()[0][1].startswith("Two young")
+
+
+def test_from_data_config(tmp_path):
+    from textdecade.config import DataConfig
+
+    src, tgt = write(tmp_path / "a.de", SRC[:2]), write(tmp_path / "a.en", TGT[:2])
+    corpus = ParallelCorpus.from_config(DataConfig(source=str(src), target=str(tgt)))
+    assert corpus.pairs() == [("Ein Hund läuft.", "A dog runs."), (SRC[1], TGT[1])]
+    assert ParallelCorpus.from_config(DataConfig(corpus=("x.txt",))) is None
+    with pytest.raises(CorpusError, match="without a source"):
+        ParallelCorpus.from_config(DataConfig(target=str(tgt)))
