@@ -209,6 +209,60 @@ def cmd_eval_perplexity(args) -> int:
     )
 
 
+# --------------------------------------------------------------------------------- embed
+def cmd_embed(args) -> int:
+    from textdecade.api import load
+    from textdecade.embedding import embed_to_file
+
+    handle = load(args.run, device=args.device)
+    if args.word_vectors or args.words:
+        from textdecade.eval import as_vectors
+
+        vectors = as_vectors(handle, args.words or ())
+        if args.word_vectors:
+            vectors.save(args.word_vectors)
+            print(
+                f"{len(vectors):,} word vectors ({vectors.vector_size}-d) -> {args.word_vectors}",
+                file=sys.stderr,
+            )
+        for word in args.words or ():
+            print(word, " ".join(f"{x:.6g}" for x in vectors[word]))
+        return 0
+    if args.input:
+        stream = open(args.input, encoding="utf-8", errors="replace")  # noqa: SIM115
+    else:
+        stream = sys.stdin
+    with stream:
+        texts = (line.rstrip("\n") for line in stream)
+        n = embed_to_file(
+            handle,
+            texts,
+            args.output or "-",
+            batch_size=args.batch_size,
+            normalize=True if args.normalize else None,
+            pooling=args.pooling,
+        )
+    if args.output:
+        print(f"{n:,} texts embedded -> {args.output}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------- interop hf
+def cmd_export_hf(args) -> int:
+    from textdecade.interop.hf import export_hf
+
+    print(f"HF transformers directory -> {export_hf(args.run, args.output)}")
+    return 0
+
+
+def cmd_import_hf(args) -> int:
+    from textdecade.interop.hf import import_hf_run
+
+    path, imported = import_hf_run(args.directory, args.output, overwrite=args.overwrite)
+    print(f"{imported.family} run -> {path}")
+    return 0
+
+
 # ------------------------------------------------------------------------------ generate
 def cmd_generate(args) -> int:
     from textdecade.models.generate import generate_from_run
@@ -446,6 +500,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-batches", type=int, default=100)
     _add_corpus_args(p)
+
+    # embed
+    p = add(
+        "embed",
+        "embed texts (one per line) with any model of the decade, or save word vectors",
+        "examples:\n  textdecade embed runs/bert-tiny --input texts.txt -o vectors.npy\n"
+        "  cat texts.txt | textdecade embed runs/w2v > vectors.jsonl\n"
+        "  textdecade embed runs/w2v --word-vectors w2v.bin      # gensim reads it\n"
+        "  textdecade embed runs/glove --words king queen",
+        cmd_embed,
+    )
+    p.add_argument("run", help="a run directory or a HF BERT/GPT-2 directory")
+    p.add_argument("--input", help="a text file, one text per line (default: stdin)")
+    p.add_argument("-o", "--output", help=".npy or .jsonl (default: JSON lines on stdout)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--normalize", action="store_true", help="unit-length vectors")
+    p.add_argument("--pooling", choices=["mean", "cls", "last"], help="default: the model's")
+    p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
+    p.add_argument(
+        "--word-vectors",
+        metavar="FILE",
+        help="save static word vectors (.txt/.bin word2vec format, .safetensors)",
+    )
+    p.add_argument("--words", nargs="+", help="print these words' vectors")
+
+    # export / import
+    for verb, help_text, handler in (
+        ("export", "export a BERT or GPT run to a HF transformers directory", cmd_export_hf),
+        ("import", "import a HF BERT or GPT-2 directory as a textdecade run", cmd_import_hf),
+    ):
+        top = sub.add_parser(verb, help=help_text, description=help_text)
+        top_sub = top.add_subparsers(dest=f"{verb}_format", metavar="FORMAT", required=True)
+        example = (
+            "textdecade export hf runs/gpt-tiny -o gpt-hf"
+            if verb == "export"
+            else "textdecade import hf path/to/bert -o runs/bert-imported"
+        )
+        p = add("hf", help_text, "example:\n  " + example, handler, top_sub)
+        if verb == "export":
+            p.add_argument("run", help="a BERT or GPT run directory")
+            p.add_argument("-o", "--output", required=True, help="the HF directory to write")
+        else:
+            p.add_argument("directory", help="a HF model directory (config.json + weights)")
+            p.add_argument("-o", "--output", required=True, help="the run directory to write")
+            p.add_argument("--overwrite", action="store_true")
 
     # generate
     p = add(
