@@ -311,12 +311,72 @@ def cmd_decade(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------------- plot
-def cmd_plot(args) -> int:
-    from textdecade.pretrain.plots import plot_run
+# ------------------------------------------------------------------------------ translate
+def cmd_translate(args) -> int:
+    from textdecade.models.decoding import translate_run
 
-    for path in plot_run(args.run, args.output):
-        print(path)
+    if not args.texts and not args.input:
+        raise UserError("give texts to translate or --input FILE")
+    for line in translate_run(
+        args.run,
+        args.texts or None,
+        input_path=args.input,
+        beam=args.beam,
+        length_penalty=args.length_penalty,
+        max_len=args.max_len,
+        device=args.device or "cpu",
+    ):
+        print(line)
+    return 0
+
+
+def cmd_eval_bleu(args) -> int:
+    from textdecade.eval.bleu import bleu_run
+
+    for run in args.models:
+        result = bleu_run(
+            run,
+            args.source,
+            args.reference,
+            beam=args.beam,
+            max_lines=args.max_lines,
+            device=args.device or "cpu",
+            output=args.output,
+        )
+        print(f"{run}: {result}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- plot
+PLOT_KINDS = ("curves", "attention", "embeddings")
+
+
+def cmd_plot(args) -> int:
+    kind, rest = (
+        (args.what[0], args.what[1:]) if args.what[0] in PLOT_KINDS else ("curves", args.what)
+    )
+    if kind == "curves":
+        from textdecade.pretrain.plots import plot_run
+
+        if len(rest) != 1:
+            raise UserError("plot: give one run directory (textdecade plot RUN)")
+        for path in plot_run(rest[0], args.output):
+            print(path)
+    elif kind == "attention":
+        from textdecade.eval.attention_plot import plot_attention_run
+
+        if len(rest) != 2:
+            raise UserError('plot attention: give RUN and "a source sentence"')
+        out = args.output or "attention.png"
+        print(plot_attention_run(rest[0], rest[1], out, target=args.target, beam=args.beam))
+    else:
+        from textdecade.eval import resolve_model
+        from textdecade.eval.suite import plot_embeddings
+
+        if len(rest) != 1 or not args.words:
+            raise UserError("plot embeddings: give RUN_OR_VECTORS and --words w1 w2 ...")
+        out = args.output or "embeddings.png"
+        print(plot_embeddings(resolve_model(rest[0]), args.words, out, method=args.method))
     return 0
 
 
@@ -596,15 +656,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace the report in the directory")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
+    # translate
+    p = add(
+        "translate",
+        "translate with a seq2seq or Transformer run (greedy or beam search)",
+        'example:\n  textdecade translate runs/mt "Ein Mann fährt Fahrrad ." --beam 4',
+        cmd_translate,
+    )
+    p.add_argument("run", help="a seq2seq or transformer run directory")
+    p.add_argument("texts", nargs="*", help="sentences to translate")
+    p.add_argument("--input", help="a file of sentences, one per line")
+    p.add_argument("--beam", type=int, default=4, help="beam size (1 = greedy)")
+    p.add_argument("--length-penalty", type=float, default=0.6, help="GNMT length penalty alpha")
+    p.add_argument("--max-len", type=int, default=None)
+    p.add_argument("--device", help="cpu (default), cuda or mps")
+    p = eval_parser(
+        "bleu",
+        "corpus BLEU with sacrebleu (detokenized; signature printed)",
+        "textdecade eval bleu runs/mt --source test.de --reference test.en",
+        cmd_eval_bleu,
+    )
+    p.add_argument("--source", required=True)
+    p.add_argument("--reference", required=True)
+    p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--max-lines", type=int, default=None)
+    p.add_argument("--output", help="also write the translations here")
+
     # plot
     p = add(
         "plot",
-        "plot a run's loss and learning-rate curves to PNG",
-        "example:\n  textdecade plot runs/gpt-tiny",
+        "plot a run's curves, a seq2seq/Transformer attention map, or word vectors",
+        "examples:\n  textdecade plot runs/gpt-tiny                      # loss and lr curves\n"
+        '  textdecade plot attention runs/mt "Ein Mann fährt Fahrrad ." -o attn.png\n'
+        "  textdecade plot embeddings runs/w2v --words king queen man woman -o map.png",
         cmd_plot,
     )
-    p.add_argument("run", help="a run directory")
-    p.add_argument("-o", "--output", help="output directory (default: the run directory)")
+    p.add_argument(
+        "what",
+        nargs="+",
+        metavar="[KIND] RUN [SENTENCE]",
+        help=f"KIND is one of {', '.join(PLOT_KINDS)} (default: curves)",
+    )
+    p.add_argument("-o", "--output", help="output directory (curves) or PNG file")
+    p.add_argument("--target", help="attention: force this target text instead of decoding")
+    p.add_argument("--beam", type=int, default=1, help="attention: beam size when decoding")
+    p.add_argument("--words", nargs="+", help="embeddings: the words to map")
+    p.add_argument(
+        "--method", choices=["pca", "tsne"], default="pca", help="embeddings: projection"
+    )
     return parser
 
 

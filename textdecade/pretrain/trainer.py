@@ -58,9 +58,14 @@ class FitResult:
 
 
 def open_corpus(config: RunConfig):
-    """The corpus a run reads: files, a HF dataset name, or the built-in sample."""
+    """The corpus a run reads: parallel files or a translation dataset (encoder-decoders),
+    text files, a HF dataset name, or the built-in sample."""
     from textdecade.data.corpus import Corpus
+    from textdecade.data.parallel import ParallelCorpus
 
+    parallel = ParallelCorpus.from_config(config.data)
+    if parallel is not None:
+        return parallel
     data = config.data
     return Corpus(
         paths=data.corpus,
