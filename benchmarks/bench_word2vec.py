@@ -78,6 +78,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cbow", action="store_true", help="CBOW instead of skip-gram")
     parser.add_argument("--batch-words", type=int, default=20_000)
+    parser.add_argument("--shared-negatives", type=int, default=None)
+    parser.add_argument("--block", type=int, default=None)
+    parser.add_argument("--pairs-per-update", type=int, default=None)
     parser.add_argument("--skip-gensim", action="store_true")
     args = parser.parse_args()
     sg = not args.cbow
@@ -87,7 +90,15 @@ def main() -> None:
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}")
     print(f"corpus: {args.mb} MB of corpus_en, {len(texts)} lines; {'sg' if sg else 'cbow'}")
 
-    cfg = word2vec.Config(sg=sg, workers=args.workers)
+    knobs = {
+        "shared_negatives": args.shared_negatives,
+        "block": args.block,
+        "pairs_per_update": args.pairs_per_update,
+    }
+    cfg = word2vec.Config(
+        sg=sg, workers=args.workers, **{k: v for k, v in knobs.items() if v is not None}
+    )
+    print(f"textdecade: {cfg}")
     cpu0 = cpu_seconds()
     model, history = fit_static(
         word2vec.Model,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -43,17 +44,24 @@ def tokenizer():
 @pytest.fixture(scope="module")
 def trained(tokenizer, tmp_path_factory):
     cfg = glove.Config(d_model=50, window=5, max_vocab_size=10_000)
-    model, history = fit_static(
-        glove.Model,
-        read_texts(),
-        tokenizer,
-        cfg,
-        epochs=10,
-        lr=0.1,
-        min_lr_ratio=1.0,
-        batch_size=65_536,
-        workdir=tmp_path_factory.mktemp("glove"),
-    )
+    threads = torch.get_num_threads()
+    # One thread: the 4096-nonzero updates gain little from intra-op threads, and on shared
+    # cores OpenMP's spinning threads made them several times slower (measured).
+    torch.set_num_threads(1)
+    try:
+        model, history = fit_static(
+            glove.Model,
+            read_texts(),
+            tokenizer,
+            cfg,
+            epochs=10,
+            lr=0.1,
+            min_lr_ratio=1.0,
+            batch_size=65_536,
+            workdir=tmp_path_factory.mktemp("glove"),
+        )
+    finally:
+        torch.set_num_threads(threads)
     return model, history, model.to_vectors(tokenizer)
 
 
@@ -112,6 +120,25 @@ def test_update_matches_glove_c_on_one_nonzero():
     torch.testing.assert_close(model.c[1], c0 - g * w0)
     torch.testing.assert_close(model.gw[0], 1 + (g * c0) ** 2)
     torch.testing.assert_close(model.bw[0], b0 - g)
+
+
+def test_learns_on_the_test_device(tokenizer):
+    """TEXTDECADE_TEST_DEVICE (cpu here; cuda in benchmarks/gpu.sh): the cost falls."""
+    device = os.environ.get("TEXTDECADE_TEST_DEVICE", "cpu")
+    cfg = glove.Config(d_model=16, window=4, max_vocab_size=3000, count_workers=1)
+    _, history = fit_static(
+        glove.Model,
+        read_texts(2000),
+        tokenizer,
+        cfg,
+        epochs=3,
+        lr=0.1,
+        min_lr_ratio=1.0,
+        batch_size=50_000,
+        device=device,
+    )
+    costs = [e["loss"] for e in history.epochs]
+    assert costs[2] < costs[0] and np.isfinite(costs).all()
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -19,6 +20,7 @@ from textdecade.models.static_fit import fit_static
 # 0.32. Capital-common-countries stays near 0-3% at this corpus size for gensim as for us,
 # so the floor is on the total; it leaves room for Hogwild timing noise.
 FILES = ("gensim_enwiki_sample.txt", "nltk_abc_news.txt")
+DEVICE = os.environ.get("TEXTDECADE_TEST_DEVICE", "cpu")
 ANALOGY_FLOOR = 0.025
 MONTHS = {
     "January", "February", "March", "April", "May", "June",
@@ -116,10 +118,13 @@ def test_workers_1_is_reproducible(tokenizer, tmp_path):
     assert not torch.equal(runs[0].in_vectors, other[0].in_vectors)
 
 
-def test_cbow_learns(tokenizer):
+@pytest.mark.parametrize("sg", [False, True])
+def test_learns_on_the_test_device(tokenizer, sg):
+    """CBOW and skip-gram on TEXTDECADE_TEST_DEVICE (cpu here; cuda in benchmarks/gpu.sh)."""
     texts = read_texts(3000)
-    cfg = word2vec.Config(sg=False, workers=1, d_model=50)
-    _, history = fit_static(word2vec.Model, texts, tokenizer, cfg, epochs=2, lr=0.05)
+    cfg = word2vec.Config(sg=sg, workers=1, d_model=50)
+    lr = 0.025 if sg else 0.05
+    _, history = fit_static(word2vec.Model, texts, tokenizer, cfg, epochs=2, lr=lr, device=DEVICE)
     losses = [e["loss"] for e in history.epochs]
     assert losses[1] < losses[0] < 4.16
 

@@ -237,7 +237,7 @@ class Model(Family):
         dev = self.w.device
         row = torch.from_numpy(table.rows[:n].astype(np.int64)).to(dev)
         col = torch.from_numpy(table.cols[:n].astype(np.int64)).to(dev)
-        val = torch.from_numpy(np.asarray(table.vals[:n], dtype=np.float32)).to(dev)
+        val = torch.from_numpy(np.array(table.vals[:n], dtype=np.float32)).to(dev)
         return {"cost": float(glove_loss(self, row, col, val)[2]) / max(n, 1)}
 
     def to_vectors(self, tokenizer: Any = None):
