@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--shared-negatives", type=int, default=None)
     parser.add_argument("--block", type=int, default=None)
     parser.add_argument("--pairs-per-update", type=int, default=None)
+    parser.add_argument("--max-repeats", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None, help="textdecade's initial lr")
     parser.add_argument("--skip-gensim", action="store_true")
     args = parser.parse_args()
     sg = not args.cbow
@@ -94,6 +96,7 @@ def main() -> None:
         "shared_negatives": args.shared_negatives,
         "block": args.block,
         "pairs_per_update": args.pairs_per_update,
+        "max_repeats": args.max_repeats,
     }
     cfg = word2vec.Config(
         sg=sg, workers=args.workers, **{k: v for k, v in knobs.items() if v is not None}
@@ -106,7 +109,7 @@ def main() -> None:
         tok,
         cfg,
         epochs=args.epochs,
-        lr=lr,
+        lr=args.lr or lr,
         batch_size=args.batch_words,
         log=print,
     )

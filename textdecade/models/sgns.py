@@ -203,16 +203,21 @@ def train_chunk(
         m = -(-(e - s) // cfg.block) * cfg.block
         c, vm, tgt = _pad(ctx[s:e], m), _pad(valid[s:e], m, False), _pad(centre[s:e], m)
         mask = _pad(torch.ones(e - s, device=in_w.device), m).view(-1, cfg.block)
-        vmf = vm.to(in_w.dtype)  # (m, 2W)
-        width = vmf.sum(1).clamp_min(1.0)
+        flat = vm.view(-1).nonzero().squeeze(1)  # the real contexts of the m windows
+        owner = flat // c.shape[1]  # which window each belongs to
+        words = c.view(-1).index_select(0, flat)
+        width = torch.bincount(owner, minlength=m).clamp_min(1).to(in_w.dtype)
         # CBOW with the window mean as input (word2vec.c's cbow, gensim's cbow_mean=1).
-        h = (in_w.index_select(0, c.view(-1)).view(m, -1, d) * vmf[..., None]).sum(1)
+        h = torch.zeros(m, d, dtype=in_w.dtype, device=in_w.device)
+        h.index_add_(0, owner, in_w.index_select(0, words))
         h = h / width[:, None]  # (m, D)
         grad_h, loss = _negative_sampling(
             h.view(-1, cfg.block, d), tgt, mask, out_w, table, lr, cfg, generator
         )
-        # As in word2vec.c, every context word receives the full (undivided) gradient.
-        grad = grad_h.view(m, 1, d).expand(m, c.shape[1], d)[vm]
-        sparse_add(in_w, c[vm], grad, cfg.max_repeats)
+        # The true gradient of the mean, grad_h / width. (word2vec.c gives every context
+        # word the full grad_h; applied simultaneously to all windows of a batch, that
+        # step is ~2 * window times too long and diverged here.)
+        grad = (grad_h.view(m, d) / width[:, None]).index_select(0, owner)
+        sparse_add(in_w, words, grad, cfg.max_repeats)
         total += loss
     return float(total), count

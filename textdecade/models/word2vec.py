@@ -46,7 +46,8 @@ class Config:
 
     Attributes:
         d_model: vector size (gensim ``vector_size``).
-        sg: skip-gram (True) or CBOW with the window mean (False).
+        sg: skip-gram (True) or CBOW with the window mean (False; use lr 0.05-0.1: its
+            context words get the mean's true gradient, see ``sgns.train_chunk``).
         window: maximum window; each position draws its own window in 1..window.
         negative: noise words per pair (the loss and gradient scale use this number).
         sample: subsampling threshold (word2vec.c's formula; 0 turns it off).
