@@ -44,6 +44,7 @@ class DecadeSettings:
     overrides: list[str] = field(default_factory=list)
     homograph_data: str | None = None
     max_texts: int | None = None
+    sample_texts: int = 3000  # corpus texts whose contextual states give static vectors
 
 
 def split_overrides(overrides: list[str], families: list[str]) -> dict[str, list[str]]:

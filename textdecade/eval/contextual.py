@@ -278,16 +278,22 @@ def static_vectors(
                     hits.append((pos, row_of[w]))
             if hits:
                 picked.append((chunk, hits))
-        sums = np.zeros_like(matrix)
-        n = np.zeros(len(vocab), np.float32)
         states = encoder.word_states([c for c, _ in picked], layers=layers, batch_size=batch_size)
+        width = states[0].shape[1] if states else matrix.shape[1]
+        sums = np.zeros((len(vocab), width), np.float32)
+        n = np.zeros(len(vocab), np.float32)
         for (_, hits), st in zip(picked, states):
             for pos, row in hits:
                 sums[row] += st[pos]
                 n[row] += 1
         found = n > 0
-        if sums.shape[1] != matrix.shape[1]:  # states and input embeddings differ in width
-            matrix = np.zeros_like(sums)
+        if width != matrix.shape[1]:
+            # States live in another space than the input embeddings (a bidirectional GRU
+            # encoder is 2 x d_hidden wide): no fallback, so words never seen are left out.
+            vocab = [w for w, f in zip(vocab, found) if f]
+            counts = [c for c, f in zip(counts, found) if f]
+            matrix, sums, n = sums[found], sums[found], n[found]
+            found = n > 0
         matrix[found] = sums[found] / n[found, None]
         meta["words_with_contexts"] = int(found.sum())
     order = sorted(range(len(vocab)), key=lambda i: -counts[i])  # most frequent first

@@ -20,7 +20,6 @@ NAMES = {
     "bert": "BERT (2018)",
     "gpt": "GPT (2018-19)",
 }
-SAMPLE_TEXTS = 3000  # corpus texts read for contextual static vectors
 
 
 def score_all(
@@ -36,7 +35,7 @@ def score_all(
     from textdecade.api import load
     from textdecade.eval.scorecard import score_model
 
-    sample = list(itertools.islice(iter(corpus), SAMPLE_TEXTS))
+    sample = list(itertools.islice(iter(corpus), settings.sample_texts))
     for family in settings.families:
         state = plan["families"][family]
         if "scores" in state:

@@ -1,0 +1,98 @@
+"""The decade end to end on a slice of real text: six rows with finite numbers, then a resume."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from textdecade.decade import ORDER, DecadeSettings, run_decade
+from textdecade.errors import UserError
+from textdecade.pretrain.trainer import Trainer
+
+pytestmark = pytest.mark.slow
+
+# Just enough steps for every family to train, checkpoint, validate and be scored.
+QUICK = [
+    "train.steps=6",
+    "train.eval_every=3",
+    "train.ckpt_every=3",
+    "train.warmup_steps=2",
+    "train.threads=1",
+    "word2vec.train.batch_size=2000",
+    "glove.train.batch_size=4096",
+    "seq2seq.train.batch_size=8",
+    "transformer.train.batch_size=8",
+    "bert.train.batch_size=8",
+    "gpt.train.batch_size=8",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory, corpus_lines):
+    path = tmp_path_factory.mktemp("corpus") / "wiki.txt"
+    path.write_text("\n".join(corpus_lines("gensim_enwiki_sample.txt", 400)) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def decade(tmp_path_factory, corpus_file):
+    out = tmp_path_factory.mktemp("decade") / "out"
+    settings = DecadeSettings(corpus=[str(corpus_file)], overrides=QUICK, sample_texts=200)
+    report = run_decade(out, settings, progress=False)
+    return out, report
+
+
+def test_every_family_has_a_row_with_finite_numbers(decade):
+    out, report = decade
+    rows = json.loads((out / "report.json").read_text())["rows"]
+    assert [r["family"] for r in rows] == list(ORDER)
+    for row in rows:
+        for key in (
+            "parameters",
+            "train_seconds",
+            "final_loss",
+            "analogy_coverage",
+            "homograph_acc",
+            "homograph_mfs",
+        ):
+            assert row.get(key) is not None and math.isfinite(row[key]), (row["family"], key)
+        assert row["parameters"] > 0
+    by_family = {r["family"]: r for r in rows}
+    # A static model gives every occurrence one vector: exactly the most-frequent-sense score.
+    assert by_family["word2vec"]["homograph_acc"] == pytest.approx(
+        by_family["word2vec"]["homograph_mfs"]
+    )
+    assert "val_bpb" in by_family["gpt"]
+    text = report.read_text()
+    for name in ("Word2Vec", "GloVe", "Seq2seq", "Transformer", "BERT", "GPT"):
+        assert name in text
+    for picture in ("loss_curves.png", "sense_map.png", "attention.png"):
+        assert (out / picture).stat().st_size > 1000, picture
+
+
+def test_a_second_call_resumes_instead_of_retraining(decade, corpus_file, monkeypatch):
+    out, _ = decade
+
+    def refuse(self):
+        raise AssertionError("retrained a finished family")
+
+    monkeypatch.setattr(Trainer, "fit", refuse)
+    settings = DecadeSettings(corpus=[str(corpus_file)], overrides=QUICK, sample_texts=200)
+    report = run_decade(out, settings, progress=False)
+    assert report.exists()
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, corpus_file):
+    with pytest.raises(UserError, match="unknown family 'elmo'.*word2vec, glove"):
+        run_decade(tmp_path / "a", DecadeSettings(families=["elmo"]))
+    small = tmp_path / "small.txt"
+    small.write_text("a few words only\n")
+    with pytest.raises(UserError, match="has 4 words; the tiny preset needs at least 20,000"):
+        run_decade(tmp_path / "b", DecadeSettings(corpus=[str(small)]))
+    out = tmp_path / "c"
+    out.mkdir()
+    (out / "plan.json").write_text(json.dumps({"settings": {"preset": "small"}, "families": {}}))
+    with pytest.raises(UserError, match="other settings; pass --resume.*--overwrite"):
+        run_decade(out, DecadeSettings(corpus=[str(corpus_file)]))
