@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from textdecade.config import build_config
+from textdecade.data.shared import shared_path
 from textdecade.models import get_family
 from textdecade.pretrain.progress import read_metrics
 from textdecade.pretrain.trainer import Trainer
@@ -56,11 +57,36 @@ CASES = [
     ),
     ("Word2Vec skip-gram", "word2vec", "small", []),
     ("GloVe", "glove", "small", []),
+    # nanoGPT's GPU Shakespeare config on bytes (target: val <= 1.47 nats/char in < 3 min).
+    (
+        "GPT char Shakespeare 6x384",
+        "gpt",
+        "tiny",
+        [
+            "model.n_layers=6",
+            "model.n_heads=6",
+            "model.d_model=384",
+            "model.max_len=256",
+            "model.dropout=0.2",
+            "model.valid_fraction=0.1",
+            "tokenizer.vocab_size=263",
+            "train.batch_size=64",
+            "train.lr=1e-3",
+            "train.dtype=bf16",
+            "train.compile=true",
+            "train.steps=5000",
+            "@tinyshakespeare/input.txt",
+        ],
+    ),
 ]
 
 
 def measure(label, family, preset, overrides, steps, workdir) -> dict:
     _, Config, presets = get_family(family)
+    # "@path" names a corpus file under shared/data; a case may fix its own steps.
+    corpus = [o[1:] for o in overrides if o.startswith("@")]
+    overrides = [o for o in overrides if not o.startswith("@")]
+    steps = next((int(o.split("=")[1]) for o in overrides if o.startswith("train.steps=")), steps)
     overrides = [
         *overrides,
         f"train.steps={steps}",
@@ -69,6 +95,11 @@ def measure(label, family, preset, overrides, steps, workdir) -> dict:
         f"train.ckpt_every={steps}",
         "train.warmup_steps=5",
     ]
+    if corpus:
+        path = shared_path(*corpus[0].split("/"))
+        if path is None:
+            raise FileNotFoundError(f"shared data {corpus[0]} not found (set TEXTDECADE_DATA)")
+        overrides.append(f'data.corpus=["{path}"]')
     config = build_config(family, Config, presets, preset, None, overrides)
     run_dir = Path(workdir) / label.replace(" ", "_")
     t0 = time.perf_counter()
@@ -80,12 +111,13 @@ def measure(label, family, preset, overrides, steps, workdir) -> dict:
     logged = [r for r in records if rate_key in r][2:] or [r for r in records if rate_key in r]
     rate = statistics.median(r[rate_key] for r in logged)
     mfus = [r["mfu"] for r in logged if "mfu" in r]
+    val = [r["val_loss"] for r in records if "val_loss" in r]
     return {
         "case": label,
         "unit": rate_key,
         "rate": rate,
         "mfu": statistics.median(mfus) if mfus else None,
-        "final_loss": records[-1]["loss"],
+        "final_loss": val[-1] if val else records[-1]["loss"],
         "wall_s": wall,
     }
 
@@ -113,7 +145,7 @@ def main() -> int:
     lines = [
         f"GPU: {gpu}; torch {torch.__version__}; {args.steps} steps per case",
         "",
-        "| case | throughput | MFU | final loss | wall s |",
+        "| case | throughput | MFU | val loss (else train) | wall s |",
         "|---|---|---|---|---|",
     ]
     for r in rows:

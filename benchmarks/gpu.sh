@@ -13,6 +13,11 @@ python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.versio
 # 1. the engine and the models on CUDA (bf16 autocast, fused AdamW, SDPA): tests that take a device.
 TEXTDECADE_TEST_DEVICE=cuda timeout 240 python3 -m pytest -q -x tests/pretrain tests/models \
   -k "not distributed" 2>&1 | tail -5 | tee "$OUT/tests.txt"
-# 2. throughput and MFU.
-timeout 300 python3 benchmarks/bench_gpu.py --steps "${STEPS:-60}" --out "$OUT/gpu_table.md" \
+# 2. throughput and MFU, and nanoGPT's Shakespeare config (needs ../shared/data: pass it with
+#    TEXTDECADE_DATA pointing at a copy carried with the tree).
+timeout 330 python3 benchmarks/bench_gpu.py --steps "${STEPS:-60}" --out "$OUT/gpu_table.md" \
   2>&1 | tee "$OUT/bench.txt"
+# 3. translation BLEU after a short GPU budget per model (targets: seq2seq >= 28, Transformer
+#    >= 35 within 10 minutes each; here 1.5 minutes each to fit one call).
+timeout 240 python3 benchmarks/bench_translate.py --preset small --minutes 1.5 --device cuda \
+  --test-lines 1000 2>&1 | tail -20 | tee "$OUT/translate.txt"
