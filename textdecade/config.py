@@ -51,7 +51,8 @@ class DataConfig:
     source: str | None = None  # parallel corpora: source-side file
     target: str | None = None  # parallel corpora: target-side file
     max_texts: int | None = None  # read at most this many texts
-    valid_fraction: float = 0.01
+    # The validation split is the family's own setting (e.g. model.valid_fraction), since
+    # what is held out (documents, sentence pairs, co-occurrences) differs by family.
 
 
 @dataclass(frozen=True)
