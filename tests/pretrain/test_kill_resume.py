@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 SETTINGS = [
     "--steps",
-    "40",
+    "120",
     "-q",
     "--set",
     "model.d_model=32",
@@ -70,16 +70,15 @@ def pretrain(run_dir, corpus, *extra, wait=True):
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_checkpoint(run_dir, proc, minimum=1):
+def wait_for_checkpoint(run_dir, proc, minimum_step=1):
+    """Wait until a complete checkpoint of at least ``minimum_step`` is on disk."""
     state = run_dir / "state"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if (
-            state.is_dir()
-            and len([p for p in state.glob("step_*") if (p / "COMPLETE").exists()]) >= minimum
-        ):
+        steps = [int(p.name[5:]) for p in state.glob("step_*") if (p / "COMPLETE").exists()]
+        if steps and max(steps) >= minimum_step:
             return
-        time.sleep(0.05)
+        time.sleep(0.02)
     raise AssertionError("no checkpoint appeared")
 
 
@@ -101,13 +100,15 @@ def reference(tmp_path_factory, corpus):
 def test_sigkill_at_a_random_moment_then_resume(tmp_path, corpus, reference):
     run_dir = tmp_path / "run"
     proc = pretrain(run_dir, corpus, wait=False)
-    wait_for_checkpoint(run_dir, proc)
-    time.sleep(random.Random(os.getpid()).uniform(0.0, 0.5))
+    rng = random.Random(os.getpid())
+    wait_for_checkpoint(run_dir, proc, minimum_step=4 * rng.randint(1, 6))
+    time.sleep(rng.uniform(0.0, 0.2))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it was killed"
     done = [p.name for p in (run_dir / "state").glob("step_*") if (p / "COMPLETE").exists()]
-    assert "step_00000040" not in done
+    if "step_00000120" in done:
+        pytest.skip("the run finished before the signal arrived")
+    assert proc.returncode == -signal.SIGKILL
     resumed = pretrain(run_dir, corpus, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert_same_weights(run_dir, reference)

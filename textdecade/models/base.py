@@ -16,6 +16,7 @@ position and random state, so an interrupted run resumes bit for bit.
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,17 +69,20 @@ class Batcher(Iterator[dict[str, torch.Tensor]]):
     def __iter__(self) -> Batcher:
         return self
 
-    def __next__(self) -> dict[str, torch.Tensor]:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def __next__(self) -> dict[str, torch.Tensor]:
+        """The next batch."""
 
-    def state_dict(self) -> dict[str, Any]:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-able position and random state."""
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
 
 
-class Family(nn.Module):
+class Family(nn.Module, metaclass=ABCMeta):
     """Base class of the six model families (see the module docstring for the flow).
 
     Class attributes:
@@ -101,17 +105,18 @@ class Family(nn.Module):
         self.meta = meta
 
     @classmethod
+    @abstractmethod
     def prepare(
         cls, corpus: Iterable[str], tokenizer: Any, config: Any, workdir: Path
     ) -> PreparedData:
         """Turn raw texts into the family's training data, cached under ``workdir``."""
-        raise NotImplementedError
 
     @classmethod
+    @abstractmethod
     def load_prepared(cls, workdir: Path, meta: dict[str, Any]) -> PreparedData:
         """Reopen data that ``prepare`` already wrote under ``workdir`` (for resume/ranks)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def batcher(
         self, data: PreparedData, batch_size: int, *, seed: int, rank: int = 0, world_size: int = 1
     ) -> Batcher:
@@ -120,11 +125,10 @@ class Family(nn.Module):
         The engine asks for the global batch (``rank=0, world_size=1``) and splits it by
         rows across ranks itself; ``rank``/``world_size`` stay for families that shard.
         """
-        raise NotImplementedError
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean training loss of one batch (a scalar tensor with grad)."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} trains with manual_step, not a loss")
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The training loss; ``forward`` so DDP and ``torch.compile`` see the call."""
@@ -132,7 +136,7 @@ class Family(nn.Module):
 
     def manual_step(self, batch: dict[str, torch.Tensor], lr: float) -> float:
         """Apply one hand-written update and return the batch loss (manual_update only)."""
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} has no hand-written update; it trains by loss")
 
     def evaluate(self, data: PreparedData, max_batches: int = 20) -> dict[str, float]:
         """Validation metrics (e.g. ``{"val_loss": ...}``); empty when there is nothing to say."""
