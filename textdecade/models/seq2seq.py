@@ -14,6 +14,7 @@ for translation; with plain text they pretrain as BART-style denoising autoencod
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,10 +121,11 @@ class EncoderDecoderFamily(Family):
         """Length-bucketed (source, target) batches; denoising noise drawn per batch."""
         return BucketBatcher(data.train, batch_size, seed=seed, rank=rank, world_size=world_size)
 
+    @abstractmethod
     def logits(
         self, src: torch.Tensor, src_mask: torch.Tensor, tgt_in: torch.Tensor
-    ) -> torch.Tensor:  # pragma: no cover - interface
-        raise NotImplementedError
+    ) -> torch.Tensor:
+        """Teacher-forced decoder logits (B, T_tgt, V) of ``tgt_in`` given the source."""
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Token-level cross-entropy on the target (PAD ignored), label-smoothed if set."""
