@@ -122,10 +122,18 @@ class EncoderDecoderFamily(Family):
         return BucketBatcher(data.train, batch_size, seed=seed, rank=rank, world_size=world_size)
 
     @abstractmethod
+    def encode(self, src: torch.Tensor, src_mask: torch.Tensor) -> dict[str, Any]:
+        """Encoder states of the source, as the decoder's starting state."""
+
+    @abstractmethod
+    def _decode(self, state: dict[str, Any], tgt_in: torch.Tensor, **options: Any):
+        """Teacher-forced decoder logits (B, T_tgt, V) from an encoder state."""
+
     def logits(
         self, src: torch.Tensor, src_mask: torch.Tensor, tgt_in: torch.Tensor
     ) -> torch.Tensor:
         """Teacher-forced decoder logits (B, T_tgt, V) of ``tgt_in`` given the source."""
+        return self._decode(self.encode(src, src_mask), tgt_in)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Token-level cross-entropy on the target (PAD ignored), label-smoothed if set."""
@@ -306,12 +314,6 @@ class Model(EncoderDecoderFamily):
             weights.append(w)
         logits = self.drop(torch.stack(outs, 1)) @ self.embed.weight.t()  # (B, T, V)
         return (logits, torch.stack(weights, 1)) if need_weights else logits
-
-    def logits(
-        self, src: torch.Tensor, src_mask: torch.Tensor, tgt_in: torch.Tensor
-    ) -> torch.Tensor:
-        """Teacher-forced logits (B, T, V)."""
-        return self._decode(self.encode(src, src_mask), tgt_in)
 
     def decode_step(self, state: dict[str, Any], tokens: torch.Tensor):
         """Feed the last tokens (B, 1): log-probabilities (B, V) and the updated state."""

@@ -140,12 +140,6 @@ class Model(EncoderDecoderFamily):
         logits = self.dec_norm(x) @ self.embed.weight.t()  # (B, T, D) @ (D, V) -> (B, T, V)
         return (logits, torch.stack(cross, 1)) if need_weights else logits
 
-    def logits(
-        self, src: torch.Tensor, src_mask: torch.Tensor, tgt_in: torch.Tensor
-    ) -> torch.Tensor:
-        """Teacher-forced logits (B, T, V)."""
-        return self._decode(self.encode(src, src_mask), tgt_in)
-
     def decode_step(self, state: dict[str, Any], tokens: torch.Tensor):
         """Feed the last tokens (B, 1) through the KV-cached decoder: log-probs (B, V)."""
         state = dict(state)
