@@ -8,7 +8,7 @@ million words (robust when other jobs share the cores), analogy accuracy
 (capital-common-countries and all of questions-words.txt, restrict_vocab 30000) and
 WordSim-353 Spearman; then the ratios.
 
-    python benchmarks/bench_word2vec.py --mb 10
+    python benchmarks/bench_static.py --mb 10
 """
 
 from __future__ import annotations
