@@ -139,3 +139,20 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path, texts):
     # Different batches (the batcher draws per micro-batch), same tokens per step and a
     # comparable loss: accumulation averages, it does not sum.
     assert abs(one.metrics["loss"] - two.metrics["loss"]) < 0.5
+
+
+def test_deferred_loss_reads_log_every_step_and_still_stop_on_nan(
+    tmp_path, texts, reference, monkeypatch
+):
+    """On a GPU the losses are read every few steps (one sync); nothing may change but when."""
+    from textdecade.pretrain import trainer
+
+    monkeypatch.setattr(trainer, "_sync_interval", lambda device, log_every: 7)
+    fit(tmp_path / "run", texts)
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ref_lines = (reference[0] / "metrics.jsonl").read_text().splitlines()
+    ours = [json.loads(line)["loss"] for line in lines]
+    assert ours == pytest.approx([json.loads(line)["loss"] for line in ref_lines], abs=1e-6)
+    assert_bitwise_equal(weights(tmp_path / "run"), weights(reference[0]))
+    with pytest.raises(TrainingDiverged, match="nan at step 13.*step 10"):
+        fit(tmp_path / "nan", texts, "model.nan_at=12")

@@ -54,13 +54,13 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def mean_across_ranks(value: float, info: DistInfo, device: torch.device) -> float:
-    """The mean of a per-rank scalar over all ranks."""
+def mean_across_ranks(values: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """The element-wise mean of a per-rank tensor over all ranks (one all-reduce)."""
     if not info.enabled:
-        return value
-    tensor = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return float(tensor.item()) / info.world_size
+        return values
+    values = values.clone()
+    dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values / info.world_size
 
 
 def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:

@@ -103,11 +103,12 @@ class Progress:
         )
         self.start = time.perf_counter()
 
-    def update(self, loss: float, rate: float, extra: str = "") -> None:
+    def update(self, loss: float, rate: float, extra: str = "", steps: int = 1) -> None:
+        """Advance by ``steps`` and show the latest loss and throughput."""
         self.bar.set_postfix_str(
             f"loss {loss:.4f} | {human(rate)} {self.unit}/s{extra}", refresh=False
         )
-        self.bar.update(1)
+        self.bar.update(steps)
 
     def write(self, text: str) -> None:
         self.bar.write(text, file=sys.stderr)

@@ -171,6 +171,10 @@ class Trainer:
         self.info = dist.init_distributed(None if train.device == "auto" else train.device)
         device = select_device(train.device, self.info.local_rank)
         precision = select_precision(train.dtype, device)
+        if device.type == "cuda":
+            # TF32 for whatever stays in fp32 (nanoGPT does the same); bf16 autocast does the rest.
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         if train.threads:
             torch.set_num_threads(train.threads)
         if self.info.is_main:
@@ -234,6 +238,8 @@ class Trainer:
         t0 = time.perf_counter()
         window_t, window_units = time.perf_counter(), 0
         last: dict[str, float] = {}
+        sync_every = _sync_interval(device, train.log_every)
+        pending: list[tuple[dict[str, Any], torch.Tensor | float]] = []
         step = start_step
         model.train()
         try:
@@ -246,59 +252,40 @@ class Trainer:
                     warmup=train.warmup_steps,
                     min_ratio=train.min_lr_ratio,
                 )
-                loss_value = 0.0
                 if manual:
+                    step_loss: torch.Tensor | float = 0.0
                     for _ in range(train.grad_accum):
                         batch = _to_device(dist.rank_slice(next(batcher), self.info), device)
-                        loss_value += model.manual_step(batch, lr) / train.grad_accum
+                        step_loss += model.manual_step(batch, lr) / train.grad_accum
                 else:
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                    for micro in range(train.grad_accum):
-                        batch = _to_device(dist.rank_slice(next(batcher), self.info), device)
-                        sync = micro == train.grad_accum - 1 or not self.info.enabled
-                        ctx = nullcontext() if sync else step_fn.no_sync()
-                        with ctx, precision.autocast(device):
-                            loss = step_fn(batch) / train.grad_accum
-                        if scaler is not None:
-                            scaler.scale(loss).backward()
-                        else:
-                            loss.backward()
-                        loss_value += float(loss.detach())
-                    if scaler is not None:
-                        scaler.unscale_(optimizer)
-                    if train.clip > 0:
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), train.clip)
-                    if scaler is not None:
-                        scaler.step(optimizer)
-                        scaler.update()
-                    else:
-                        optimizer.step()
-                    optimizer.zero_grad(set_to_none=True)
-                step += 1
-                loss_value = dist.mean_across_ranks(loss_value, self.info, device)
-                if not math.isfinite(loss_value):
-                    kept = ckpt.latest_checkpoint(self.run_dir, quiet=True)
-                    raise TrainingDiverged(
-                        f"loss became {loss_value} at step {step}; stopped. Last good checkpoint: "
-                        f"{'step ' + str(kept.step) if kept else 'none'} (try a lower --set train.lr)"
+                    step_loss = self._optimizer_step(
+                        step_fn, model, optimizer, scaler, precision, batcher, device, lr
                     )
+                step += 1
                 window_units += units_per_step
+                pending.append(
+                    ({"step": step, "lr": lr, "epoch": round(batcher.epoch, 4)}, step_loss)
+                )
+                stop = dist.any_rank(self._stop_signal is not None, self.info, device)
+                logged = step % train.log_every == 0 or step == train.steps
+                evaluated = bool(train.eval_every) and (
+                    step % train.eval_every == 0 or step == train.steps
+                )
+                saved = step % train.ckpt_every == 0 or step == train.steps or stop
+                if not (logged or evaluated or saved or step % sync_every == 0):
+                    continue
+                records = self._settle_losses(pending, device)
+                pending = []
+                record = records[-1]
                 now = time.perf_counter()
                 rate = window_units / max(now - window_t, 1e-9)
-                record: dict[str, Any] = {
-                    "step": step,
-                    "loss": loss_value,
-                    "lr": lr,
-                    "epoch": round(batcher.epoch, 4),
-                }
-                if step % train.log_every == 0 or step == train.steps:
+                if logged:
                     record[f"{data.unit}_per_s"] = rate
                     flops = model.flops_per_unit() if hasattr(model, "flops_per_unit") else 0.0
                     if peak and flops:
                         record["mfu"] = flops * rate / (peak * self.info.world_size)
                     window_t, window_units = now, 0
-                if train.eval_every and (step % train.eval_every == 0 or step == train.steps):
+                if evaluated:
                     model.eval()
                     with torch.no_grad(), precision.autocast(device):
                         record.update(model.evaluate(data, train.eval_batches))
@@ -311,12 +298,12 @@ class Trainer:
                             )
                         )
                 if log is not None:
-                    log.write(record)
+                    for r in records:
+                        log.write(r)
                 last = {k: v for k, v in record.items() if isinstance(v, int | float)}
                 mfu = f" | MFU {record['mfu']:.1%}" if "mfu" in record else ""
-                bar.update(loss_value, rate, mfu)
-                stop = dist.any_rank(self._stop_signal is not None, self.info, device)
-                if step % train.ckpt_every == 0 or step == train.steps or stop:
+                bar.update(record["loss"], rate, mfu, steps=len(records))
+                if saved:
                     self._checkpoint(step, model, optimizer, batcher)
                 if stop:
                     name = signal.Signals(self._stop_signal or signal.SIGTERM).name
@@ -336,6 +323,55 @@ class Trainer:
             self.run_dir, step, seconds, last, n_params, data.unit, step * units_per_step
         )
 
+    def _optimizer_step(
+        self, step_fn, model, optimizer, scaler, precision, batcher, device, lr
+    ) -> torch.Tensor:
+        """One optimizer step over ``grad_accum`` micro-batches; the mean loss, on the device."""
+        train = self.config.train
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        total = torch.zeros((), device=device)
+        for micro in range(train.grad_accum):
+            batch = _to_device(dist.rank_slice(next(batcher), self.info), device)
+            sync = micro == train.grad_accum - 1 or not self.info.enabled
+            ctx = nullcontext() if sync else step_fn.no_sync()
+            with ctx, precision.autocast(device):
+                loss = step_fn(batch) / train.grad_accum
+            if scaler is not None:
+                scaler.scale(loss).backward()
+            else:
+                loss.backward()
+            total += loss.detach().float()
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        if train.clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train.clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return total
+
+    def _settle_losses(self, pending, device) -> list[dict[str, Any]]:
+        """Read the pending steps' losses (one sync), average them over ranks, stop on NaN."""
+        losses = torch.stack(
+            [torch.as_tensor(v, dtype=torch.float64, device=device) for _, v in pending]
+        )
+        values = dist.mean_across_ranks(losses, self.info).tolist()
+        records = []
+        for (record, _), value in zip(pending, values, strict=True):
+            if not math.isfinite(value):
+                kept = ckpt.latest_checkpoint(self.run_dir, quiet=True)
+                raise TrainingDiverged(
+                    f"loss became {value} at step {record['step']}; stopped. Last good "
+                    f"checkpoint: {'step ' + str(kept.step) if kept else 'none'} "
+                    "(try a lower --set train.lr)"
+                )
+            records.append({**record, "loss": value})
+        return records
+
     def _checkpoint(self, step, model, optimizer, batcher) -> None:
         if self.info.is_main:
             state = {"batcher": batcher.state_dict()}
@@ -344,6 +380,13 @@ class Trainer:
             )
             rundir.save_weights(model, self.run_dir, self.config.family)
         dist.barrier(self.info)
+
+
+def _sync_interval(device: torch.device, log_every: int) -> int:
+    """Steps between reads of the loss. Losses stay on an accelerator until then: each
+    read is a host-device sync, and one per step would idle the GPU while the host
+    prepares the next batch. Logs, evaluations and checkpoints read them too."""
+    return 1 if device.type == "cpu" else max(1, log_every)
 
 
 def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
