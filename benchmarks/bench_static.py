@@ -9,11 +9,14 @@ million words (robust when other jobs share the cores), analogy accuracy
 WordSim-353 Spearman; then the ratios.
 
     python benchmarks/bench_static.py --mb 10
+    python benchmarks/bench_static.py --mb 40 --device cuda --skip-gensim --batch-words 1000000 \
+        --pairs-per-update 16384 65536 262144      # a GPU sweep (benchmarks/gpu.sh)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import resource
 import sys
@@ -80,7 +83,11 @@ def main() -> None:
     parser.add_argument("--batch-words", type=int, default=20_000)
     parser.add_argument("--shared-negatives", type=int, default=None)
     parser.add_argument("--block", type=int, default=None)
-    parser.add_argument("--pairs-per-update", type=int, default=None)
+    parser.add_argument(
+        "--pairs-per-update", type=int, nargs="+", default=[None],
+        help="one value, or several to sweep (the data is prepared once)",
+    )  # fmt: skip
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or mps (workers: CPU only)")
     parser.add_argument("--max-repeats", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None, help="textdecade's initial lr")
     parser.add_argument("--skip-gensim", action="store_true")
@@ -92,38 +99,43 @@ def main() -> None:
     print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}")
     print(f"corpus: {args.mb} MB of corpus_en, {len(texts)} lines; {'sg' if sg else 'cbow'}")
 
-    knobs = {
-        "shared_negatives": args.shared_negatives,
-        "block": args.block,
-        "pairs_per_update": args.pairs_per_update,
-        "max_repeats": args.max_repeats,
-    }
-    cfg = word2vec.Config(
-        sg=sg, workers=args.workers, **{k: v for k, v in knobs.items() if v is not None}
-    )
-    print(f"textdecade: {cfg}")
-    cpu0 = cpu_seconds()
-    model, history = fit_static(
-        word2vec.Model,
-        texts,
-        tok,
-        cfg,
-        epochs=args.epochs,
-        lr=args.lr or lr,
-        batch_size=args.batch_words,
-        log=print,
-    )
-    ours_cpu = cpu_seconds() - cpu0  # includes building the vocabulary and word stream
-    n_words = history.data.n_units * args.epochs
-    rows = {
-        "textdecade": {
+    rows, data, first = {}, None, None
+    for pairs in args.pairs_per_update:
+        knobs = {
+            "shared_negatives": args.shared_negatives,
+            "block": args.block,
+            "pairs_per_update": pairs,
+            "max_repeats": args.max_repeats,
+        }
+        cfg = word2vec.Config(
+            sg=sg, workers=args.workers, **{k: v for k, v in knobs.items() if v is not None}
+        )
+        print(f"textdecade on {args.device}: {cfg}")
+        cpu0 = cpu_seconds()
+        model, history = fit_static(
+            word2vec.Model,
+            texts,
+            tok,
+            cfg,
+            epochs=args.epochs,
+            lr=args.lr or lr,
+            batch_size=args.batch_words,
+            device=args.device,
+            log=print,
+            data=data,
+        )
+        data, first = history.data, first or history  # the first owns the word stream's dir
+        ours_cpu = cpu_seconds() - cpu0  # the first includes building the word stream
+        n_words = history.data.n_units * args.epochs
+        name = "textdecade" if len(args.pairs_per_update) == 1 else f"td ppu={pairs}"
+        rows[name] = {
             "seconds": history.train_seconds,
             "words_per_s": n_words / history.train_seconds,
             "cpu_s_per_Mword": ours_cpu / n_words * 1e6,
             "loss_last_epoch": history.epochs[-1]["loss"],
             **scores(model.to_vectors(None)),
         }
-    }
+        print(json.dumps({"case": name, **rows[name]}), flush=True)
     if not args.skip_gensim:
         from gensim.models import Word2Vec
 
@@ -154,7 +166,7 @@ def main() -> None:
     print(f"\n{'':12}" + "".join(f"{k:>16}" for k in keys))
     for name, row in rows.items():
         print(f"{name:12}" + "".join(f"{row[k]:>16.4g}" for k in keys))
-    if "gensim" in rows:
+    if "gensim" in rows and "textdecade" in rows:
         a, b = rows["textdecade"], rows["gensim"]
         print(
             f"\nwords/s ratio (textdecade / gensim): {a['words_per_s'] / b['words_per_s']:.2f}x | "

@@ -45,6 +45,7 @@ def fit_static(
     device: str | torch.device = "cpu",
     workdir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
+    data: Any = None,
 ) -> tuple[Any, FitHistory]:
     """Train a static family on ``texts`` and return ``(model, history)``.
 
@@ -61,6 +62,8 @@ def fit_static(
         device: where to train.
         workdir: where prepared data goes (a temporary directory when None).
         log: called with one line per epoch (e.g. ``print``).
+        data: data an earlier call prepared (``history.data``), to train again without
+            preparing it (a sweep over settings that do not change the vocabulary).
 
     Returns:
         The trained model and a :class:`FitHistory`.
@@ -68,12 +71,13 @@ def fit_static(
     if epochs < 1:
         raise ConfigError(f"epochs must be at least 1, got {epochs}")
     tmp = None
-    if workdir is None:
+    if workdir is None and data is None:
         tmp = tempfile.TemporaryDirectory(prefix="textdecade-")
         workdir = tmp.name
     history = FitHistory()
     t0 = time.perf_counter()
-    data = model_cls.prepare(texts, tokenizer, config, Path(workdir))
+    if data is None:
+        data = model_cls.prepare(texts, tokenizer, config, Path(workdir))
     history.prepare_seconds = time.perf_counter() - t0
     history.data = data
     torch.manual_seed(seed)
