@@ -30,13 +30,12 @@ step() { # step NAME LIMIT_S COMMAND...
 }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv |
-  tee "$OUT/gpu.txt"
+  tee -a "$OUT/summary.txt"
 python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" |
-  tee -a "$OUT/gpu.txt"
+  tee -a "$OUT/summary.txt"
 
 # 1. GPT-2 124M in bf16 with torch.compile: tokens/s and MFU (#3: MFU >= 50%).
-step gpt 130 python3 benchmarks/bench_gpu.py --steps 30 --only "GPT-2 124M" \
-  --out "$OUT/gpt_table.md"
+step gpt 130 python3 benchmarks/bench_gpu.py --steps 30 --only "GPT-2 124M"
 # 2. Word2Vec skip-gram on the GPU, two update sizes: words/s and analogy (#4: >= 10x
 #    gensim's 2-core words/s, same accuracy; gensim runs on the CPU box on the same text).
 step word2vec 110 python3 benchmarks/bench_static.py --mb "$W2V_MB" --device cuda \
@@ -46,12 +45,10 @@ step word2vec 110 python3 benchmarks/bench_static.py --mb "$W2V_MB" --device cud
 step translate 240 python3 benchmarks/bench_translate.py --preset small --minutes "${MT_MIN:-1}" \
   --device cuda --test-lines 1000 --speed-steps 30
 # 4. BERT-base masked LM in bf16: tokens/s and MFU (#6).
-step bert 110 python3 benchmarks/bench_gpu.py --steps 30 --only "BERT-base" \
-  --out "$OUT/bert_table.md"
+step bert 110 python3 benchmarks/bench_gpu.py --steps 30 --only "BERT-base"
 # 5. The tests that take a device, on CUDA.
 step tests 60 env TEXTDECADE_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider \
   tests/models/test_word2vec_training.py tests/models/test_glove_training.py
 # 6. nanoGPT's character-level Shakespeare config (#6: val <= 1.47 nats/char in < 3 min).
-step shakespeare 200 python3 benchmarks/bench_gpu.py --only Shakespeare \
-  --out "$OUT/shakespeare_table.md"
-cat "$OUT/summary.txt"
+step shakespeare 200 python3 benchmarks/bench_gpu.py --only Shakespeare
+cat "$OUT/summary.txt"  # one file per step beside it: at most 8 files come back from a lease
