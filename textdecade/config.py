@@ -25,6 +25,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 PRESETS = ("tiny", "small", "base")
+PARALLEL = ("ddp", "fsdp")  # train.parallel: how torchrun ranks share the model
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,13 @@ class TrainConfig:
     log_every: int = 10
     tensorboard: bool = False
     threads: int | None = None  # torch intra-op threads on CPU; None leaves torch's default
+    parallel: str = "ddp"  # under torchrun: ddp (replicas) | fsdp (sharded; block models only)
+
+    def __post_init__(self) -> None:
+        if self.parallel not in PARALLEL:
+            raise ConfigError(
+                f"unknown parallel '{self.parallel}' (allowed: {', '.join(PARALLEL)})"
+            )
 
 
 @dataclass(frozen=True)

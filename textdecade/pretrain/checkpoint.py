@@ -5,6 +5,10 @@ every file in it (weights, optimizer, RNG states, batcher cursor) is on disk and
 ``COMPLETE`` marker has been written, so a run killed at any instant leaves either the
 previous checkpoints or the new one, never half of one. Loading skips (with a warning)
 any checkpoint that is partial or unreadable and falls back to the previous one.
+
+The files are the same however the run was parallelised: under FSDP, rank 0 writes the
+full state that :func:`textdecade.pretrain.distributed.full_state` gathered, and reads it
+back for the other ranks on resume.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from textdecade.errors import CheckpointError, UserError
+from textdecade.pretrain import distributed as dist
 from textdecade.pretrain.optim import load_optimizer_state, optimizer_state
 
 STATE_DIR = "state"
@@ -92,12 +97,16 @@ def set_rng_state(tensors: dict[str, torch.Tensor]) -> None:
 def save_checkpoint(
     run_dir: Path,
     step: int,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer | None,
+    model: torch.nn.Module | dist.StateSnapshot,
+    optimizer: torch.optim.Optimizer | dist.StateSnapshot | None,
     trainer_state: dict[str, Any],
     keep_last: int,
 ) -> Path:
     """Write the checkpoint of ``step`` atomically, then prune all but the last ``keep_last``.
+
+    ``model`` and ``optimizer`` are read through ``state_dict()`` only, so the full state
+    gathered from FSDP shards (:func:`~textdecade.pretrain.distributed.full_state`) is
+    written exactly as an unsharded model's.
 
     Raises:
         UserError: the disk is full (the previous checkpoints are untouched).
@@ -168,9 +177,21 @@ def latest_checkpoint(run_dir: Path, quiet: bool = False) -> Checkpoint | None:
 
 
 def restore(
-    checkpoint: Checkpoint, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None
+    checkpoint: Checkpoint,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    info: dist.DistInfo | None = None,
 ) -> None:
-    """Load weights, optimizer and RNG states of ``checkpoint`` in place."""
+    """Load weights, optimizer and RNG states of ``checkpoint`` in place.
+
+    Args:
+        info: this process's place in a job; an FSDP-sharded model is loaded by rank 0
+            reading the files and broadcasting them to the shards of every rank.
+    """
+    if dist.is_sharded(model):
+        _restore_sharded(checkpoint, model, optimizer, info or dist.DistInfo())
+        set_rng_state(load_file(str(checkpoint.path / "rng.safetensors")))
+        return
     device = next(iter(model.parameters())).device
     missing, unexpected = load_model(
         model, str(checkpoint.path / "model.safetensors"), strict=False, device=str(device)
@@ -185,3 +206,31 @@ def restore(
         meta = (checkpoint.path / "optimizer.json").read_text()
         load_optimizer_state(optimizer, tensors, meta)
     set_rng_state(load_file(str(checkpoint.path / "rng.safetensors")))
+
+
+class _Captured:
+    """Receives what :func:`load_optimizer_state` would load into an optimizer."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, Any] = {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+
+def _restore_sharded(checkpoint: Checkpoint, model, optimizer, info: dist.DistInfo) -> None:
+    weights: dict[str, torch.Tensor] = {}
+    captured = _Captured()
+    if info.is_main:
+        weights = load_file(str(checkpoint.path / "model.safetensors"))
+        if optimizer is not None:
+            tensors = load_file(str(checkpoint.path / "optimizer.safetensors"))
+            meta = (checkpoint.path / "optimizer.json").read_text()
+            load_optimizer_state(captured, tensors, meta)
+    try:
+        dist.load_full_state(model, optimizer, weights, captured.state, info)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(
+            f"checkpoint {checkpoint.path} does not fit this model ({first})"
+        ) from None

@@ -14,8 +14,6 @@ import random
 import signal
 import sys
 import time
-import warnings
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,6 +191,10 @@ class Trainer:
         random.seed(train.seed)
         model = self.Model(self.config.model, data.meta).to(device)
         manual = self.Model.manual_update
+        # Wrapped before the optimizer is built: FSDP replaces the parameters with shards.
+        step_fn = dist.wrap_model(
+            model, self.info, device, train.parallel, precision, compile=train.compile
+        )
         optimizer = None
         if not manual:
             optimizer = build_optimizer(
@@ -204,19 +206,13 @@ class Trainer:
         start_step = 0
         checkpoint = ckpt.latest_checkpoint(self.run_dir) if resuming else None
         if checkpoint is not None:
-            ckpt.restore(checkpoint, model, optimizer)
+            ckpt.restore(checkpoint, model, optimizer, self.info)
             batcher.load_state_dict(checkpoint.trainer["batcher"])
             start_step = checkpoint.step
             self._say(f"resuming from step {start_step}")
         elif resuming:
             self._say("no complete checkpoint found: starting from step 0")
 
-        step_fn = model
-        if train.compile:
-            step_fn = _try_compile(model)
-        if self.info.enabled and not manual:
-            ddp_ids = [device.index] if device.type == "cuda" else None
-            step_fn = torch.nn.parallel.DistributedDataParallel(step_fn, device_ids=ddp_ids)
         scaler = torch.amp.GradScaler(device.type) if precision.needs_scaler else None
 
         units_per_step = batcher.units_per_batch * train.grad_accum
@@ -287,7 +283,7 @@ class Trainer:
                     window_t, window_units = now, 0
                 if evaluated:
                     model.eval()
-                    with torch.no_grad(), precision.autocast(device):
+                    with torch.no_grad(), precision.autocast(device), dist.full_params(model):
                         record.update(model.evaluate(data, train.eval_batches))
                     model.train()
                     if self.info.is_main and self.show_progress:
@@ -334,13 +330,13 @@ class Trainer:
         for micro in range(train.grad_accum):
             batch = _to_device(dist.rank_slice(next(batcher), self.info), device)
             sync = micro == train.grad_accum - 1 or not self.info.enabled
-            ctx = nullcontext() if sync else step_fn.no_sync()
-            with ctx, precision.autocast(device):
-                loss = step_fn(batch) / train.grad_accum
-            if scaler is not None:
-                scaler.scale(loss).backward()
-            else:
-                loss.backward()
+            with dist.grad_sync(step_fn, model, sync):  # backward inside: FSDP reads it there
+                with precision.autocast(device):
+                    loss = step_fn(batch) / train.grad_accum
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                else:
+                    loss.backward()
             total += loss.detach().float()
         if scaler is not None:
             scaler.unscale_(optimizer)
@@ -373,12 +369,14 @@ class Trainer:
         return records
 
     def _checkpoint(self, step, model, optimizer, batcher) -> None:
+        # Every rank takes part in gathering FSDP's shards; rank 0 writes the whole state.
+        weights, optim_state = dist.full_state(model, optimizer, self.info)
         if self.info.is_main:
             state = {"batcher": batcher.state_dict()}
             ckpt.save_checkpoint(
-                self.run_dir, step, model, optimizer, state, self.config.train.keep_last
+                self.run_dir, step, weights, optim_state, state, self.config.train.keep_last
             )
-            rundir.save_weights(model, self.run_dir, self.config.family)
+            rundir.save_weights(weights, self.run_dir, self.config.family)
         dist.barrier(self.info)
 
 
@@ -396,38 +394,6 @@ def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str
         k: v.pin_memory().to(device, non_blocking=True) if v.device.type == "cpu" else v.to(device)
         for k, v in batch.items()
     }
-
-
-def _try_compile(model: torch.nn.Module):
-    """``torch.compile`` the model, or warn and stay eager when it cannot."""
-    try:
-        compiled = torch.compile(model)
-    except Exception as exc:  # noqa: BLE001 - any backend failure falls back to eager
-        warnings.warn(f"torch.compile failed ({exc}); training eagerly", stacklevel=2)
-        return model
-    return _CompileFallback(compiled, model)
-
-
-class _CompileFallback(torch.nn.Module):
-    """Calls the compiled model; on a compilation error, warns once and goes eager."""
-
-    def __init__(self, compiled, eager):
-        super().__init__()
-        self.compiled = compiled
-        self.eager = eager
-        self.failed = False
-
-    def forward(self, batch):
-        if not self.failed:
-            try:
-                return self.compiled(batch)
-            except Exception as exc:  # noqa: BLE001 - inductor/dynamo errors vary
-                self.failed = True
-                warnings.warn(
-                    f"torch.compile failed ({type(exc).__name__}: {exc}); training eagerly",
-                    stacklevel=2,
-                )
-        return self.eager(batch)
 
 
 def _install_signal_handlers(handler):
