@@ -1,4 +1,8 @@
-"""Shared neural layers: attention (additive and multi-head), feed-forward, blocks, positions.
+"""Shared neural layers: feed-forward, Transformer blocks, positions, initialisation.
+
+Attention itself (multi-head, additive, KV caches) lives in :mod:`textdecade.models.attention`;
+its public names are re-exported here, so ``from textdecade.models.layers import
+MultiHeadAttention`` keeps working.
 
 Legend of tensor dimensions used in shape comments throughout the model code:
 
@@ -27,6 +31,33 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from textdecade.models.attention import (
+    AdditiveAttention,
+    KVCache,
+    MultiHeadAttention,
+    attention_bias_mask,
+    make_caches,
+)
+
+__all__ = [
+    "AdditiveAttention",
+    "FeedForward",
+    "KVCache",
+    "LearnedPositions",
+    "MultiHeadAttention",
+    "PostLNBlock",
+    "PostLNDecoderBlock",
+    "PreLNBlock",
+    "PreLNDecoderBlock",
+    "SinusoidalPositions",
+    "activation_fn",
+    "attention_bias_mask",
+    "init_normal_",
+    "init_xavier_",
+    "make_caches",
+    "scale_residual_init_",
+]
+
 _ACTIVATIONS = {
     "gelu": lambda x: F.gelu(x),  # exact erf form (BERT)
     "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),  # GPT-2's "gelu_new"
@@ -39,226 +70,6 @@ def activation_fn(name: str):
     if name not in _ACTIVATIONS:
         raise ValueError(f"unknown activation '{name}' (choose from: {', '.join(_ACTIVATIONS)})")
     return _ACTIVATIONS[name]
-
-
-# --------------------------------------------------------------------------- KV cache
-
-
-class KVCache:
-    """Preallocated keys and values of one attention layer, for incremental decoding.
-
-    Buffers are (B, H, max_len, K); ``length`` says how many positions are filled. Appending
-    writes in place, so a decoding step costs O(1) copies instead of re-concatenating.
-
-    Args:
-        batch: B.  n_heads: H.  max_len: the most positions the cache can hold.
-        head_dim: K.  device, dtype: of the buffers.
-    """
-
-    def __init__(self, batch: int, n_heads: int, max_len: int, head_dim: int, device, dtype):
-        self.k = torch.zeros(batch, n_heads, max_len, head_dim, device=device, dtype=dtype)
-        self.v = torch.zeros_like(self.k)
-        self.length = 0
-
-    @property
-    def max_len(self) -> int:
-        return self.k.shape[2]
-
-    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store new (B, H, T, K) keys/values; return all of them so far, (B, H, P+T, K)."""
-        t = k.shape[2]
-        end = self.length + t
-        if end > self.max_len:
-            raise ValueError(f"KV cache full: {end} positions > max_len {self.max_len}")
-        self.k[:, :, self.length : end] = k
-        self.v[:, :, self.length : end] = v
-        self.length = end
-        return self.k[:, :, :end], self.v[:, :, :end]
-
-    def reset(self) -> None:
-        self.length = 0
-
-
-def make_caches(
-    n_layers: int, batch: int, n_heads: int, max_len: int, head_dim: int, device, dtype
-) -> list[KVCache]:
-    """One :class:`KVCache` per layer."""
-    return [KVCache(batch, n_heads, max_len, head_dim, device, dtype) for _ in range(n_layers)]
-
-
-# --------------------------------------------------------------------------- attention
-
-
-def attention_bias_mask(
-    t: int,
-    s: int,
-    *,
-    causal: bool,
-    attention_mask: torch.Tensor | None,
-    past: int = 0,
-    device=None,
-) -> torch.Tensor | None:
-    """The boolean "may attend" mask (B or 1, 1, T, S), or None when nothing is masked.
-
-    Query i sits at absolute position ``past + i`` and may see key j when ``j <= past + i``
-    (causal) and key j is not padding. A query always may see itself (when it has a key of
-    its own position), so padded rows never become all-masked (SDPA would return NaN there);
-    their outputs are garbage but finite and are ignored by callers.
-    """
-    if not causal and attention_mask is None:
-        return None
-    allowed = torch.ones(1, 1, t, s, dtype=torch.bool, device=device)
-    q_pos = torch.arange(t, device=device)[:, None] + past  # (T, 1) absolute positions
-    k_pos = torch.arange(s, device=device)[None, :]  # (1, S)
-    if causal:
-        allowed = allowed & (k_pos <= q_pos)
-    if attention_mask is not None:
-        keep = attention_mask.to(torch.bool)[:, None, None, :]  # (B, 1, 1, S)
-        allowed = allowed & keep | (k_pos == q_pos)
-    return allowed
-
-
-class MultiHeadAttention(nn.Module):
-    """Scaled dot-product attention with H heads (Vaswani et al. 2017), self or cross.
-
-    Self-attention projects queries, keys and values with one fused (3D, D) matrix; for
-    cross-attention the same matrix is split, queries from ``x`` and keys/values from
-    ``context``. The fast path is ``F.scaled_dot_product_attention`` (flash/memory-efficient
-    kernels on GPU); ``need_weights=True`` computes the softmax explicitly and returns it,
-    for attention pictures.
-
-    Args:
-        d_model: D.  n_heads: H (must divide D).
-        dropout: dropout on attention probabilities (training only).
-        bias: whether projections have biases.
-        causal: a query may only attend to keys at or before its own position.
-    """
-
-    def __init__(
-        self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True, causal=False
-    ):
-        super().__init__()
-        if d_model % n_heads:
-            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
-        self.d_model, self.n_heads, self.head_dim = d_model, n_heads, d_model // n_heads
-        self.dropout, self.causal = dropout, causal
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)
-        self.proj = nn.Linear(d_model, d_model, bias=bias)
-
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        return x.view(b, t, self.n_heads, self.head_dim).transpose(1, 2)  # (B, T, D) -> (B,H,T,K)
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        context: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        cache: KVCache | None = None,
-        need_weights: bool = False,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Attend from ``x`` to itself (or to ``context``).
-
-        Args:
-            x: queries' inputs (B, T, D).
-            context: keys/values' inputs (B, S, D) for cross-attention; None for self.
-            attention_mask: (B, S) 1 = real key, 0 = padding; for self-attention with a
-                cache, S = P + T (the mask covers past and new positions).
-            cache: self-attention only: past keys/values; new ones are appended to it.
-            need_weights: also return the attention probabilities (B, H, T, S).
-
-        Returns:
-            (B, T, D), or ``(output, weights)`` when ``need_weights``.
-        """
-        b, t, d = x.shape
-        past = 0
-        if context is None:
-            q, k, v = self.qkv(x).split(d, dim=2)  # (B, T, 3D) -> 3 x (B, T, D)
-            q, k, v = self._heads(q), self._heads(k), self._heads(v)
-            if cache is not None:
-                past = cache.length
-                k, v = cache.append(k, v)  # (B, H, P+T, K)
-        else:
-            w_q, w_kv = self.qkv.weight.split([d, 2 * d], dim=0)
-            b_q, b_kv = (None, None) if self.qkv.bias is None else self.qkv.bias.split([d, 2 * d])
-            q = self._heads(F.linear(x, w_q, b_q))
-            k, v = F.linear(context, w_kv, b_kv).split(d, dim=2)  # (B, S, 2D) -> 2 x (B, S, D)
-            k, v = self._heads(k), self._heads(v)
-        s = k.shape[2]
-        causal = self.causal and context is None
-        p_drop = self.dropout if self.training else 0.0
-        if need_weights:
-            mask = attention_bias_mask(
-                t, s, causal=causal, attention_mask=attention_mask, past=past, device=x.device
-            )
-            scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)  # (B, H, T, S)
-            if mask is not None:
-                scores = scores.masked_fill(~mask, float("-inf"))
-            weights = scores.softmax(dim=-1)
-            y = F.dropout(weights, p_drop, self.training) @ v  # (B, H, T, K)
-        else:
-            weights = None
-            if attention_mask is None and causal and (past == 0 or t == 1):
-                # One new token sees the whole cache; a fresh sequence uses the kernel's
-                # own causal mask (no mask tensor, the fastest path).
-                y = F.scaled_dot_product_attention(q, k, v, dropout_p=p_drop, is_causal=past == 0)
-            else:
-                mask = attention_bias_mask(
-                    t, s, causal=causal, attention_mask=attention_mask, past=past, device=x.device
-                )
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p_drop)
-        y = y.transpose(1, 2).reshape(b, t, d)  # (B, H, T, K) -> (B, T, D)
-        y = self.proj(y)
-        return (y, weights) if need_weights else y
-
-
-class AdditiveAttention(nn.Module):
-    """Bahdanau et al. 2014 attention: score(s, h) = v^T tanh(W s + U h), masked softmax.
-
-    ``U h`` does not depend on the decoder step, so callers can compute it once per source
-    with :meth:`project_keys` and pass it to every step.
-
-    Args:
-        query_dim: width of the decoder state s.  key_dim: width of the encoder states h.
-        attn_dim: A, the width of the scoring layer.
-    """
-
-    def __init__(self, query_dim: int, key_dim: int, attn_dim: int):
-        super().__init__()
-        self.W = nn.Linear(query_dim, attn_dim, bias=False)
-        self.U = nn.Linear(key_dim, attn_dim, bias=True)
-        self.v = nn.Linear(attn_dim, 1, bias=False)
-
-    def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
-        """U h for all encoder states: (B, S, key_dim) -> (B, S, A)."""
-        return self.U(keys)
-
-    def forward(
-        self,
-        query: torch.Tensor,
-        keys: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        projected_keys: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Attend from one decoder state to all encoder states.
-
-        Args:
-            query: decoder state s (B, query_dim).
-            keys: encoder states h (B, S, key_dim), also the values.
-            mask: (B, S) 1 = real source token, 0 = padding.
-            projected_keys: ``project_keys(keys)`` computed once, (B, S, A).
-
-        Returns:
-            ``(context, weights)``: context (B, key_dim) and weights (B, S), rows summing to 1
-            with zeros on padding.
-        """
-        uh = self.project_keys(keys) if projected_keys is None else projected_keys
-        scores = self.v(torch.tanh(self.W(query)[:, None, :] + uh)).squeeze(-1)  # (B, S)
-        if mask is not None:
-            scores = scores.masked_fill(~mask.to(torch.bool), float("-inf"))
-        weights = scores.softmax(dim=-1)
-        context = torch.bmm(weights[:, None, :], keys).squeeze(1)  # (B,1,S)@(B,S,Dk) -> (B,Dk)
-        return context, weights
 
 
 # --------------------------------------------------------------------------- blocks
@@ -360,17 +171,27 @@ class PreLNDecoderBlock(_CrossBlock):
     """Pre-LN decoder block with cross-attention.
 
     ``forward(x, memory, memory_mask=None, attention_mask=None, cache=None,
-    need_weights=False)``: x (B, T, D) decoder states, memory (B, S, D) encoder outputs,
-    memory_mask (B, S); returns (B, T, D), or ``(x, (self_weights, cross_weights))``.
+    need_weights=False, memory_kv=None)``: x (B, T, D) decoder states, memory (B, S, D)
+    encoder outputs, memory_mask (B, S); ``memory_kv`` is
+    ``self.cross_attn.project_kv(memory)`` computed once per source (incremental
+    decoding), and then ``memory`` may be None. Returns (B, T, D), or
+    ``(x, (self_weights, cross_weights))``.
     """
 
     def forward(
-        self, x, memory, memory_mask=None, attention_mask=None, cache=None, need_weights=False
+        self,
+        x,
+        memory,
+        memory_mask=None,
+        attention_mask=None,
+        cache=None,
+        need_weights=False,
+        memory_kv=None,
     ):
         a = self.attn(self.ln_1(x), None, attention_mask, cache, need_weights)
         a, w_self = a if need_weights else (a, None)
         x = x + self.drop(a)
-        c = self.cross_attn(self.ln_2(x), memory, memory_mask, None, need_weights)
+        c = self.cross_attn(self.ln_2(x), memory, memory_mask, None, need_weights, memory_kv)
         c, w_cross = c if need_weights else (c, None)
         x = x + self.drop(c)
         x = x + self.drop(self.mlp(self.ln_3(x)))
@@ -384,12 +205,19 @@ class PostLNDecoderBlock(_CrossBlock):
     """
 
     def forward(
-        self, x, memory, memory_mask=None, attention_mask=None, cache=None, need_weights=False
+        self,
+        x,
+        memory,
+        memory_mask=None,
+        attention_mask=None,
+        cache=None,
+        need_weights=False,
+        memory_kv=None,
     ):
         a = self.attn(x, None, attention_mask, cache, need_weights)
         a, w_self = a if need_weights else (a, None)
         x = self.ln_1(x + self.drop(a))
-        c = self.cross_attn(x, memory, memory_mask, None, need_weights)
+        c = self.cross_attn(x, memory, memory_mask, None, need_weights, memory_kv)
         c, w_cross = c if need_weights else (c, None)
         x = self.ln_2(x + self.drop(c))
         x = self.ln_3(x + self.drop(self.mlp(x)))

@@ -37,6 +37,9 @@ from textdecade.models.layers import (
 )
 from textdecade.models.seq2seq import EncoderDecoderFamily
 
+#: Decoding-state entries that depend only on the source (see ``Model.reorder_state``).
+_SOURCE_SIDE = ("memory", "mask", "cross_kv")
+
 _BLOCKS = {"post": (PostLNBlock, PostLNDecoderBlock), "pre": (PreLNBlock, PreLNDecoderBlock)}
 
 
@@ -121,17 +124,36 @@ class Model(EncoderDecoderFamily):
         return states
 
     def encode(self, src: torch.Tensor, src_mask: torch.Tensor) -> dict[str, Any]:
-        """Run the encoder; the decoding state holds its output and the source mask."""
-        return {"memory": self.hidden_states(src, src_mask)[-1], "mask": src_mask}
+        """Run the encoder once: memory, source mask and each decoder layer's cross K/V.
+
+        Cross-attention keys and values depend only on the source, so they are projected
+        here once per source batch, not at every decoding step; beam search expands and
+        reorders them with the rest of the state (:meth:`reorder_state`).
+
+        Returns:
+            ``{"memory": (B, S, D), "mask": (B, S), "cross_kv": [(k, v)] * L, "source":
+            (B,)}`` with k, v (B, H, S, K) and ``source`` each row's index in ``src``.
+        """
+        memory = self.hidden_states(src, src_mask)[-1]
+        cross_kv = [block.cross_attn.project_kv(memory) for block in self.decoder]
+        source = torch.arange(src.shape[0], device=src.device)
+        return {"memory": memory, "mask": src_mask, "cross_kv": cross_kv, "source": source}
 
     # ---------------------------------------------------------------------------- decoder
     def _decode(self, state, tgt_in, caches=None, offset=0, need_weights=False):
+        """Decoder logits (B, T, V) of ``tgt_in`` at positions ``offset`` onwards.
+
+        A state without ``cross_kv`` projects cross-attention keys/values from ``memory``
+        in every layer (the uncached reference path).
+        """
         x = self._embed(tgt_in, offset)
         cross = []
+        cross_kv = state.get("cross_kv")
         for i, block in enumerate(self.decoder):
             cache = caches[i] if caches is not None else None
+            kv = cross_kv[i] if cross_kv is not None else None
             # The causal mask alone hides right padding from real tokens: no mask tensor.
-            y = block(x, state["memory"], state["mask"], None, cache, need_weights)
+            y = block(x, state["memory"], state["mask"], None, cache, need_weights, kv)
             if need_weights:
                 x, (_, w) = y
                 cross.append(w)  # (B, H, T, S)
@@ -155,13 +177,30 @@ class Model(EncoderDecoderFamily):
         return F.log_softmax(logits[:, -1].float(), -1), state
 
     def reorder_state(self, state: dict[str, Any], index: torch.Tensor) -> dict[str, Any]:
-        """Select batch rows ``index`` of the memory, the mask and every KV cache."""
-        caches = state.get("caches")
-        state = reorder_tensors({k: v for k, v in state.items() if k != "caches"}, index)
+        """Select batch rows ``index`` of the state (beam search: expand, then follow).
+
+        The source side (memory, mask, cross-attention K/V) depends on the source alone and
+        ``state["source"]`` records each row's source: when every row keeps a row of the
+        same source (each beam step after the first expansion) it stays as it is instead of
+        being copied, so a step does no O(S) work. Self-attention caches are per hypothesis
+        and always follow ``index``.
+        """
+        state = dict(state)
+        caches = state.pop("caches", None)
+        side = {k: state.pop(k) for k in _SOURCE_SIDE if k in state}
+        source = state.get("source")
+        state = reorder_tensors(state, index)
+        if source is None or not torch.equal(state["source"], source):
+            cross_kv = side.pop("cross_kv", None)
+            side = reorder_tensors(side, index)
+            if cross_kv is not None:
+                side["cross_kv"] = [
+                    (k.index_select(0, index), v.index_select(0, index)) for k, v in cross_kv
+                ]
+        state.update(side)
         if caches is not None:
             for cache in caches:
-                cache.k = cache.k.index_select(0, index)
-                cache.v = cache.v.index_select(0, index)
+                cache.reorder(index)
             state["caches"] = caches
         return state
 
