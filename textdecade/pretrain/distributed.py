@@ -145,9 +145,9 @@ def wrap_model(
         ConfigError: ``fsdp`` for a family it cannot shard, or with fp16 loss scaling.
     """
     if parallel == "fsdp":
-        blocks = fsdp_blocks(model, precision)
+        fsdp_blocks(model, precision)  # refuse early, even in one process
         if info.enabled:
-            _shard(model, blocks, info, device, precision)
+            shard_model(model, info, device, precision)
         return try_compile(model) if compile else model
     step_fn = try_compile(model) if compile else model
     if info.enabled and not getattr(model, "manual_update", False):
@@ -182,13 +182,20 @@ def fsdp_blocks(model: nn.Module, precision: Any = None) -> list[nn.Module]:
     return blocks
 
 
-def _shard(model, blocks, info: DistInfo, device: torch.device, precision) -> None:
+def shard_model(model: nn.Module, info: DistInfo, device: torch.device, precision=None) -> None:
+    """Shard ``model`` in place with FSDP2 over the ``info.world_size`` ranks of the job's
+    process group (already joined): each transformer block is a unit, the root the rest.
+
+    Args:
+        precision: the run's Precision; bf16 runs gather bf16 parameters.
+    """
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # the mesh and NCCL use the current device
     mesh = init_device_mesh(device.type, (info.world_size,))
+    blocks = fsdp_blocks(model, precision)
     dtype = getattr(precision, "autocast_dtype", None)
     # bf16 runs gather bf16 parameters (half the traffic) but reduce gradients in fp32, as
     # torchtitan does: a bf16 sum over many ranks loses the small updates.
@@ -237,6 +244,11 @@ def full_params(model: nn.Module):
     if not is_sharded(model):
         yield
         return
+    # FSDP2 sets up its units on the root's first forward; a block called before that
+    # would claim to be a root. No public call does it (torch 2.11-2.13): use the private.
+    state = model._get_fsdp_state()
+    if hasattr(state, "_lazy_init"):
+        state._lazy_init()
     model.unshard()
     try:
         yield
