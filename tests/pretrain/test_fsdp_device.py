@@ -97,7 +97,12 @@ def test_sharded_gpt_trains_saves_and_restores_like_an_unsharded_one(one_rank, t
     assert all(abs(x - y) < TOL for x, y in zip(a, b, strict=True)), (a, b)
     assert b[-1] < b[0] - 0.1, b
 
-    # The files of a sharded model are those of an unsharded one (tied weights once).
+    # An evaluation (root gathered by hand) just before the checkpoint, as in the trainer.
+    ids = _batches(1)[1]["input_ids"]
+    with torch.no_grad(), PRECISION.autocast(DEVICE), dist.full_params(sharded):
+        before = sharded.logits(ids).float()
+
+    # The files of a sharded model are those of an unsharded one (tied weights once, fp32).
     weights, optim = dist.full_state(sharded, sharded_opt, one_rank)
     ckpt.save_checkpoint(tmp_path / "sharded", 4, weights, optim, {"batcher": {}}, 2)
     ckpt.save_checkpoint(tmp_path / "plain", 4, plain, plain_opt, {"batcher": {}}, 2)
@@ -110,12 +115,8 @@ def test_sharded_gpt_trains_saves_and_restores_like_an_unsharded_one(one_rank, t
     # A fresh sharded model (other init) restored from the checkpoint continues exactly.
     fresh, fresh_opt = _model(1, True, one_rank)
     ckpt.restore(ckpt.latest_checkpoint(tmp_path / "sharded"), fresh, fresh_opt, one_rank)
-    ids = _batches(1)[1]["input_ids"]
-    with torch.no_grad(), PRECISION.autocast(DEVICE):
-        with dist.full_params(sharded):
-            before = sharded.logits(ids).float()
-        with dist.full_params(fresh):
-            after = fresh.logits(ids).float()
+    with torch.no_grad(), PRECISION.autocast(DEVICE), dist.full_params(fresh):
+        after = fresh.logits(ids).float()
     assert torch.allclose(before, after, atol=RESUME_TOL)
     go_on = [_step(sharded, sharded_opt, s) for s in range(4, 7)]
     resumed = [_step(fresh, fresh_opt, s) for s in range(4, 7)]

@@ -253,7 +253,11 @@ def full_params(model: nn.Module):
     try:
         yield
     finally:
-        model.reshard()
+        # Every unit, not only the root: the last block keeps its parameters gathered
+        # after a forward (see shard_model), which an evaluation has no backward to end.
+        for module in model.modules():
+            if is_sharded(module):
+                module.reshard()
 
 
 # ------------------------------------------------------------------ full state dicts
