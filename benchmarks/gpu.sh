@@ -48,7 +48,8 @@ step translate 240 python3 benchmarks/bench_translate.py --preset small --minute
 step bert 110 python3 benchmarks/bench_gpu.py --steps 30 --only "BERT-base"
 # 5. The tests that take a device, on CUDA.
 step tests 60 env TEXTDECADE_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider \
-  tests/models/test_word2vec_training.py tests/models/test_glove_training.py
+  tests/models/test_word2vec_training.py tests/models/test_glove_training.py \
+  tests/pretrain/test_fsdp_device.py
 # 6. nanoGPT's character-level Shakespeare config (#6: val <= 1.47 nats/char in < 3 min).
 step shakespeare 200 python3 benchmarks/bench_gpu.py --only Shakespeare
 cat "$OUT/summary.txt"  # one file per step beside it: at most 8 files come back from a lease

@@ -133,6 +133,8 @@ def cmd_pretrain(args) -> int:
     result = Trainer(
         config, args.output, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet
     ).fit()
+    if not result.is_main:  # under torchrun, rank 0 alone reports
+        return 0
     shown = {k: v for k, v in result.metrics.items() if k in ("loss", "val_loss", "bpb", "val_bpb")}
     print(
         f"{config.family} run -> {result.run_dir} (step {result.step}) "

@@ -20,6 +20,7 @@ from textdecade.config import TrainConfig
 from textdecade.models import gpt
 from textdecade.pretrain import checkpoint as ckpt
 from textdecade.pretrain import distributed as dist
+from textdecade.pretrain import fsdp
 from textdecade.pretrain.device import select_device, select_precision
 from textdecade.pretrain.optim import build_optimizer
 
@@ -59,7 +60,7 @@ def _model(seed: int, sharded: bool, info) -> tuple[torch.nn.Module, torch.optim
     config = gpt.Config(d_model=32, n_heads=2, n_layers=2, max_len=16)
     model = gpt.Model(config, {"vocab_size": 64}).to(DEVICE)
     if sharded:
-        dist.shard_model(model, info, DEVICE, PRECISION)
+        fsdp.shard_model(model, info, DEVICE, PRECISION)
     return model, build_optimizer("adamw", model, TRAIN, DEVICE)
 
 
@@ -76,7 +77,7 @@ def _step(model, optimizer, step: int) -> float:
     total = 0.0
     micros = _batches(step)
     for i, batch in enumerate(micros):
-        with dist.grad_sync(model, model, sync=i == len(micros) - 1):
+        with fsdp.grad_sync(model, model, sync=i == len(micros) - 1):
             with PRECISION.autocast(DEVICE):
                 loss = model(batch) / len(micros)
             loss.backward()
@@ -90,7 +91,7 @@ def _step(model, optimizer, step: int) -> float:
 def test_sharded_gpt_trains_saves_and_restores_like_an_unsharded_one(one_rank, tmp_path):
     plain, plain_opt = _model(0, False, one_rank)
     sharded, sharded_opt = _model(0, True, one_rank)
-    assert dist.is_sharded(sharded) and not dist.is_sharded(plain)
+    assert fsdp.is_sharded(sharded) and not fsdp.is_sharded(plain)
     assert type(sharded.wte.weight).__name__ == "DTensor"
     a = [_step(plain, plain_opt, s) for s in range(4)]
     b = [_step(sharded, sharded_opt, s) for s in range(4)]
@@ -99,11 +100,11 @@ def test_sharded_gpt_trains_saves_and_restores_like_an_unsharded_one(one_rank, t
 
     # An evaluation (root gathered by hand) just before the checkpoint, as in the trainer.
     ids = _batches(1)[1]["input_ids"]
-    with torch.no_grad(), PRECISION.autocast(DEVICE), dist.full_params(sharded):
+    with torch.no_grad(), PRECISION.autocast(DEVICE), fsdp.full_params(sharded):
         before = sharded.logits(ids).float()
 
     # The files of a sharded model are those of an unsharded one (tied weights once, fp32).
-    weights, optim = dist.full_state(sharded, sharded_opt, one_rank)
+    weights, optim = fsdp.full_state(sharded, sharded_opt, one_rank)
     ckpt.save_checkpoint(tmp_path / "sharded", 4, weights, optim, {"batcher": {}}, 2)
     ckpt.save_checkpoint(tmp_path / "plain", 4, plain, plain_opt, {"batcher": {}}, 2)
     for name in ("model.safetensors", "optimizer.safetensors"):
@@ -115,7 +116,7 @@ def test_sharded_gpt_trains_saves_and_restores_like_an_unsharded_one(one_rank, t
     # A fresh sharded model (other init) restored from the checkpoint continues exactly.
     fresh, fresh_opt = _model(1, True, one_rank)
     ckpt.restore(ckpt.latest_checkpoint(tmp_path / "sharded"), fresh, fresh_opt, one_rank)
-    with torch.no_grad(), PRECISION.autocast(DEVICE), dist.full_params(fresh):
+    with torch.no_grad(), PRECISION.autocast(DEVICE), fsdp.full_params(fresh):
         after = fresh.logits(ids).float()
     assert torch.allclose(before, after, atol=RESUME_TOL)
     go_on = [_step(sharded, sharded_opt, s) for s in range(4, 7)]

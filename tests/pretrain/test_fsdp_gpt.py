@@ -22,6 +22,7 @@ from textdecade.config import build_config
 from textdecade.errors import ConfigError
 from textdecade.models import gpt
 from textdecade.pretrain import distributed as dist
+from textdecade.pretrain import fsdp
 from textdecade.pretrain.device import select_precision
 from textdecade.pretrain.rundir import load_run
 from textdecade.pretrain.trainer import Trainer
@@ -164,9 +165,9 @@ def test_fsdp_refusals_are_one_line():
     with pytest.raises(ConfigError, match="updates its own weights"):
         dist.wrap_model(Sparse(), one, cpu, "fsdp")
     model = gpt.Model(gpt.Config(d_model=16, n_heads=2, n_layers=3, max_len=8), {"vocab_size": 20})
-    assert len(dist.fsdp_blocks(model)) == 3
+    assert len(fsdp.fsdp_blocks(model)) == 3
     assert dist.wrap_model(model, one, cpu, "fsdp") is model  # one process: nothing to shard
     fp16 = select_precision("fp16", cpu)
     object.__setattr__(fp16, "needs_scaler", True)  # as on a CUDA GPU without bf16
     with pytest.raises(ConfigError, match="train.dtype=bf16"):
-        dist.fsdp_blocks(model, fp16)
+        fsdp.fsdp_blocks(model, fp16)

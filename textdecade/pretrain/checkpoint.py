@@ -31,6 +31,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 
 from textdecade.errors import CheckpointError, UserError
 from textdecade.pretrain import distributed as dist
+from textdecade.pretrain import fsdp
 from textdecade.pretrain.optim import load_optimizer_state, optimizer_state
 
 STATE_DIR = "state"
@@ -97,8 +98,8 @@ def set_rng_state(tensors: dict[str, torch.Tensor]) -> None:
 def save_checkpoint(
     run_dir: Path,
     step: int,
-    model: torch.nn.Module | dist.StateSnapshot,
-    optimizer: torch.optim.Optimizer | dist.StateSnapshot | None,
+    model: torch.nn.Module | fsdp.StateSnapshot,
+    optimizer: torch.optim.Optimizer | fsdp.StateSnapshot | None,
     trainer_state: dict[str, Any],
     keep_last: int,
 ) -> Path:
@@ -188,7 +189,7 @@ def restore(
         info: this process's place in a job; an FSDP-sharded model is loaded by rank 0
             reading the files and broadcasting them to the shards of every rank.
     """
-    if dist.is_sharded(model):
+    if fsdp.is_sharded(model):
         _restore_sharded(checkpoint, model, optimizer, info or dist.DistInfo())
         set_rng_state(load_file(str(checkpoint.path / "rng.safetensors")))
         return
@@ -228,7 +229,7 @@ def _restore_sharded(checkpoint: Checkpoint, model, optimizer, info: dist.DistIn
             meta = (checkpoint.path / "optimizer.json").read_text()
             load_optimizer_state(captured, tensors, meta)
     try:
-        dist.load_full_state(model, optimizer, weights, captured.state, info)
+        fsdp.load_full_state(model, optimizer, weights, captured.state, info)
     except (RuntimeError, KeyError, ValueError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(

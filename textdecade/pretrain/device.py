@@ -48,7 +48,8 @@ class Precision:
 
 
 def select_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """``auto`` picks cuda (this process's local rank) > mps > cpu; otherwise as named."""
+    """``auto`` picks cuda > mps > cpu; otherwise as named. ``auto`` and a bare ``cuda``
+    take the GPU of this process's local rank (``cuda:LOCAL_RANK`` under torchrun)."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank % torch.cuda.device_count())
@@ -61,6 +62,9 @@ def select_device(name: str = "auto", local_rank: int = 0) -> torch.device:
         raise ConfigError(f"unknown device '{name}' (use auto, cpu, cuda, cuda:N or mps)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' requested but torch sees no CUDA GPU")
+    if device.type == "cuda" and device.index is None:
+        # A bare "cuda" under torchrun: each rank takes its own GPU, as "auto" does.
+        device = torch.device("cuda", local_rank % torch.cuda.device_count())
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("device 'mps' requested but MPS is not available")
     return device

@@ -27,7 +27,7 @@ from textdecade.io import write_json
 from textdecade.models import get_family
 from textdecade.pretrain import checkpoint as ckpt
 from textdecade.pretrain import distributed as dist
-from textdecade.pretrain import rundir
+from textdecade.pretrain import fsdp, rundir
 from textdecade.pretrain.device import peak_flops, select_device, select_precision
 from textdecade.pretrain.optim import build_optimizer
 from textdecade.pretrain.progress import MetricsLog, Progress, human
@@ -53,6 +53,7 @@ class FitResult:
     n_params: int = 0
     unit: str = "tokens"
     units_seen: int = 0  # tokens (or words) trained on, all steps and ranks together
+    is_main: bool = True  # rank 0 (the one that reports) of a torchrun job
 
 
 def open_corpus(config: RunConfig):
@@ -283,7 +284,7 @@ class Trainer:
                     window_t, window_units = now, 0
                 if evaluated:
                     model.eval()
-                    with torch.no_grad(), precision.autocast(device), dist.full_params(model):
+                    with torch.no_grad(), precision.autocast(device), fsdp.full_params(model):
                         record.update(model.evaluate(data, train.eval_batches))
                     model.train()
                     if self.info.is_main and self.show_progress:
@@ -316,7 +317,14 @@ class Trainer:
         seconds = time.perf_counter() - t0
         self._say(f"done: step {step} in {seconds:.1f}s -> {self.run_dir}")
         return FitResult(
-            self.run_dir, step, seconds, last, n_params, data.unit, step * units_per_step
+            self.run_dir,
+            step,
+            seconds,
+            last,
+            n_params,
+            data.unit,
+            step * units_per_step,
+            is_main=self.info.is_main,
         )
 
     def _optimizer_step(
@@ -330,7 +338,7 @@ class Trainer:
         for micro in range(train.grad_accum):
             batch = _to_device(dist.rank_slice(next(batcher), self.info), device)
             sync = micro == train.grad_accum - 1 or not self.info.enabled
-            with dist.grad_sync(step_fn, model, sync):  # backward inside: FSDP reads it there
+            with fsdp.grad_sync(step_fn, model, sync):  # backward inside: FSDP reads it there
                 with precision.autocast(device):
                     loss = step_fn(batch) / train.grad_accum
                 if scaler is not None:
@@ -370,7 +378,7 @@ class Trainer:
 
     def _checkpoint(self, step, model, optimizer, batcher) -> None:
         # Every rank takes part in gathering FSDP's shards; rank 0 writes the whole state.
-        weights, optim_state = dist.full_state(model, optimizer, self.info)
+        weights, optim_state = fsdp.full_state(model, optimizer, self.info)
         if self.info.is_main:
             state = {"batcher": batcher.state_dict()}
             ckpt.save_checkpoint(
