@@ -3,6 +3,7 @@ and the Transformer's training tokens/s against a ``torch.nn.Transformer`` of th
 
     python benchmarks/bench_translate.py --minutes 15            # the CPU budget
     python benchmarks/bench_translate.py --minutes 10 --preset small --device cuda
+    python benchmarks/bench_translate.py --minutes 3 --preset small --device cuda --families transformer
 
 Both models share one joint BPE tokenizer; BLEU is sacrebleu on detokenized output
 (test_2016_flickr, beam 4, length penalty 0.6), signature printed.
@@ -123,6 +124,7 @@ def main():
     parser.add_argument("--test-lines", type=int, default=1000)
     parser.add_argument("--speed-steps", type=int, default=30)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--families", nargs="+", default=["seq2seq", "transformer"])
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,7 +146,7 @@ def main():
           f"preset {args.preset} | {args.minutes} min per model")  # fmt: skip
     import tempfile
 
-    for family in ("seq2seq", "transformer"):
+    for family in args.families:
         with tempfile.TemporaryDirectory() as workdir:
             model, steps, rate, val = train_for(
                 family, corpus, tokenizer, args.minutes, args.preset, device, workdir
