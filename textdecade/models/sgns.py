@@ -36,19 +36,49 @@ class KernelConfig:
     max_repeats: int = 32
 
 
-def sparse_add(table: torch.Tensor, rows: torch.Tensor, grads: torch.Tensor, cap: int) -> None:
-    """``table[rows] += grads``, a row's summed step capped at ``cap`` gradients' worth.
+def cap_scale(
+    rows: torch.Tensor,
+    size: int,
+    cap: float,
+    repeats: torch.Tensor | None = None,
+    check: bool = True,
+) -> torch.Tensor | None:
+    """Per-entry factors that cap a row's summed step at ``cap`` gradients' worth.
 
     word2vec.c applies the updates of a frequent word one after another, each seeing the
     last; summing k simultaneous gradients instead overshoots once k * lr * |v|^2 nears 1
     (measured: a few hundred repeats of a frequent word in one update diverged). A row
-    that occurs k > cap times in ``rows`` gets its summed step scaled by cap / k: exact
+    whose entries carry k > cap gradients in all gets each entry scaled by cap / k: exact
     for rare words, damped for the few very frequent ones.
+
+    Args:
+        rows: (k,) row ids, one per entry.
+        size: the table's row count.
+        cap: the most gradients a row may take in one update.
+        repeats: (k,) gradients each entry carries (None: one each).
+        check: return None when no row exceeds the cap (a device sync; False always
+            returns the factors, for callers that fold them into a small tensor).
+
+    Returns:
+        (k,) factors in (0, 1], or None.
     """
-    counts = torch.bincount(rows, minlength=table.shape[0])
-    if int(counts.max()) > cap:
-        scale = (cap / counts.index_select(0, rows).clamp_min(cap).to(grads.dtype))[:, None]
-        grads = grads * scale
+    counts = torch.bincount(rows, weights=repeats, minlength=size)
+    if check and float(counts.max()) <= cap:
+        return None
+    return cap / counts.index_select(0, rows).clamp_min(cap)
+
+
+def sparse_add(
+    table: torch.Tensor,
+    rows: torch.Tensor,
+    grads: torch.Tensor,
+    cap: float,
+    repeats: torch.Tensor | None = None,
+) -> None:
+    """``table[rows] += grads``, a row's summed step capped (see :func:`cap_scale`)."""
+    scale = cap_scale(rows, table.shape[0], cap, repeats)
+    if scale is not None:
+        grads = grads * scale.to(grads.dtype)[:, None]
     table.index_add_(0, rows, grads)
 
 
@@ -58,9 +88,9 @@ def window_offsets(window: int, device: torch.device) -> torch.Tensor:
     return torch.cat([left, -left.flip(0)])
 
 
-def context_windows(
+def window_mask(
     ids: torch.Tensor, doc: torch.Tensor, window: int, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> torch.Tensor:
     """Each position's dynamic window (word2vec.c: a reduced window b ~ U{1..W}).
 
     Args:
@@ -70,7 +100,7 @@ def context_windows(
         generator: randomness for the reduced windows.
 
     Returns:
-        ``(ctx, valid)``: (n, 2W) context word ids and (n, 2W) bool mask of real contexts.
+        (n, 2W) bool: whether position i's context at offset ``window_offsets[j]`` is real.
     """
     n = ids.numel()
     offsets = window_offsets(window, ids.device)
@@ -78,10 +108,23 @@ def context_windows(
     pos = torch.arange(n, device=ids.device)[:, None] + offsets[None, :]  # (n, 2W)
     inside = (pos >= 0) & (pos < n)
     pos = pos.clamp(0, max(n - 1, 0))
-    flat = pos.view(-1)
-    same_doc = doc.index_select(0, flat).view_as(pos) == doc[:, None]
-    valid = inside & (offsets.abs()[None, :] <= reduced[:, None]) & same_doc
-    return ids.index_select(0, flat).view_as(pos), valid
+    same_doc = doc.index_select(0, pos.view(-1)).view_as(pos) == doc[:, None]
+    return inside & (offsets.abs()[None, :] <= reduced[:, None]) & same_doc
+
+
+def context_windows(
+    ids: torch.Tensor, doc: torch.Tensor, window: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`window_mask` and the context word ids.
+
+    Returns:
+        ``(ctx, valid)``: (n, 2W) context word ids and (n, 2W) bool mask of real contexts.
+    """
+    n = ids.numel()
+    valid = window_mask(ids, doc, window, generator)
+    pos = torch.arange(n, device=ids.device)[:, None] + window_offsets(window, ids.device)
+    flat = pos.clamp(0, max(n - 1, 0)).view(-1)
+    return ids.index_select(0, flat).view_as(valid), valid
 
 
 def _negative_sampling(
@@ -93,6 +136,8 @@ def _negative_sampling(
     lr: float,
     cfg: KernelConfig,
     generator: torch.Generator,
+    cap: float,
+    weigh_negatives: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGNS step for M = nb * P inputs; updates ``out_w`` and returns the input gradient.
 
@@ -102,6 +147,10 @@ def _negative_sampling(
         mask: (nb, P) 1 for real pairs, 0 for padding.
         out_w: (V, D) output (syn1neg) table, updated in place.
         table: unigram^0.75 table on the same device.
+        cap: :func:`cap_scale`'s cap for the output rows.
+        weigh_negatives: count a shared negative's row as the block's P * negative / K
+            gradients it sums (CBOW's window means are alike within a block, so those
+            gradients add up), not as one.
 
     Returns:
         ``(grad_u, loss_sum)``: the (nb, P, D) ascent step for the inputs (lr applied) and
@@ -123,10 +172,14 @@ def _negative_sampling(
     g_pos = (1.0 - torch.sigmoid(pos_score)) * (lr * mask)  # (nb, P): ascent of log s(u.v)
     g_neg = torch.sigmoid(neg_score) * neg_mask * (-lr * scale)  # (nb, P, K)
     grad_u = torch.baddbmm(g_pos[..., None] * v, g_neg, n)  # (nb, P, D)
-    grad_v = g_pos[..., None] * u
+    # The target rows' cap folds into their (nb, P) coefficients: no (M, D) rescaling.
+    t_scale = cap_scale(target, out_w.shape[0], cap)
+    if t_scale is not None:
+        g_pos = g_pos * t_scale.to(u.dtype).view(nb, p)
+    out_w.index_add_(0, target, (g_pos[..., None] * u).reshape(-1, d))
     grad_n = torch.bmm(g_neg.transpose(1, 2), u)  # (nb, K, D)
-    sparse_add(out_w, target, grad_v.reshape(-1, d), cfg.max_repeats)
-    sparse_add(out_w, negs.view(-1), grad_n.reshape(-1, d), cfg.max_repeats)
+    repeats = (neg_mask.sum(1) * scale).view(-1) if weigh_negatives else None
+    sparse_add(out_w, negs.view(-1), grad_n.reshape(-1, d), cap, repeats)
     return grad_u, loss
 
 
@@ -178,46 +231,96 @@ def train_chunk(
     ids, doc = ids.index_select(0, kept), doc.index_select(0, kept)
     if ids.numel() < 2:
         return 0.0, 0
+    if not cfg.sg:
+        return _train_cbow(in_w, out_w, table, ids, doc, lr, cfg, generator)
+    # word2vec.c's skip-gram: the context word is the input, the centre the output.
     ctx, valid = context_windows(ids, doc, cfg.window, generator)
     d = in_w.shape[1]
     total = torch.zeros((), dtype=torch.float64, device=in_w.device)
-    if cfg.sg:
-        # word2vec.c's skip-gram: the context word is the input, the centre the output.
-        flat = valid.view(-1).nonzero().squeeze(1)
-        centre = ids.index_select(0, flat // ctx.shape[1])
-        inputs = ctx.view(-1).index_select(0, flat)
-        count = inputs.numel()
-        for s, e in _blocks(count, cfg):
-            m = -(-(e - s) // cfg.block) * cfg.block
-            inp, tgt = _pad(inputs[s:e], m), _pad(centre[s:e], m)
-            mask = _pad(torch.ones(e - s, device=in_w.device), m).view(-1, cfg.block)
-            u = in_w.index_select(0, inp).view(-1, cfg.block, d)  # (nb, P, D)
-            grad_u, loss = _negative_sampling(u, tgt, mask, out_w, table, lr, cfg, generator)
-            sparse_add(in_w, inp, grad_u.view(-1, d), cfg.max_repeats)
-            total += loss
-        return float(total), count
-    rows = valid.any(1).nonzero().squeeze(1)
-    ctx, valid, centre = ctx.index_select(0, rows), valid.index_select(0, rows), ids[rows]
-    count = centre.numel()
+    flat = valid.view(-1).nonzero().squeeze(1)
+    centre = ids.index_select(0, flat // ctx.shape[1])
+    inputs = ctx.view(-1).index_select(0, flat)
+    count = inputs.numel()
     for s, e in _blocks(count, cfg):
         m = -(-(e - s) // cfg.block) * cfg.block
-        c, vm, tgt = _pad(ctx[s:e], m), _pad(valid[s:e], m, False), _pad(centre[s:e], m)
+        inp, tgt = _pad(inputs[s:e], m), _pad(centre[s:e], m)
         mask = _pad(torch.ones(e - s, device=in_w.device), m).view(-1, cfg.block)
-        flat = vm.view(-1).nonzero().squeeze(1)  # the real contexts of the m windows
-        owner = flat // c.shape[1]  # which window each belongs to
-        words = c.view(-1).index_select(0, flat)
-        width = torch.bincount(owner, minlength=m).clamp_min(1).to(in_w.dtype)
-        # CBOW with the window mean as input (word2vec.c's cbow, gensim's cbow_mean=1).
-        h = torch.zeros(m, d, dtype=in_w.dtype, device=in_w.device)
-        h.index_add_(0, owner, in_w.index_select(0, words))
-        h = h / width[:, None]  # (m, D)
-        grad_h, loss = _negative_sampling(
-            h.view(-1, cfg.block, d), tgt, mask, out_w, table, lr, cfg, generator
+        u = in_w.index_select(0, inp).view(-1, cfg.block, d)  # (nb, P, D)
+        grad_u, loss = _negative_sampling(
+            u, tgt, mask, out_w, table, lr, cfg, generator, cfg.max_repeats
         )
-        # The true gradient of the mean, grad_h / width. (word2vec.c gives every context
-        # word the full grad_h; applied simultaneously to all windows of a batch, that
-        # step is ~2 * window times too long and diverged here.)
-        grad = (grad_h.view(m, d) / width[:, None]).index_select(0, owner)
-        sparse_add(in_w, words, grad, cfg.max_repeats)
+        sparse_add(in_w, inp, grad_u.view(-1, d), cfg.max_repeats)
         total += loss
     return float(total), count
+
+
+def _train_cbow(
+    in_w: torch.Tensor,
+    out_w: torch.Tensor,
+    table: torch.Tensor,
+    ids: torch.Tensor,
+    doc: torch.Tensor,
+    lr: float,
+    cfg: KernelConfig,
+    generator: torch.Generator,
+) -> tuple[float, int]:
+    """CBOW on a subsampled chunk: word2vec.c's window mean in, its full step out.
+
+    Each window's input is the mean of its context rows and every context row takes the
+    window's whole gradient (word2vec.c's ``cbow``, gensim's ``cbow_mean=1``), not the
+    mean's true gradient (1 / width of it), which learned ~6x slower here. Three things
+    keep the simultaneous updates of a whole batch of windows stable and as good:
+
+    - strided blocks: the P windows sharing negatives are nb apart in the text, not
+      neighbours whose means share most of their words (neighbours in one block pushed
+      the same few noise rows with near-identical gradients: analogy 1.6-2.0% vs 2.8-3.2%
+      on ``bench_static.py --mb 6 --cbow``);
+    - a row's cap counts the window gradients it takes (a word in 3 windows is 3), and a
+      shared negative counts the block's gradients it sums (see :func:`cap_scale`);
+    - the per-window work runs as two fused ``embedding_bag`` calls: contexts -> window
+      means, and window gradients -> each position's summed step, so a context row is
+      read and written once per update rather than once per window it is in.
+    """
+    n, w, d = ids.numel(), cfg.window, in_w.shape[1]
+    dev, dt = in_w.device, in_w.dtype
+    cap = cfg.max_repeats
+    ctx, valid = context_windows(ids, doc, w, generator)  # (n, 2W)
+    width = valid.sum(1)
+    real = (width > 0).to(dt)
+    mean_w = valid.to(dt) / width.clamp_min(1).to(dt)[:, None]  # (n, 2W) weights of the mean
+    # Position q is the context at offset o of window q - o: ``owner`` (n, 2W) names those
+    # windows and ``back`` says which of them really use q.
+    owner = torch.arange(n, device=dev)[:, None] - window_offsets(w, dev)[None, :]
+    back = valid.gather(0, owner.clamp(0, n - 1)) & (owner >= 0) & (owner < n)
+    total = torch.zeros((), dtype=torch.float64, device=dev)
+    p = cfg.block
+    for s, e in _blocks(n, cfg):
+        m = e - s
+        nb = -(-m // p)
+        mp = nb * p
+        # Slot b * P + i of the blocked batch holds window i * nb + b (strided blocks).
+        order = torch.arange(mp, device=dev).view(p, nb).t().reshape(-1)
+        ctx_b = _pad(ctx[s:e], mp).index_select(0, order)  # (mp, 2W)
+        h = F.embedding_bag(
+            ctx_b, in_w, per_sample_weights=_pad(mean_w[s:e], mp).index_select(0, order), mode="sum"
+        )  # (mp, D): the window means, in block order
+        tgt = _pad(ids[s:e], mp).index_select(0, order)
+        mask = _pad(real[s:e], mp).index_select(0, order).view(nb, p)
+        grad_h, loss = _negative_sampling(
+            h.view(nb, p, d), tgt, mask, out_w, table, lr, cfg, generator, cap, True
+        )
+        # Each position of the segment (and the W either side) sums the steps of the
+        # windows of this segment it is a context of.
+        lo, hi = max(s - w, 0), min(e + w, n)
+        j = owner[lo:hi] - s  # (r, 2W) window within the segment
+        use = (back[lo:hi] & (j >= 0) & (j < m)).to(dt)
+        j = j.clamp(0, m - 1)
+        slot = (j % nb) * p + j // nb
+        rows = ids[lo:hi]
+        scale = cap_scale(rows, in_w.shape[0], cap, use.sum(1), check=False).to(dt)
+        step = F.embedding_bag(
+            slot, grad_h.view(mp, d), per_sample_weights=use * scale[:, None], mode="sum"
+        )  # (r, D)
+        in_w.index_add_(0, rows, step)
+        total += loss
+    return float(total), int(real.sum())
