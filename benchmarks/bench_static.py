@@ -1,14 +1,28 @@
-"""textdecade Word2Vec vs gensim Word2Vec, side by side, on a slice of shared/data/corpus_en.
+"""textdecade Word2Vec / GloVe vs gensim / mittens, side by side, on a slice of corpus_en.
 
-Both train on the same words (the textdecade tokenizer's ``words``) with gensim's
-settings: skip-gram (``--cbow`` for CBOW), negative 5, window 5, dim 100, sample 1e-3,
-min_count 5, 5 epochs, 2 workers. Reported for each: training wall time and words/s
-(in-vocabulary words x epochs / seconds, the same numerator for both), CPU seconds per
-million words (robust when other jobs share the cores), analogy accuracy
-(capital-common-countries and all of questions-words.txt, restrict_vocab 30000) and
-WordSim-353 Spearman; then the ratios.
+Word2Vec (default): both train on the same words (the textdecade tokenizer's ``words``,
+the tokenizer trained once here and loaded by both) with gensim's settings: skip-gram
+(``--cbow`` for CBOW), negative 5, window 5, dim 100, sample 1e-3, min_count 5, 5 epochs,
+2 workers. GloVe (``--glove``): textdecade's GloVe and mittens' NumPy ``GloVe`` (the
+reference implementation that installs here: ``pip install mittens``; skipped with a
+message when absent) on the same co-occurrence counts, restricted to the top
+``--glove-vocab`` words because mittens needs a dense V x V matrix: window 10 with
+1/distance weights, x_max 100, alpha 0.75, AdaGrad lr 0.05 (constant), the same number of
+passes (textdecade: epochs of shuffled stochastic updates; mittens: full-batch steps).
+
+Each contender runs in its own subprocess, so each reports its own memory: peak RSS of
+the process (``ru_maxrss``), the largest peak of its reaped child processes (textdecade's
+Hogwild workers; forked children also count the pages they share with the parent, so the
+two peaks do not add up), the training part (peak minus RSS right before training, with
+the input already held: texts for textdecade, token lists for gensim), and the peak PSS
+of the whole process tree sampled every 0.5 s (shared pages counted once: the honest
+total). Memory is read before scoring. Also reported: training wall time, words/s
+(in-vocabulary words x epochs / seconds, the same numerator for both) or nonzeros/s,
+CPU seconds per million words (robust when other jobs share the cores), analogy accuracy
+(questions-words, restrict_vocab 30000, coverage) and WordSim-353 Spearman; then ratios.
 
     python benchmarks/bench_static.py --mb 10
+    python benchmarks/bench_static.py --mb 10 --glove --glove-vocab 5000 --epochs 25
     python benchmarks/bench_static.py --mb 40 --device cuda --skip-gensim --batch-words 1000000 \
         --pairs-per-update 16384 65536 262144      # a GPU sweep (benchmarks/gpu.sh)
 """
@@ -16,21 +30,24 @@ WordSim-353 Spearman; then the ratios.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import platform
 import resource
+import subprocess
 import sys
+import tempfile
+import threading
 import time
+from pathlib import Path
 
-import torch
+import numpy as np
 
 from textdecade.data.shared import shared_path
-from textdecade.eval.analogy import evaluate_analogies
-from textdecade.eval.similarity import evaluate_similarity
-from textdecade.eval.vectors import Vectors
-from textdecade.models import word2vec
-from textdecade.models.static_fit import fit_static
-from textdecade.tokenizer import Tokenizer
+
+# torch and the models are imported inside the textdecade workers only, so the gensim and
+# mittens workers' RSS does not carry torch.
 
 
 def read_slice(mb: float) -> list[str]:
@@ -60,25 +77,396 @@ def cpu_seconds() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def scores(vectors: Vectors) -> dict[str, float]:
+def _rss_mb() -> float:
+    """Current resident set size in MiB (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _tree_pss_mb(pid: int) -> float:
+    """Anonymous + shared-memory PSS of ``pid`` and its descendants, in MiB.
+
+    Heap, tensors and shared tables, each shared page counted once across the tree; code
+    and file mappings are left out (their PSS depends on unrelated processes).
+    """
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            total += sum(
+                int(ln.split()[1]) for ln in f if ln.startswith(("Pss_Anon:", "Pss_Shmem:"))
+            )
+        total /= 1024
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                total += sum(_tree_pss_mb(int(c)) for c in f.read().split())
+    except OSError:
+        pass  # a child that just exited
+    return total
+
+
+class Meter:
+    """Peak memory of this worker from the moment it is built (right before training)."""
+
+    def __init__(self, interval: float = 0.5):
+        self.base = _rss_mb()
+        self.pss_peak = _tree_pss_mb(os.getpid())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _sample(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.pss_peak = max(self.pss_peak, _tree_pss_mb(os.getpid()))
+
+    def read(self) -> dict[str, float]:
+        """Peaks so far: ``peak_mb``, ``train_mb``, ``child_mb``, ``pss_mb`` (MiB)."""
+        self.pss_peak = max(self.pss_peak, _tree_pss_mb(os.getpid()))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        return {
+            "base_mb": self.base,
+            "peak_mb": peak,
+            "train_mb": peak - self.base,
+            "child_mb": child,
+            "pss_mb": self.pss_peak,
+        }
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def scores(vectors) -> dict[str, float]:
+    from textdecade.eval.analogy import evaluate_analogies
+    from textdecade.eval.similarity import evaluate_similarity
+
     analogy = shared_path("word_analogy", "questions-words.txt")
     ws353 = shared_path("word_similarity", "gensim", "wordsim353.tsv")
     result = evaluate_analogies(vectors, analogy, restrict_vocab=30000)
     capital = next(s for s in result.sections if s.name == "capital-common-countries")
-    sim = evaluate_similarity(vectors, ws353)
+    sim = evaluate_similarity(vectors, ws353).sets[0]
     return {
         "capital": capital.correct / max(capital.answered, 1),
         "analogy": result.total.correct / max(result.total.answered, 1),
         "answered": result.total.answered,
-        "ws353": sim.sets[0].spearman,
+        "ws353": sim.spearman,
+        "ws353_pairs": sim.used,
     }
+
+
+def work_word2vec_td(spec: dict) -> list[dict]:
+    """textdecade Word2Vec, one row per ``pairs_per_update`` (the words prepared once)."""
+    import torch
+
+    from textdecade.models import word2vec
+    from textdecade.models.static_fit import fit_static
+    from textdecade.tokenizer import Tokenizer
+
+    texts, tok = read_slice(spec["mb"]), Tokenizer.load(spec["tokenizer"])
+    meter, rows, data, keep = Meter(), [], None, None
+    for pairs in spec["pairs_per_update"]:
+        knobs = {k: spec[k] for k in ("shared_negatives", "block", "max_repeats")}
+        knobs["pairs_per_update"] = pairs
+        cfg = word2vec.Config(
+            sg=spec["sg"],
+            workers=spec["workers"],
+            **{k: v for k, v in knobs.items() if v is not None},
+        )
+        print(f"textdecade on {spec['device']}: {cfg}", file=sys.stderr)
+        cpu0 = cpu_seconds()
+        if spec["device"].startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        model, history = fit_static(
+            word2vec.Model,
+            texts,
+            tok,
+            cfg,
+            epochs=spec["epochs"],
+            lr=spec["lr"],
+            batch_size=spec["batch_words"],
+            device=spec["device"],
+            log=lambda s: print(s, file=sys.stderr, flush=True),
+            data=data,
+        )
+        data, keep = history.data, keep or history  # the first owns the word stream's dir
+        n_words = history.data.n_units * spec["epochs"]
+        row = {
+            "seconds": history.train_seconds,
+            "words_per_s": n_words / history.train_seconds,
+            # the first row includes building the word stream (vocabulary, ids)
+            "cpu_s_per_Mword": (cpu_seconds() - cpu0) / n_words * 1e6,
+            "loss_last_epoch": history.epochs[-1]["loss"],
+            "vocab": len(history.data.meta["words"]),
+            "in_vocab_words": history.data.n_units,
+            "pairs_per_update": pairs,
+            **meter.read(),  # cumulative over a sweep; before scoring
+        }
+        if spec["device"].startswith("cuda"):
+            row["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        rows.append({**row, **scores(model.to_vectors(None))})
+    meter.close()
+    return rows
+
+
+def work_word2vec_gensim(spec: dict) -> list[dict]:
+    """gensim's Word2Vec on the same words, in-memory token lists (its usual input)."""
+    from gensim.models import Word2Vec
+
+    from textdecade.tokenizer import Tokenizer
+
+    sentences = Tokenizer.load(spec["tokenizer"]).words_batch(read_slice(spec["mb"]))
+    meter = Meter()
+    gm = Word2Vec(
+        vector_size=100,
+        window=5,
+        min_count=5,
+        sg=int(spec["sg"]),
+        negative=5,
+        sample=1e-3,
+        workers=spec["workers"],
+        alpha=spec["lr"],
+        seed=1,
+    )
+    gm.build_vocab(sentences)
+    in_vocab = int(sum(gm.wv.get_vecattr(w, "count") for w in gm.wv.index_to_key))
+    n_words = in_vocab * spec["epochs"]
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    gm.train(sentences, total_examples=len(sentences), epochs=spec["epochs"])
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    row = {
+        "seconds": seconds,
+        "words_per_s": n_words / seconds,
+        "cpu_s_per_Mword": cpu / n_words * 1e6,
+        "loss_last_epoch": float("nan"),
+        "vocab": len(gm.wv),
+        "in_vocab_words": in_vocab,
+        **meter.read(),
+    }
+    meter.close()
+    from textdecade.eval.vectors import Vectors
+
+    return [{**row, **scores(Vectors.from_gensim(gm.wv))}]
+
+
+def wls_cost(w, c, bw, bc, table, x_max: float, alpha: float) -> float:
+    """GloVe's cost 0.5 f(X) (w.c + b + b~ - log X)^2, mean over the nonzeros (float64).
+
+    One function for both contenders, on their final parameters.
+    """
+    total, n, step = 0.0, len(table), 1 << 20
+    for s in range(0, n, step):
+        r = np.asarray(table.rows[s : s + step], dtype=np.int64)
+        k = np.asarray(table.cols[s : s + step], dtype=np.int64)
+        x = np.asarray(table.vals[s : s + step], dtype=np.float64)
+        d = np.einsum("ij,ij->i", w[r], c[k]) + bw[r] + bc[k] - np.log(x)
+        total += float((0.5 * np.minimum(1.0, (x / x_max) ** alpha) * d * d).sum())
+    return total / n
+
+
+def work_glove_td(spec: dict) -> list[dict]:
+    """textdecade GloVe on the prepared co-occurrence table (training only)."""
+    import torch
+
+    from textdecade.models import glove
+    from textdecade.models.static_fit import fit_static
+
+    torch.set_num_threads(spec["td_threads"])
+    meta = json.loads(Path(spec["meta"]).read_text(encoding="utf-8"))
+    data = glove.Model.load_prepared(Path(spec["workdir"]), meta)
+    cfg = glove.Config(**spec["config"])
+    meter, cpu0 = Meter(), cpu_seconds()
+    model, history = fit_static(
+        glove.Model,
+        (),
+        None,
+        cfg,
+        epochs=spec["epochs"],
+        lr=spec["lr"],
+        min_lr_ratio=1.0,  # constant, as glove.c and mittens
+        batch_size=spec["glove_batch"],
+        data=data,
+        log=lambda s: print(s, file=sys.stderr, flush=True),
+    )
+    nnz, seconds = len(data.train), history.train_seconds
+    row = {
+        "seconds": seconds,
+        "nonzeros_per_s": nnz * spec["epochs"] / seconds,
+        "cpu_s": cpu_seconds() - cpu0,
+        "nonzeros_per_cpu_s": nnz * spec["epochs"] / (cpu_seconds() - cpu0),
+        "cost_reported": history.epochs[-1]["loss"],  # running mean over the last epoch
+        **meter.read(),
+    }
+    meter.close()
+    params = [t.detach().double().numpy() for t in (model.w, model.c, model.bw, model.bc)]
+    row["cost_final"] = wls_cost(*params, data.train, cfg.x_max, cfg.alpha)
+    return [{**row, **scores(model.to_vectors(None))}]
+
+
+def work_glove_mittens(spec: dict) -> list[dict]:
+    """mittens' NumPy GloVe on the same counts as a dense V x V float64 matrix."""
+    from mittens.np_mittens import GloVe
+
+    from textdecade.data.cooccurrence import load_cooccurrences
+    from textdecade.eval.vectors import Vectors
+
+    meta = json.loads(Path(spec["meta"]).read_text(encoding="utf-8"))
+    table = load_cooccurrences(Path(spec["workdir"]) / "cooccurrence")
+    v = len(meta["words"])
+    meter, cpu0 = Meter(), cpu_seconds()
+    x = np.zeros((v, v))  # (V, V): building it counts as mittens' memory
+    x[np.asarray(table.rows), np.asarray(table.cols)] = np.asarray(table.vals)
+    cfg = spec["config"]
+    model = GloVe(
+        n=cfg["d_model"],
+        xmax=cfg["x_max"],
+        alpha=cfg["alpha"],
+        max_iter=spec["epochs"],
+        learning_rate=spec["lr"],
+        display_progress=0,
+    )
+    t0 = time.perf_counter()
+    matrix = model.fit(x)
+    seconds, nnz = time.perf_counter() - t0, len(table)
+    row = {
+        "seconds": seconds,
+        "nonzeros_per_s": nnz * spec["epochs"] / seconds,
+        "cpu_s": cpu_seconds() - cpu0,
+        "nonzeros_per_cpu_s": nnz * spec["epochs"] / (cpu_seconds() - cpu0),
+        "cost_reported": model.errors[-1] / nnz,  # its error before the last step, per nonzero
+        **meter.read(),
+    }
+    meter.close()
+    row["cost_final"] = wls_cost(
+        model.W, model.C, model.bw[:, 0], model.bc[:, 0], table, cfg["x_max"], cfg["alpha"]
+    )
+    vectors = Vectors(meta["words"], matrix.astype(np.float32), meta["counts"])
+    return [{**row, **scores(vectors)}]
+
+
+WORKERS = {
+    "w2v-td": work_word2vec_td,
+    "w2v-gensim": work_word2vec_gensim,
+    "glove-td": work_glove_td,
+    "glove-mittens": work_glove_mittens,
+}
+
+
+def spawn(name: str, spec: dict) -> list[dict]:
+    """Run one worker in a fresh interpreter; its logs pass through on stderr."""
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(spec["workers"])  # numpy's BLAS (mittens) on the same cores as torch
+    cmd = [sys.executable, __file__, "--worker", name, "--spec", json.dumps(spec)]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def table(rows: dict[str, dict], keys: list[str]) -> None:
+    widths = [max(12, len(k) + 2) for k in keys]
+    print(f"\n{'':14}" + "".join(f"{k:>{w}}" for k, w in zip(keys, widths)))
+    for name, row in rows.items():
+        cells = (f"{row[k]:>{w}.4g}" if k in row else f"{'-':>{w}}" for k, w in zip(keys, widths))
+        print(f"{name:14}" + "".join(cells))
+
+
+def memory_ratio(a: dict, b: dict, names: str) -> str:
+    return (
+        f"{names}: peak RSS {a['peak_mb'] / b['peak_mb']:.2f}x, training part "
+        f"{a['train_mb'] / max(b['train_mb'], 1e-9):.2f}x, tree PSS "
+        f"{a['pss_mb'] / max(b['pss_mb'], 1e-9):.2f}x"
+    )
+
+
+def run_word2vec(args, spec: dict) -> None:
+    sg = not args.cbow
+    spec.update(sg=sg, lr=args.lr or (0.025 if sg else 0.05))  # word2vec.c: 0.05 for CBOW
+    spec.update(pairs_per_update=args.pairs_per_update, device=args.device)
+    for k in ("shared_negatives", "block", "max_repeats", "batch_words"):
+        spec[k] = getattr(args, k)
+    rows = {}
+    td = spawn("w2v-td", spec)
+    for r in td:
+        name = "textdecade" if len(td) == 1 else f"td ppu={r['pairs_per_update']}"
+        rows[name] = r
+        print(json.dumps({"case": name, **r}), flush=True)
+    if not args.skip_gensim:
+        spec["lr"] = 0.025 if sg else 0.05  # gensim at its own (word2vec.c's) rate
+        rows["gensim"] = spawn("w2v-gensim", spec)[0]
+        print(json.dumps({"case": "gensim", **rows["gensim"]}), flush=True)
+    keys = ["seconds", "words_per_s", "cpu_s_per_Mword", "capital", "analogy", "ws353"]
+    table(rows, keys)
+    table(rows, ["vocab", "in_vocab_words", "base_mb", "peak_mb", "train_mb", "child_mb", "pss_mb"])
+    if "gensim" in rows and "textdecade" in rows:
+        a, b = rows["textdecade"], rows["gensim"]
+        if (a["vocab"], a["in_vocab_words"]) != (b["vocab"], b["in_vocab_words"]):
+            print("WARNING: the two vocabularies differ; the ratios compare different data")
+        print(
+            f"\nwords/s ratio (textdecade / gensim): {a['words_per_s'] / b['words_per_s']:.2f}x | "
+            f"CPU-time ratio (gensim / textdecade): {b['cpu_s_per_Mword'] / a['cpu_s_per_Mword']:.2f}x"
+            f" | analogy {a['analogy']:.3f} vs {b['analogy']:.3f} | "
+            f"WS-353 {a['ws353']:.3f} vs {b['ws353']:.3f} | questions answered {a['answered']}"
+        )
+        print(memory_ratio(a, b, "memory (textdecade / gensim)"))
+
+
+def run_glove(args, spec: dict, texts: list[str], tok) -> None:
+    from textdecade.models import glove
+
+    config = {"d_model": args.dim, "window": args.glove_window, "x_max": 100.0, "alpha": 0.75}
+    config.update(min_count=5, max_vocab_size=args.glove_vocab, count_workers=args.workers)
+    work = tempfile.TemporaryDirectory(prefix="bench-glove-")
+    t0 = time.perf_counter()
+    data = glove.Model.prepare(texts, tok, glove.Config(**config), Path(work.name))
+    count_s = time.perf_counter() - t0
+    meta_path = Path(work.name) / "bench_meta.json"
+    meta_path.write_text(json.dumps(data.meta), encoding="utf-8")
+    v, nnz = len(data.meta["words"]), len(data.train)
+    print(
+        f"GloVe: top {v} words (min_count 5), window {args.glove_window}, {nnz:,} nonzeros "
+        f"({nnz / v**2:.1%} of the dense {v}x{v}), counted by textdecade in {count_s:.1f} s; "
+        f"d {args.dim}, x_max 100, alpha 0.75, AdaGrad lr {args.glove_lr}, "
+        f"{args.epochs} passes; threads: textdecade {args.glove_td_threads}, mittens' BLAS "
+        f"{args.workers}"
+    )
+    spec.update(workdir=work.name, meta=str(meta_path), config=config, lr=args.glove_lr)
+    spec.update(glove_batch=args.glove_batch, td_threads=args.glove_td_threads)
+    rows = {"textdecade": spawn("glove-td", spec)[0]}
+    if importlib.util.find_spec("mittens") is None:
+        print("mittens is not installed (pip install mittens): no reference GloVe row")
+    else:
+        rows["mittens"] = spawn("glove-mittens", spec)[0]
+    for name, r in rows.items():
+        print(json.dumps({"case": name, **r}), flush=True)
+    keys = ["seconds", "nonzeros_per_s", "nonzeros_per_cpu_s", "cost_reported", "cost_final"]
+    table(rows, keys + ["answered", "analogy", "ws353", "ws353_pairs"])
+    table(rows, ["base_mb", "peak_mb", "train_mb", "child_mb", "pss_mb"])
+    if "mittens" in rows:
+        a, b = rows["textdecade"], rows["mittens"]
+        print(
+            f"\nnonzeros/s ratio (textdecade / mittens): "
+            f"{a['nonzeros_per_s'] / b['nonzeros_per_s']:.2f}x | final cost {a['cost_final']:.4f}"
+            f" vs {b['cost_final']:.4f} | analogy {a['analogy']:.3f} vs {b['analogy']:.3f} "
+            f"({a['answered']} answered) | WS-353 {a['ws353']:.3f} vs {b['ws353']:.3f} "
+            f"({a['ws353_pairs']} pairs)"
+        )
+        print(memory_ratio(a, b, "memory (textdecade / mittens)"))
+    work.cleanup()
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mb", type=float, default=10.0, help="megabytes of corpus_en")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=5, help="epochs (GloVe: passes)")
+    parser.add_argument("--workers", type=int, default=2, help="workers / threads each")
     parser.add_argument("--cbow", action="store_true", help="CBOW instead of skip-gram")
     parser.add_argument("--batch-words", type=int, default=20_000)
     parser.add_argument("--shared-negatives", type=int, default=None)
@@ -91,89 +479,44 @@ def main() -> None:
     parser.add_argument("--max-repeats", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None, help="textdecade's initial lr")
     parser.add_argument("--skip-gensim", action="store_true")
+    parser.add_argument("--glove", action="store_true", help="GloVe vs mittens instead")
+    parser.add_argument("--glove-vocab", type=int, default=5000, help="top words (dense V^2)")
+    parser.add_argument("--glove-window", type=int, default=10)
+    parser.add_argument("--glove-lr", type=float, default=0.05)
+    parser.add_argument("--glove-batch", type=int, default=65_536, help="nonzeros per step")
+    parser.add_argument(
+        "--glove-td-threads", type=int, default=1,
+        help="textdecade GloVe's torch threads (1: its small updates slow down with more)",
+    )  # fmt: skip
+    parser.add_argument("--dim", type=int, default=100, help="GloVe vector size")
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sg = not args.cbow
-    lr = 0.025 if sg else 0.05  # gensim uses 0.025 for both; word2vec.c 0.05 for CBOW
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](json.loads(args.spec))), flush=True)
+        return
+    from textdecade.tokenizer import Tokenizer
+
     texts = read_slice(args.mb)
-    tok = Tokenizer.train(texts, vocab_size=8000)
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}")
-    print(f"corpus: {args.mb} MB of corpus_en, {len(texts)} lines; {'sg' if sg else 'cbow'}")
+    tok = Tokenizer.train(texts, vocab_size=8000)  # once, loaded by every worker
+    tok_dir = tempfile.TemporaryDirectory(prefix="bench-static-")
+    tok.save(Path(tok_dir.name) / "tokenizer.json")
+    import torch
 
-    rows, data, first = {}, None, None
-    for pairs in args.pairs_per_update:
-        knobs = {
-            "shared_negatives": args.shared_negatives,
-            "block": args.block,
-            "pairs_per_update": pairs,
-            "max_repeats": args.max_repeats,
-        }
-        cfg = word2vec.Config(
-            sg=sg, workers=args.workers, **{k: v for k, v in knobs.items() if v is not None}
-        )
-        print(f"textdecade on {args.device}: {cfg}")
-        cpu0 = cpu_seconds()
-        model, history = fit_static(
-            word2vec.Model,
-            texts,
-            tok,
-            cfg,
-            epochs=args.epochs,
-            lr=args.lr or lr,
-            batch_size=args.batch_words,
-            device=args.device,
-            log=print,
-            data=data,
-        )
-        data, first = history.data, first or history  # the first owns the word stream's dir
-        ours_cpu = cpu_seconds() - cpu0  # the first includes building the word stream
-        n_words = history.data.n_units * args.epochs
-        name = "textdecade" if len(args.pairs_per_update) == 1 else f"td ppu={pairs}"
-        rows[name] = {
-            "seconds": history.train_seconds,
-            "words_per_s": n_words / history.train_seconds,
-            "cpu_s_per_Mword": ours_cpu / n_words * 1e6,
-            "loss_last_epoch": history.epochs[-1]["loss"],
-            **scores(model.to_vectors(None)),
-        }
-        print(json.dumps({"case": name, **rows[name]}), flush=True)
-    if not args.skip_gensim:
-        from gensim.models import Word2Vec
-
-        sentences = tok.words_batch(texts)
-        gm = Word2Vec(
-            vector_size=100,
-            window=5,
-            min_count=5,
-            sg=int(sg),
-            negative=5,
-            sample=1e-3,
-            workers=args.workers,
-            alpha=lr,
-            seed=1,
-        )
-        gm.build_vocab(sentences)
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        gm.train(sentences, total_examples=len(sentences), epochs=args.epochs)
-        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        rows["gensim"] = {
-            "seconds": seconds,
-            "words_per_s": n_words / seconds,
-            "cpu_s_per_Mword": cpu / n_words * 1e6,
-            "loss_last_epoch": float("nan"),
-            **scores(Vectors.from_gensim(gm.wv)),
-        }
-    keys = ["seconds", "words_per_s", "cpu_s_per_Mword", "capital", "analogy", "ws353"]
-    print(f"\n{'':12}" + "".join(f"{k:>16}" for k in keys))
-    for name, row in rows.items():
-        print(f"{name:12}" + "".join(f"{row[k]:>16.4g}" for k in keys))
-    if "gensim" in rows and "textdecade" in rows:
-        a, b = rows["textdecade"], rows["gensim"]
-        print(
-            f"\nwords/s ratio (textdecade / gensim): {a['words_per_s'] / b['words_per_s']:.2f}x | "
-            f"CPU-time ratio (gensim / textdecade): {b['cpu_s_per_Mword'] / a['cpu_s_per_Mword']:.2f}x"
-            f" | analogy {a['analogy']:.3f} vs {b['analogy']:.3f} | "
-            f"WS-353 {a['ws353']:.3f} vs {b['ws353']:.3f} | questions answered {a['answered']}"
-        )
+    peers = {n: _version(n) for n in ("gensim", "mittens")}
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
+        f"{torch.__version__}, " + ", ".join(f"{n} {v}" for n, v in peers.items())
+    )
+    what = "glove" if args.glove else ("cbow" if args.cbow else "sg")
+    print(f"corpus: {args.mb} MB of corpus_en, {len(texts)} lines; {what}")
+    spec = {"mb": args.mb, "epochs": args.epochs, "workers": args.workers}
+    spec["tokenizer"] = str(Path(tok_dir.name) / "tokenizer.json")
+    if args.glove:
+        run_glove(args, spec, texts, tok)
+    else:
+        run_word2vec(args, spec)
+    tok_dir.cleanup()
 
 
 if __name__ == "__main__":
