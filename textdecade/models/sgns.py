@@ -283,43 +283,67 @@ def _train_cbow(
     """
     n, w, d = ids.numel(), cfg.window, in_w.shape[1]
     dev, dt = in_w.device, in_w.dtype
-    cap = cfg.max_repeats
+    cap, p = cfg.max_repeats, cfg.block
     ctx, valid = context_windows(ids, doc, w, generator)  # (n, 2W)
     width = valid.sum(1)
     real = (width > 0).to(dt)
     mean_w = valid.to(dt) / width.clamp_min(1).to(dt)[:, None]  # (n, 2W) weights of the mean
-    # Position q is the context at offset o of window q - o: ``owner`` (n, 2W) names those
-    # windows and ``back`` says which of them really use q.
-    owner = torch.arange(n, device=dev)[:, None] - window_offsets(w, dev)[None, :]
-    back = valid.gather(0, owner.clamp(0, n - 1)) & (owner >= 0) & (owner < n)
-    total = torch.zeros((), dtype=torch.float64, device=dev)
-    p = cfg.block
+    # The blocked order of the whole chunk: segment g (one update) fills slots
+    # [start_g, start_g + nb_g * P), and its slot b * P + i holds its window i * nb_g + b
+    # (strided blocks); padding slots point at window n, a dummy with no contexts.
+    segments, perm, start = [], [], 0
     for s, e in _blocks(n, cfg):
-        m = e - s
-        nb = -(-m // p)
+        nb = -(-(e - s) // p)
+        order = torch.arange(nb * p, device=dev).view(p, nb).t().reshape(-1) + s
+        perm.append(torch.where(order < e, order, n))
+        segments.append((s, e, start, nb))
+        start += nb * p
+    perm = torch.cat(perm)  # (slots,) window of each slot
+    slot_of = torch.empty(n + 1, dtype=torch.long, device=dev)
+    slot_of[perm] = torch.arange(perm.numel(), device=dev)
+    ctx_b = _pad(ctx, n + 1).index_select(0, perm)  # (slots, 2W)
+    mean_b = _pad(mean_w, n + 1).index_select(0, perm)
+    tgt_b = _pad(ids, n + 1).index_select(0, perm)
+    real_b = _pad(real, n + 1).index_select(0, perm)
+    # Position q is the context at offset o of window q - o: ``owner`` (n, 2W) names those
+    # windows, ``back`` says which of them really use q, ``owner_slot`` where they sit.
+    owner = (torch.arange(n, device=dev)[:, None] - window_offsets(w, dev)[None, :]).clamp_(-1, n)
+    back = valid.gather(0, owner.clamp(0, n - 1)) & (owner >= 0) & (owner < n)
+    owner_slot = slot_of.index_select(0, owner.clamp(0, n).view(-1)).view_as(owner)
+    total = torch.zeros((), dtype=torch.float64, device=dev)
+    for s, e, start, nb in segments:
         mp = nb * p
-        # Slot b * P + i of the blocked batch holds window i * nb + b (strided blocks).
-        order = torch.arange(mp, device=dev).view(p, nb).t().reshape(-1)
-        ctx_b = _pad(ctx[s:e], mp).index_select(0, order)  # (mp, 2W)
         h = F.embedding_bag(
-            ctx_b, in_w, per_sample_weights=_pad(mean_w[s:e], mp).index_select(0, order), mode="sum"
+            ctx_b[start : start + mp],
+            in_w,
+            per_sample_weights=mean_b[start : start + mp],
+            mode="sum",
         )  # (mp, D): the window means, in block order
-        tgt = _pad(ids[s:e], mp).index_select(0, order)
-        mask = _pad(real[s:e], mp).index_select(0, order).view(nb, p)
         grad_h, loss = _negative_sampling(
-            h.view(nb, p, d), tgt, mask, out_w, table, lr, cfg, generator, cap, True
+            h.view(nb, p, d),
+            tgt_b[start : start + mp],
+            real_b[start : start + mp].view(nb, p),
+            out_w,
+            table,
+            lr,
+            cfg,
+            generator,
+            cap,
+            True,
         )
         # Each position of the segment (and the W either side) sums the steps of the
         # windows of this segment it is a context of.
         lo, hi = max(s - w, 0), min(e + w, n)
-        j = owner[lo:hi] - s  # (r, 2W) window within the segment
-        use = (back[lo:hi] & (j >= 0) & (j < m)).to(dt)
-        j = j.clamp(0, m - 1)
-        slot = (j % nb) * p + j // nb
+        slot = owner_slot[lo:hi] - start  # (r, 2W)
+        use = back[lo:hi] & (slot >= 0) & (slot < mp)
+        usef = use.to(dt)
         rows = ids[lo:hi]
-        scale = cap_scale(rows, in_w.shape[0], cap, use.sum(1), check=False).to(dt)
+        scale = cap_scale(rows, in_w.shape[0], cap, usef.sum(1), check=False).to(dt)
         step = F.embedding_bag(
-            slot, grad_h.view(mp, d), per_sample_weights=use * scale[:, None], mode="sum"
+            slot.clamp_(0, mp - 1),
+            grad_h.view(mp, d),
+            per_sample_weights=usef.mul_(scale[:, None]),
+            mode="sum",
         )  # (r, D)
         in_w.index_add_(0, rows, step)
         total += loss
