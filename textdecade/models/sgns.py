@@ -275,15 +275,21 @@ def _train_cbow(
       neighbours whose means share most of their words (neighbours in one block pushed
       the same few noise rows with near-identical gradients: analogy 1.6-2.0% vs 2.8-3.2%
       on ``bench_static.py --mb 6 --cbow``);
-    - a row's cap counts the window gradients it takes (a word in 3 windows is 3), and a
-      shared negative counts the block's gradients it sums (see :func:`cap_scale`);
+    - a context row's cap counts the window steps it takes (a word in 3 windows is 3)
+      and is half of ``max_repeats``; a shared negative counts the block's gradients it
+      sums (see :func:`cap_scale`);
     - the per-window work runs as two fused ``embedding_bag`` calls: contexts -> window
       means, and window gradients -> each position's summed step, so a context row is
       read and written once per update rather than once per window it is in.
     """
     n, w, d = ids.numel(), cfg.window, in_w.shape[1]
     dev, dt = in_w.device, in_w.dtype
-    cap, p = cfg.max_repeats, cfg.block
+    p = cfg.block
+    # A context row's step sums whole window steps, and windows that share the row have
+    # near-identical means, so they add up faster than skip-gram's: half the cap kept
+    # 2 Hogwild workers stable at twice word2vec.c's CBOW lr (0.1), where the full cap
+    # diverged at 0.075 (bench_static.py --mb 6 --cbow). Output rows keep the full cap.
+    cap, cap_in = cfg.max_repeats, cfg.max_repeats / 2
     ctx, valid = context_windows(ids, doc, w, generator)  # (n, 2W)
     width = valid.sum(1)
     real = (width > 0).to(dt)
@@ -338,7 +344,7 @@ def _train_cbow(
         use = back[lo:hi] & (slot >= 0) & (slot < mp)
         usef = use.to(dt)
         rows = ids[lo:hi]
-        scale = cap_scale(rows, in_w.shape[0], cap, usef.sum(1), check=False).to(dt)
+        scale = cap_scale(rows, in_w.shape[0], cap_in, usef.sum(1), check=False).to(dt)
         step = F.embedding_bag(
             slot.clamp_(0, mp - 1),
             grad_h.view(mp, d),
