@@ -46,18 +46,21 @@ class Config:
 
     Attributes:
         d_model: vector size (gensim ``vector_size``).
-        sg: skip-gram (True) or CBOW with the window mean (False; use lr 0.05-0.1: its
-            context words get the mean's true gradient, see ``sgns.train_chunk``).
+        sg: skip-gram (True) or CBOW (False): the window mean as input, and each context
+            word takes the window's whole step, as in word2vec.c, whose CBOW lr is 0.05
+            (stable here up to 0.1; see ``sgns._train_cbow``).
         window: maximum window; each position draws its own window in 1..window.
         negative: noise words per pair (the loss and gradient scale use this number).
         sample: subsampling threshold (word2vec.c's formula; 0 turns it off).
         min_count: words seen fewer times are dropped.
         max_vocab_size: keep at most this many of the most frequent words (None: all).
         shared_negatives: noise words drawn per block and shared by its pairs.
-        block: consecutive pairs that share negatives.
+        block: pairs that share negatives (skip-gram: consecutive pairs; CBOW: windows
+            spread evenly over the update).
         pairs_per_update: pairs whose updates are applied together (one batched product).
         max_repeats: a row's summed step within one update is capped at this many
-            gradients (see :func:`textdecade.models.sgns.sparse_add`).
+            gradients (see :func:`textdecade.models.sgns.cap_scale`); CBOW's context rows
+            at half as many window steps.
         workers: CPU worker processes (1: deterministic; 2+: Hogwild, as word2vec.c's
             threads). Ignored on GPU.
         subword: give out-of-vocabulary words a vector from their BPE pieces.
