@@ -33,6 +33,7 @@ from textdecade.models.layers import (
     PreLNBlock,
     activation_fn,
     init_normal_,
+    linear_cross_entropy,
     make_caches,
     scale_residual_init_,
 )
@@ -177,11 +178,15 @@ class Model(Family):
                 already cached (positions start at the cache's length) and are appended.
             attention_mask: (B, P+T) 1 = real token, 0 = padding (right padding).
         """
+        return self.lm_head(self._final_states(input_ids, cache, attention_mask))
+
+    def _final_states(self, input_ids, cache=None, attention_mask=None) -> torch.Tensor:
+        """The last block's output after ``ln_f``: (B, T) -> (B, T, D)."""
         offset = cache[0].length if cache else 0
         x = self._embed(input_ids, offset)
         for i, block in enumerate(self.h):
             x = block(x, attention_mask, cache[i] if cache else None)
-        return self.lm_head(self.ln_f(x))
+        return self.ln_f(x)
 
     def new_cache(self, batch: int = 1, device=None, dtype=None) -> list[KVCache]:
         """Empty KV caches for ``batch`` sequences of up to ``max_len`` positions."""
@@ -243,9 +248,10 @@ class Model(Family):
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Mean next-token cross-entropy (nats) of ``input_ids`` -> ``labels``."""
-        logits = self.logits(batch["input_ids"])  # (B, T, V)
-        return F.cross_entropy(
-            logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE_INDEX
+        h = self._final_states(batch["input_ids"]).flatten(0, 1)  # (B, T, D) -> (B*T, D)
+        # the output layer and the loss together, chunk by chunk (see linear_cross_entropy)
+        return linear_cross_entropy(
+            h, self.lm_head.weight, batch["labels"].flatten(), ignore_index=IGNORE_INDEX
         )
 
     @torch.no_grad()
