@@ -290,10 +290,19 @@ def _train_cbow(
     # 2 Hogwild workers stable at twice word2vec.c's CBOW lr (0.1), where the full cap
     # diverged at 0.075 (bench_static.py --mb 6 --cbow). Output rows keep the full cap.
     cap, cap_in = cfg.max_repeats, cfg.max_repeats / 2
-    ctx, valid = context_windows(ids, doc, w, generator)  # (n, 2W)
-    width = valid.sum(1)
+    offsets = window_offsets(w, dev)
+    # The same draw as context_windows, with the bounds from sorted document ids: window
+    # i spans positions lo..hi (its centre excluded), a range both cut at document edges.
+    reduced = torch.randint(1, w + 1, (n,), generator=generator, device=dev)
+    pos = torch.arange(n, device=dev)
+    lo = torch.maximum(pos - reduced, torch.searchsorted(doc, doc))
+    hi = torch.minimum(pos + reduced, torch.searchsorted(doc, doc, right=True) - 1)
+    width = hi - lo
     real = (width > 0).to(dt)
-    mean_w = valid.to(dt) / width.clamp_min(1).to(dt)[:, None]  # (n, 2W) weights of the mean
+    at = pos[:, None] + offsets[None, :]  # (n, 2W) context positions
+    valid = (at >= lo[:, None]) & (at <= hi[:, None])
+    ctx = ids.index_select(0, at.clamp_(0, n - 1).view(-1)).view(n, 2 * w)
+    mean_w = valid.to(dt) * (1.0 / width.clamp_min(1).to(dt))[:, None]  # weights of the mean
     # The blocked order of the whole chunk: segment g (one update) fills slots
     # [start_g, start_g + nb_g * P), and its slot b * P + i holds its window i * nb_g + b
     # (strided blocks); padding slots point at window n, a dummy with no contexts.
@@ -305,17 +314,19 @@ def _train_cbow(
         segments.append((s, e, start, nb))
         start += nb * p
     perm = torch.cat(perm)  # (slots,) window of each slot
-    slot_of = torch.empty(n + 1, dtype=torch.long, device=dev)
-    slot_of[perm] = torch.arange(perm.numel(), device=dev)
     ctx_b = _pad(ctx, n + 1).index_select(0, perm)  # (slots, 2W)
     mean_b = _pad(mean_w, n + 1).index_select(0, perm)
     tgt_b = _pad(ids, n + 1).index_select(0, perm)
     real_b = _pad(real, n + 1).index_select(0, perm)
-    # Position q is the context at offset o of window q - o: ``owner`` (n, 2W) names those
-    # windows, ``back`` says which of them really use q, ``owner_slot`` where they sit.
-    owner = (torch.arange(n, device=dev)[:, None] - window_offsets(w, dev)[None, :]).clamp_(-1, n)
-    back = valid.gather(0, owner.clamp(0, n - 1)) & (owner >= 0) & (owner < n)
-    owner_slot = slot_of.index_select(0, owner.clamp(0, n).view(-1)).view_as(owner)
+    # Position q is the context at offset o of window q - o. Tables padded with W windows
+    # that use nothing on either side: ``back`` (n, 2W) says which of those windows really
+    # use q, ``owner_slot`` where they sit in the blocked order.
+    owner = (pos + w)[:, None] - offsets[None, :]  # (n, 2W), in the padded numbering
+    edge = valid.new_zeros(w, 2 * w)
+    back = torch.cat([edge, valid, edge]).gather(0, owner)
+    slot_of = torch.full((n + 2 * w,), -1, dtype=torch.long, device=dev)
+    slot_of[perm + w] = torch.arange(perm.numel(), device=dev)
+    owner_slot = slot_of.index_select(0, owner.view(-1)).view_as(owner)
     total = torch.zeros((), dtype=torch.float64, device=dev)
     for s, e, start, nb in segments:
         mp = nb * p
