@@ -9,7 +9,8 @@ Each shared negative's gradient is scaled by ``negative / shared_negatives`` so 
 still sees the push of ``negative`` noise words on average (measured here: blocks of 32-64
 pairs with 5-16 shared negatives match per-pair quality; large blocks with few negatives
 diverge). Updates are plain sparse SGD (``index_add_`` into the rows touched), no optimizer
-state, and the same code runs on CPU and CUDA.
+state, and the same code runs on CPU and CUDA. CBOW (:func:`_train_cbow`) blocks windows
+the same way, but strided, with word2vec.c's full step to every context word.
 
 Dimension legend: n words in a chunk, M pairs, nb blocks, P pairs per block, K shared
 negatives, D vector size, W window.
@@ -216,7 +217,7 @@ def train_chunk(
         table: unigram^0.75 table (int32, same device).
         keep_prob: (V,) subsampling keep probabilities (same device).
         ids: (n,) word ids of consecutive corpus positions (same device).
-        doc: (n,) their document indices.
+        doc: (n,) their document indices (nondecreasing, as consecutive positions are).
         lr: the learning rate for this chunk.
         cfg: kernel settings.
         generator: randomness (subsampling, windows, negatives) on the tables' device.
@@ -350,11 +351,10 @@ def _train_cbow(
         )
         # Each position of the segment (and the W either side) sums the steps of the
         # windows of this segment it is a context of.
-        lo, hi = max(s - w, 0), min(e + w, n)
-        slot = owner_slot[lo:hi] - start  # (r, 2W)
-        use = back[lo:hi] & (slot >= 0) & (slot < mp)
-        usef = use.to(dt)
-        rows = ids[lo:hi]
+        first, last = max(s - w, 0), min(e + w, n)
+        slot = owner_slot[first:last] - start  # (r, 2W)
+        usef = (back[first:last] & (slot >= 0) & (slot < mp)).to(dt)
+        rows = ids[first:last]
         scale = cap_scale(rows, in_w.shape[0], cap_in, usef.sum(1), check=False).to(dt)
         step = F.embedding_bag(
             slot.clamp_(0, mp - 1),
