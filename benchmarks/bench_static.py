@@ -10,16 +10,18 @@ message when absent) on the same co-occurrence counts, restricted to the top
 1/distance weights, x_max 100, alpha 0.75, AdaGrad lr 0.05 (constant), the same number of
 passes (textdecade: epochs of shuffled stochastic updates; mittens: full-batch steps).
 
-Each contender runs in its own subprocess, so each reports its own memory: peak RSS of
-the process (``ru_maxrss``), the largest peak of its reaped child processes (textdecade's
-Hogwild workers; forked children also count the pages they share with the parent, so the
-two peaks do not add up), the training part (peak minus RSS right before training, with
-the input already held: texts for textdecade, token lists for gensim), and the peak PSS
-of the whole process tree sampled every 0.5 s (shared pages counted once: the honest
-total). Memory is read before scoring. Also reported: training wall time, words/s
-(in-vocabulary words x epochs / seconds, the same numerator for both) or nonzeros/s,
-CPU seconds per million words (robust when other jobs share the cores), analogy accuracy
-(questions-words, restrict_vocab 30000, coverage) and WordSim-353 Spearman; then ratios.
+Each contender runs in its own subprocess, so each reports its own memory, read before
+scoring: its peak RSS (``VmHWM``; ``ru_maxrss`` would carry the launcher's peak across
+exec), the training part (peak minus RSS right before training, the input already held:
+texts for textdecade, token lists for gensim), the largest peak of its reaped children
+(``RUSAGE_CHILDREN``: textdecade's Hogwild workers; a forked child counts the pages it
+shares with its parent, so the peaks do not add up; gensim's is a short helper it forks),
+and the peak anonymous + shared-memory PSS of the whole process tree, sampled every 0.5 s
+(each page counted once; code and file mappings left out). Also reported: training wall
+time, words/s (in-vocabulary words x epochs / seconds, the same numerator for both) or
+nonzeros/s, CPU seconds per million words (robust when other jobs share the cores),
+analogy accuracy (questions-words, restrict_vocab 30000, coverage) and WordSim-353
+Spearman; then the ratios.
 
     python benchmarks/bench_static.py --mb 10
     python benchmarks/bench_static.py --mb 10 --glove --glove-vocab 5000 --epochs 25
@@ -83,6 +85,16 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
+def _peak_rss_mb() -> float:
+    """Peak RSS of this process's own address space (``VmHWM``), in MiB.
+
+    Not ``ru_maxrss``: Linux carries the spawning process's peak across ``exec``, so a
+    worker's ``ru_maxrss`` never reads below the launcher's size.
+    """
+    with open("/proc/self/status") as f:
+        return next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")) / 1024
+
+
 def _tree_pss_mb(pid: int) -> float:
     """Anonymous + shared-memory PSS of ``pid`` and its descendants, in MiB.
 
@@ -121,13 +133,15 @@ class Meter:
     def read(self) -> dict[str, float]:
         """Peaks so far: ``peak_mb``, ``train_mb``, ``child_mb``, ``pss_mb`` (MiB)."""
         self.pss_peak = max(self.pss_peak, _tree_pss_mb(os.getpid()))
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-        child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        peak = _peak_rss_mb()
         return {
             "base_mb": self.base,
             "peak_mb": peak,
             "train_mb": peak - self.base,
-            "child_mb": child,
+            # the largest reaped child (KiB on Linux): a forked child starts with the
+            # parent's private pages mapped, an exec'd helper with its spawner's peak
+            "child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+            "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "pss_mb": self.pss_peak,
         }
 
@@ -185,7 +199,7 @@ def work_word2vec_td(spec: dict) -> list[dict]:
             lr=spec["lr"],
             batch_size=spec["batch_words"],
             device=spec["device"],
-            log=lambda s: print(s, file=sys.stderr, flush=True),
+            log=lambda s: print(f"{s} | RSS {_rss_mb():.0f} MiB", file=sys.stderr, flush=True),
             data=data,
         )
         data, keep = history.data, keep or history  # the first owns the word stream's dir
@@ -285,7 +299,7 @@ def work_glove_td(spec: dict) -> list[dict]:
         min_lr_ratio=1.0,  # constant, as glove.c and mittens
         batch_size=spec["glove_batch"],
         data=data,
-        log=lambda s: print(s, file=sys.stderr, flush=True),
+        log=lambda s: print(f"{s} | RSS {_rss_mb():.0f} MiB", file=sys.stderr, flush=True),
     )
     nnz, seconds = len(data.train), history.train_seconds
     row = {
@@ -361,11 +375,17 @@ def spawn(name: str, spec: dict) -> list[dict]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def _cell(value, width: int) -> str:
+    if isinstance(value, int):
+        return f"{value:>{width},}"
+    return f"{value:>{width}.4g}" if abs(value) < 1e5 else f"{value:>{width},.0f}"
+
+
 def table(rows: dict[str, dict], keys: list[str]) -> None:
     widths = [max(12, len(k) + 2) for k in keys]
     print(f"\n{'':14}" + "".join(f"{k:>{w}}" for k, w in zip(keys, widths)))
     for name, row in rows.items():
-        cells = (f"{row[k]:>{w}.4g}" if k in row else f"{'-':>{w}}" for k, w in zip(keys, widths))
+        cells = (_cell(row[k], w) if k in row else f"{'-':>{w}}" for k, w in zip(keys, widths))
         print(f"{name:14}" + "".join(cells))
 
 
