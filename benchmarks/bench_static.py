@@ -24,7 +24,8 @@ analogy accuracy (questions-words, restrict_vocab 30000, coverage) and WordSim-3
 Spearman; then the ratios.
 
     python benchmarks/bench_static.py --mb 10
-    python benchmarks/bench_static.py --mb 10 --glove --glove-vocab 5000 --epochs 25
+    python benchmarks/bench_static.py --mb 10 --glove --glove-vocab 5000 --epochs 20 \
+        --mittens-iters 65          # mittens given about textdecade's training time
     python benchmarks/bench_static.py --mb 40 --device cuda --skip-gensim --batch-words 1000000 \
         --pairs-per-update 16384 65536 262144      # a GPU sweep (benchmarks/gpu.sh)
 """
