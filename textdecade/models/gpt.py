@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from textdecade.data.lm import (
@@ -270,9 +269,10 @@ class Model(Family):
         for batch in causal_eval_batches(
             data.valid, self._eval_batch_size, self.config.max_len, max_batches
         ):
-            logits = self.logits(batch["input_ids"].to(device))
-            labels = batch["labels"].to(device)
-            total += float(F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="sum"))
+            h = self._final_states(batch["input_ids"].to(device)).flatten(0, 1)
+            labels = batch["labels"].to(device).flatten()
+            # the mean over this batch's labels, chunk by chunk on CPU (no (B*T, V) logits)
+            total += float(linear_cross_entropy(h, self.lm_head.weight, labels)) * labels.numel()
             count += labels.numel()
         self.train(was_training)
         val_loss = total / max(count, 1)

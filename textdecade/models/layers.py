@@ -302,7 +302,7 @@ def linear_cross_entropy(
         The mean loss over counted rows (a scalar; NaN when no row counts, as torch).
     """
     if h.device.type != "cpu" or torch.is_autocast_enabled(h.device.type):
-        return F.cross_entropy(h @ weight.t(), labels, ignore_index=ignore_index)
+        return F.cross_entropy(F.linear(h, weight), labels, ignore_index=ignore_index)
     grads = torch.is_grad_enabled()  # inside forward() it is always off
     return _LinearCrossEntropy.apply(h, weight, labels, ignore_index, chunk_rows, grads)
 
