@@ -150,8 +150,8 @@ def _negative_sampling(
         table: unigram^0.75 table on the same device.
         cap: :func:`cap_scale`'s cap for the output rows.
         weigh_negatives: count a shared negative's row as the block's P * negative / K
-            gradients it sums (CBOW's window means are alike within a block, so those
-            gradients add up), not as one.
+            gradients it sums, not as one (CBOW: window means share a common direction,
+            so those gradients add up; unweighted, lr 0.1 diverged).
 
     Returns:
         ``(grad_u, loss_sum)``: the (nb, P, D) ascent step for the inputs (lr applied) and
