@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from textdecade.models.static_fit import fit_static
 # kernel (the mean's true gradient, neighbouring windows sharing negatives) 1.8-2.1% and
 # 0.16-0.21. The floors sit between, with room for Hogwild timing noise.
 FILES = ("gensim_enwiki_sample.txt", "nltk_abc_news.txt")
+DEVICE = os.environ.get("TEXTDECADE_TEST_DEVICE", "cpu")
 ANALOGY_FLOOR = 0.026
 WS353_FLOOR = 0.27
 MONTHS = {
@@ -31,14 +33,17 @@ def reference_cbow(in_w, out_w, table, ids, doc, lr, cfg, gen):
     they were and their steps are added together (no repeat cap). Draws the randomness in
     the kernel's order: the subsampling uniforms, the windows, then each segment's
     negatives; window j of a segment of nb blocks shares block j % nb's negatives."""
-    torch.rand(ids.shape, generator=gen)  # train_chunk's subsampling draw (keep all here)
+    dev = ids.device
+    torch.rand(ids.shape, generator=gen, device=dev)  # train_chunk's subsampling draw
     ctx, valid = sgns.context_windows(ids, doc, cfg.window, gen)
     n, step = ids.numel(), cfg.pairs_per_update // cfg.block * cfg.block
     scale = cfg.negative / cfg.shared_negatives
     for s in range(0, n, step):
         m = min(s + step, n) - s
         nb = math.ceil(m / cfg.block)
-        draw = torch.randint(0, table.numel(), (nb, cfg.shared_negatives), generator=gen)
+        draw = torch.randint(
+            0, table.numel(), (nb, cfg.shared_negatives), generator=gen, device=dev
+        )
         negs = table[draw].long()
         d_in, d_out = torch.zeros_like(in_w), torch.zeros_like(out_w)
         for j in range(m):
@@ -60,9 +65,14 @@ def reference_cbow(in_w, out_w, table, ids, doc, lr, cfg, gen):
         out_w += d_out
 
 
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator(device=DEVICE).manual_seed(seed)
+
+
 def test_kernel_matches_the_per_window_reference():
     """Strided blocks, segment edges, document edges and the fused embedding_bag steps
-    give exactly the per-window arithmetic (float64, cap out of reach)."""
+    give exactly the per-window arithmetic (float64, cap out of reach), on the test
+    device (TEXTDECADE_TEST_DEVICE: cpu here, cuda in benchmarks/gpu.sh)."""
     v, dim, n = 40, 12, 333
     gen = torch.Generator().manual_seed(3)
     in_w = (torch.rand(v, dim, generator=gen, dtype=torch.float64) - 0.5) / 2
@@ -73,18 +83,19 @@ def test_kernel_matches_the_per_window_reference():
     doc[100] = doc[99] + 1
     doc[101:] += 2
     table = torch.randint(0, v, (1000,), generator=gen, dtype=torch.int32)
+    in_w, out_w, ids, doc, table = (x.to(DEVICE) for x in (in_w, out_w, ids, doc, table))
     cfg = sgns.KernelConfig(
         sg=False, window=3, shared_negatives=4, block=8, pairs_per_update=64, max_repeats=10**9
     )
+    start = in_w.clone()
     ours = (in_w.clone(), out_w.clone())
-    loss, count = sgns.train_chunk(
-        *ours, table, torch.ones(v), ids, doc, 0.3, cfg, torch.Generator().manual_seed(5)
-    )
-    reference_cbow(in_w, out_w, table, ids, doc, 0.3, cfg, torch.Generator().manual_seed(5))
+    keep = torch.ones(v, device=DEVICE)
+    loss, count = sgns.train_chunk(*ours, table, keep, ids, doc, 0.3, cfg, _gen(5))
+    reference_cbow(in_w, out_w, table, ids, doc, 0.3, cfg, _gen(5))
     sizes = torch.bincount(doc)
     assert (sizes == 1).any() and count == int(sizes[sizes > 1].sum())  # windows with context
     assert math.isfinite(loss) and loss > 0
-    assert not torch.equal(ours[0], in_w.new_zeros(()))
+    assert (ours[0] - start).abs().max() > 1e-3  # the step is not a no-op
     torch.testing.assert_close(ours[0], in_w, rtol=0, atol=1e-12)
     torch.testing.assert_close(ours[1], out_w, rtol=0, atol=1e-12)
 
