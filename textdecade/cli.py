@@ -195,7 +195,13 @@ def cmd_eval_homograph(args) -> int:
     return _eval_models(
         args,
         lambda m: run_homograph(
-            m, args.data, args.layers, args.words, args.max_per_sense, args.max_test_per_sense
+            m,
+            args.data,
+            args.layers,
+            args.words,
+            args.max_per_sense,
+            args.max_test_per_sense,
+            probe=args.probe,
         ),
     )
 
@@ -553,6 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--words", nargs="+", help="only these target words")
     p.add_argument("--max-per-sense", type=int, help="cap of training instances per sense")
     p.add_argument("--max-test-per-sense", type=int, help="cap of test instances per sense")
+    p.add_argument(
+        "--probe", action="store_true", help="also score a linear probe (logistic regression)"
+    )
 
     p = eval_parser(
         "perplexity",

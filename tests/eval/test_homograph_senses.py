@@ -20,22 +20,25 @@ SUBSET = ["bank", "console", "bass", "mole", "organ", "match"]
 def test_minilm_beats_mfs_on_coarsewsd20_slice_and_static_lands_on_it(minilm, gensim_kv):
     root = data_path("coarsewsd20")
     opts = dict(words=["bank", "crane", "java"], max_per_sense=8, max_test_per_sense=8)
-    res = evaluate_homographs(minilm, root, **opts)
+    res = evaluate_homographs(minilm, root, **opts, probe=True)
     assert [w.n for w in res.words] == [16, 16, 16] and res.mfs_accuracy == 0.5
     assert res.accuracy >= 0.75  # measured 0.92 (balanced caps: MFS is 0.5)
     assert res.macro_f1 > res.mfs_macro_f1 + 0.3
-    static = evaluate_homographs(Vectors.from_gensim(gensim_kv), root, **opts)
+    assert res.probe_accuracy >= 0.75  # the linear probe on the same vectors: measured 0.875
+    static = evaluate_homographs(Vectors.from_gensim(gensim_kv), root, **opts, probe=True)
     for w in static.words:  # same vector for every occurrence: exactly the baseline
         assert w.accuracy == w.mfs_accuracy and w.macro_f1 == w.mfs_macro_f1
-    assert "most-frequent-sense" in res.format()
+        assert w.probe_accuracy == w.mfs_accuracy
+    assert "most-frequent-sense" in res.format() and "linear probe" in res.format()
 
 
 @pytest.mark.slow
 def test_builtin_suite_leave_one_out(minilm):
-    res = evaluate_homographs(minilm, words=SUBSET, layers="last4")
+    res = evaluate_homographs(minilm, words=SUBSET, layers="last4", probe=True)
     assert res.protocol == "leave-one-out" and len(res.words) == len(SUBSET)
     assert res.mfs_accuracy == 0.5  # 8 sentences per sense, two senses per word
     assert res.accuracy >= 0.8  # measured 0.94 over the whole suite
+    assert res.probe_accuracy >= 0.7  # cross-validated probe, same vectors: measured 0.92
     rng = np.random.default_rng(0)
     words = sorted({w for t in read_sense_tsv() for x in t.train for w in x.words})
     static = Vectors(words, rng.standard_normal((len(words), 16)))

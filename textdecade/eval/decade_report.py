@@ -83,9 +83,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The side-by-side table of the decade."""
     head = (
         "| model | params | train time | seen | analogy acc % (coverage %) | WS-353 ρ | "
-        "SimLex-999 ρ | homograph acc % (MFS %) | val ppl | bits/byte |"
+        "SimLex-999 ρ | homograph acc % (MFS %) | homograph probe % | val ppl | bits/byte |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     for r in rows:
         ws = next(
             (
@@ -107,6 +107,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             f"{_fmt(r.get('analogy_acc'))} ({_fmt(r.get('analogy_coverage'))}) | "
             f"{_fmt(ws, 'rho')} | {_fmt(sl, 'rho')} | "
             f"{_fmt(r.get('homograph_acc'))} ({_fmt(r.get('homograph_mfs'))}) | "
+            f"{_fmt(r.get('homograph_probe_acc'))} | "
             f"{_fmt(r.get('val_ppl'), 'num')} | {_fmt(r.get('val_bpb'), 'num')} |"
         )
     return "\n".join(lines)
@@ -192,7 +193,8 @@ def write_report(out: Path, plan: dict, settings: Any) -> Path:
         f"Corpus: {corpus}; preset `{settings.preset}`; one shared tokenizer "
         "(`tokenizer.json`). Analogy: Google questions-words, 3CosAdd, restrict_vocab 30000, "
         "accuracy over answered questions with coverage beside it. Similarity: Spearman ρ. "
-        "Homographs: nearest sense centroid, beside the most-frequent-sense baseline "
+        "Homographs: nearest sense centroid, beside the most-frequent-sense baseline, and a "
+        "linear probe (logistic regression) on the same vectors "
         f"({settings.homograph_data or 'built-in suite'}). Contextual models are scored on "
         "static vectors averaged over their states in a corpus sample (Bommasani et al. 2020) "
         "and on homographs with their contextual states.",

@@ -1,15 +1,23 @@
 """Homographs: does a model's contextual vector of a word separate the word's senses?
 
-Sense centroids and 1-nearest-centroid classification (as Loureiro et al. 2021 do on
-CoarseWSD-20): centroids are the mean target vectors of each sense in train, a test
-occurrence takes the sense of the most cosine-similar centroid. Accuracy and macro-F1 per
-word and overall sit beside the most-frequent-sense (MFS) baseline. The built-in suite is
-scored leave-one-out (an instance never counts towards its own centroid). WiC is in
-:mod:`textdecade.eval.wic`.
+Two classifiers on the frozen vectors, both used by Loureiro et al. 2021 on CoarseWSD-20:
+
+* sense centroids and 1-nearest-centroid (the headline ``accuracy``): centroids are the
+  mean target vectors of each sense in train, and a test occurrence takes the sense of
+  the most cosine-similar centroid;
+* a linear probe (``probe=True``, ``probe_accuracy``): logistic regression on the
+  standardized vectors. Unlike centroids it learns the senses' priors and which
+  dimensions matter, so weak or anisotropic vectors (small models trained for minutes)
+  can still show the context they carry.
+
+Accuracy and macro-F1 per word and overall sit beside the most-frequent-sense (MFS)
+baseline. The built-in suite is scored leave-one-out: an instance never counts towards
+its own centroid, and the probe is cross-validated. WiC is in :mod:`textdecade.eval.wic`.
 
 A static model gives every occurrence the same vector, so all its centroids coincide;
-cosine ties (within ``TIE``) go to the most frequent sense, so static vectors land exactly
-on the MFS baseline with no special case: the table shows what context buys.
+cosine ties (within ``TIE``) go to the most frequent sense, and the probe can only learn
+the prior, so static vectors land exactly on the MFS baseline with no special case: the
+table shows what context buys.
 """
 
 from __future__ import annotations
@@ -102,6 +110,7 @@ class WordScore:
     macro_f1: float
     mfs_accuracy: float
     mfs_macro_f1: float
+    probe_accuracy: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-able dict of every number (for ``--format json``)."""
@@ -128,6 +137,13 @@ class HomographResult:
         return _weighted(self.words, "mfs_accuracy")
 
     @property
+    def probe_accuracy(self) -> float | None:
+        """The linear probe's accuracy over all instances (None unless it was run)."""
+        if not self.words or any(w.probe_accuracy is None for w in self.words):
+            return None
+        return _weighted(self.words, "probe_accuracy")
+
+    @property
     def macro_f1(self) -> float:
         """Mean over words of the per-word macro-F1."""
         return float(np.mean([w.macro_f1 for w in self.words]))
@@ -139,11 +155,14 @@ class HomographResult:
 
     def summary(self) -> dict:
         """Headline metrics for one row of a side-by-side table (:func:`report.compare`)."""
-        return {
+        out = {
             "homograph acc": self.accuracy,
             "homograph MFS acc": self.mfs_accuracy,
             "homograph macro-F1": self.macro_f1,
         }
+        if self.probe_accuracy is not None:
+            out["homograph probe acc"] = self.probe_accuracy
+        return out
 
     def to_dict(self) -> dict:
         """JSON-able dict of every number (for ``--format json``)."""
@@ -156,6 +175,7 @@ class HomographResult:
             "macro_f1": self.macro_f1,
             "mfs_accuracy": self.mfs_accuracy,
             "mfs_macro_f1": self.mfs_macro_f1,
+            "probe_accuracy": self.probe_accuracy,
             "words": [w.to_dict() for w in self.words],
         }
 
@@ -170,6 +190,7 @@ class HomographResult:
                 "macro_f1": self.macro_f1,
                 "mfs_accuracy": self.mfs_accuracy,
                 "mfs_macro_f1": self.mfs_macro_f1,
+                "probe_accuracy": self.probe_accuracy,
             }
         )
         cols = ["word", "n", "senses", "accuracy", "macro_f1", "mfs_accuracy", "mfs_macro_f1"]
@@ -177,6 +198,9 @@ class HomographResult:
             f"Homographs on {self.data} ({self.protocol}, layers={self.layers}): accuracy "
             f"{100 * self.accuracy:.1f}% vs most-frequent-sense {100 * self.mfs_accuracy:.1f}%"
         )
+        if self.probe_accuracy is not None:
+            cols.append("probe_accuracy")
+            head += f"; linear probe {100 * self.probe_accuracy:.1f}%"
         return head + "\n\n" + format_table(rows, cols)
 
 
@@ -185,8 +209,33 @@ def _weighted(words: list[WordScore], attr: str) -> float:
     return sum(getattr(w, attr) * w.n for w in words) / total if total else 0.0
 
 
-def _score_task(task: WordTask, vecs: np.ndarray, leave_one_out: bool) -> WordScore:
-    """Nearest centroid on ``task``; ``vecs`` holds train rows then test rows."""
+def _probe(train: np.ndarray, train_y: np.ndarray, test: np.ndarray | None) -> np.ndarray:
+    """Logistic-regression predictions on standardized vectors: of ``test``, or (None)
+    cross-validated predictions of ``train`` itself (the leave-one-out protocol)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n = len(train if test is None else test)
+    if len(set(train_y.tolist())) < 2:  # one sense seen: nothing to learn but the prior
+        return np.full(n, train_y[0])
+    if np.ptp(train, axis=0).max() == 0:
+        # Every occurrence has the same vector (a static model): the prior alone, with
+        # ties (balanced caps) going to the most frequent sense, as the centroids do.
+        return np.zeros(n, dtype=train_y.dtype)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    if test is not None:
+        return probe.fit(train, train_y).predict(test)
+    folds = int(min(5, max(2, np.bincount(train_y).min())))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=0)
+    return cross_val_predict(probe, train, train_y, cv=cv)
+
+
+def _score_task(
+    task: WordTask, vecs: np.ndarray, leave_one_out: bool, probe: bool = False
+) -> WordScore:
+    """Nearest centroid (and the probe) on ``task``; ``vecs`` holds train rows then test rows."""
     sense_id = {s: i for i, s in enumerate(task.senses)}
     train_y = np.array([sense_id[x.sense] for x in task.train])
     n_train, k = len(task.train), len(task.senses)
@@ -213,6 +262,11 @@ def _score_task(task: WordTask, vecs: np.ndarray, leave_one_out: bool) -> WordSc
         sims[:, counts == 0] = -np.inf
     pred = _predict(sims)
     mfs = np.zeros_like(gold)  # senses are ordered most frequent first
+    probe_acc = None
+    if probe:
+        x = train.astype(np.float64)
+        guess = _probe(x, train_y, None if leave_one_out else test.astype(np.float64))
+        probe_acc = float(np.mean(guess == gold))
     return WordScore(
         task.word,
         len(gold),
@@ -221,6 +275,7 @@ def _score_task(task: WordTask, vecs: np.ndarray, leave_one_out: bool) -> WordSc
         _macro_f1(gold, pred),
         float(np.mean(mfs == gold)),
         _macro_f1(gold, mfs),
+        probe_acc,
     )
 
 
@@ -237,8 +292,9 @@ def evaluate_homographs(
     max_test_per_sense: int | None = None,
     context: int | None = 40,
     batch_size: int = 32,
+    probe: bool = False,
 ) -> HomographResult:
-    """Sense separation by nearest sense centroid.
+    """Sense separation by nearest sense centroid (and, with ``probe``, a linear probe).
 
     Args:
         model: a :class:`ContextualEncoder` or static :class:`Vectors`.
@@ -250,6 +306,7 @@ def evaluate_homographs(
         max_test_per_sense: cap of CoarseWSD test instances per sense.
         context: words kept on each side of the target (None: whole sentences).
         batch_size: sentences per forward pass.
+        probe: also score a logistic-regression probe on the same vectors.
 
     Returns:
         A :class:`HomographResult` with the MFS baseline beside each score.
@@ -277,7 +334,8 @@ def evaluate_homographs(
     start = 0
     for t in tasks:
         n = len(t.train) + len(t.test)
-        result.words.append(_score_task(t, vecs[start : start + n], protocol != "train/test"))
+        loo = protocol != "train/test"
+        result.words.append(_score_task(t, vecs[start : start + n], loo, probe))
         start += n
     return result
 

@@ -93,6 +93,7 @@ def score_model(
             homograph_data,
             max_per_sense=40,
             max_test_per_sense=40,
+            probe=True,
         ),
         notes,
         "homograph",
@@ -100,6 +101,7 @@ def score_model(
     if homograph is not None:
         row["homograph_acc"] = homograph.accuracy
         row["homograph_mfs"] = homograph.mfs_accuracy
+        row["homograph_probe_acc"] = homograph.probe_accuracy
         row["homograph_data"] = homograph.data
     # Each family's own validation numbers: its loss, and perplexity / bits per byte where
     # its objective defines them (the language models' cross-entropy).

@@ -139,6 +139,7 @@ def run_homograph(
     words: list[str] | None = None,
     max_per_sense: int | None = None,
     max_test_per_sense: int | None = None,
+    probe: bool = False,
 ) -> HomographResult | WicResult:
     """``textdecade eval homograph``: CoarseWSD-20 folder, sense TSV, WiC, or built-in suite.
 
@@ -152,7 +153,9 @@ def run_homograph(
         raise UserError(f"{path}: no such homograph data (a CoarseWSD-20 folder, TSV or WiC)")
     if path is not None and _is_wic(path):
         return evaluate_wic(model, path, layers=layers)
-    return evaluate_homographs(model, path, layers, words, max_per_sense, max_test_per_sense)
+    return evaluate_homographs(
+        model, path, layers, words, max_per_sense, max_test_per_sense, probe=probe
+    )
 
 
 def plot_embeddings(
