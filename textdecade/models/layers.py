@@ -295,10 +295,9 @@ def linear_cross_entropy(
     Equal to the plain loss (and its gradients) up to float rounding. On CPU it is faster
     and lighter (``benchmarks/bench_lm.py``: GPT training 5-11% less CPU time per token,
     peak memory 65-100 MiB lower): the (N, V) logits and their gradient exist one chunk at
-    a time.
-    On other devices and under autocast the plain ``F.linear`` + ``F.cross_entropy`` path
-    runs, exactly as before (GPU kernels, bf16 autocast and ``torch.compile`` keep their
-    existing path; the chunked one is not measured there).
+    a time; ``torch.compile`` traces it. On other devices and under autocast the plain
+    ``F.linear`` + ``F.cross_entropy`` path runs exactly as before (the chunked path is not
+    measured on GPUs, so their kernels and bf16 autocast keep their existing path).
 
     Args:
         h: final hidden states (N, D).  weight: the output matrix (V, D), no bias.
