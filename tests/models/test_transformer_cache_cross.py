@@ -21,12 +21,7 @@ V = 24  # ids 0..6 are the special tokens; "words" are 7..23
 WORDS = torch.arange(7, V)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _reverse_batch(gen: torch.Generator, n: int) -> dict[str, torch.Tensor]:

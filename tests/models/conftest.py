@@ -1,0 +1,16 @@
+"""Fixtures shared by the model tests."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of tiny sequential ops: fastest, and robust when
+    other jobs share the cores (see the README on OMP_WAIT_POLICY)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
