@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from textdecade.models.gpt import Config, Model
-from textdecade.models.layers import linear_cross_entropy
+from textdecade.models.losses import linear_cross_entropy
 
 
 def _plain_and_fused(h, w, labels, chunk_rows, scale=1.0):

@@ -32,10 +32,10 @@ from textdecade.models.layers import (
     PreLNBlock,
     activation_fn,
     init_normal_,
-    linear_cross_entropy,
     make_caches,
     scale_residual_init_,
 )
+from textdecade.models.losses import linear_cross_entropy
 
 
 @dataclass(frozen=True)
