@@ -263,14 +263,16 @@ class Trainer:
                 pending.append(
                     ({"step": step, "lr": lr, "epoch": round(batcher.epoch, 4)}, step_loss)
                 )
-                stop = dist.any_rank(self._stop_signal is not None, self.info, device)
                 logged = step % train.log_every == 0 or step == train.steps
                 evaluated = bool(train.eval_every) and (
                     step % train.eval_every == 0 or step == train.steps
                 )
-                saved = step % train.ckpt_every == 0 or step == train.steps or stop
+                saved = step % train.ckpt_every == 0 or step == train.steps
                 if not (logged or evaluated or saved or step % sync_every == 0):
-                    continue
+                    continue  # a signal is acted on at the next of these steps
+                # Under torchrun this is a collective: every rank stops at the same step.
+                stop = dist.any_rank(self._stop_signal is not None, self.info, device)
+                saved = saved or stop
                 records = self._settle_losses(pending, device)
                 pending = []
                 record = records[-1]
