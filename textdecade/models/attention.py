@@ -200,7 +200,12 @@ class MultiHeadAttention(nn.Module):
         s = k.shape[2]
         causal = self.causal and not cross
         p_drop = self.dropout if self.training else 0.0
-        if need_weights:
+        weights = None
+        if not need_weights and attention_mask is None and causal and (past == 0 or t == 1):
+            # One new token sees the whole cache; a fresh sequence uses the kernel's own
+            # causal mask (no mask tensor, the fastest path).
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p_drop, is_causal=past == 0)
+        else:
             mask = attention_bias_mask(
                 t,
                 s,
@@ -210,27 +215,13 @@ class MultiHeadAttention(nn.Module):
                 device=x.device,
                 cross=cross,
             )
-            scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)  # (B, H, T, S)
-            if mask is not None:
-                scores = scores.masked_fill(~mask, float("-inf"))
-            weights = scores.softmax(dim=-1)
-            y = F.dropout(weights, p_drop, self.training) @ v  # (B, H, T, K)
-        else:
-            weights = None
-            if attention_mask is None and causal and (past == 0 or t == 1):
-                # One new token sees the whole cache; a fresh sequence uses the kernel's
-                # own causal mask (no mask tensor, the fastest path).
-                y = F.scaled_dot_product_attention(q, k, v, dropout_p=p_drop, is_causal=past == 0)
+            if need_weights:
+                scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)  # (B, H, T, S)
+                if mask is not None:
+                    scores = scores.masked_fill(~mask, float("-inf"))
+                weights = scores.softmax(dim=-1)
+                y = F.dropout(weights, p_drop, self.training) @ v  # (B, H, T, K)
             else:
-                mask = attention_bias_mask(
-                    t,
-                    s,
-                    causal=causal,
-                    attention_mask=attention_mask,
-                    past=past,
-                    device=x.device,
-                    cross=cross,
-                )
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p_drop)
         y = y.transpose(1, 2).reshape(b, t, d)  # (B, H, T, K) -> (B, T, D)
         y = self.proj(y)
