@@ -37,6 +37,23 @@ def test_layers_apply_in_order(tmp_path):
     assert config_from_json(config.to_dict(), ModelConfig) == config
 
 
+@dataclass(frozen=True)
+class LMConfig:
+    d_model: int = 64
+    valid_fraction: float = 0.01
+
+
+def test_older_run_configs_still_load():
+    """``data.valid_fraction`` (the first versions) is now the family's own setting."""
+    saved = build_config("gpt", LMConfig, PRESETS, "tiny", None, []).to_dict()
+    saved["data"]["valid_fraction"] = 0.05
+    del saved["model"]["valid_fraction"]
+    assert config_from_json(saved, LMConfig).model.valid_fraction == 0.05
+    # A family without the setting drops it rather than refusing the run directory.
+    assert config_from_json(saved, ModelConfig).model == ModelConfig(d_model=32)
+    assert "valid_fraction" in saved["data"]  # the caller's dict is left as it was
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [

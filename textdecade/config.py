@@ -286,8 +286,28 @@ def _field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
+# Keys that moved since a run directory may have been written: (old section, key) -> the
+# section that holds it now. Older run directories then still load and resume.
+_MOVED_KEYS = {("data", "valid_fraction"): "model"}
+
+
+def _upgrade(data: dict[str, Any], model_cls: type) -> dict[str, Any]:
+    """Move keys an older version saved elsewhere; drop them where the family has none."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for (old, key), new in _MOVED_KEYS.items():
+        section = data.get(old)
+        if not isinstance(section, dict) or key not in section:
+            continue
+        value = section.pop(key)
+        target_cls = _section_types(model_cls)[new]
+        if key in _field_names(target_cls):
+            data.setdefault(new, {}).setdefault(key, value)
+    return data
+
+
 def config_from_json(data: dict[str, Any], model_cls: type) -> RunConfig:
-    """Rebuild a RunConfig saved by :meth:`RunConfig.to_dict`."""
+    """Rebuild a RunConfig saved by :meth:`RunConfig.to_dict` (or by an older version)."""
+    data = _upgrade(data, model_cls)
     sections = _section_types(model_cls)
     built = {name: from_dict(cls, data.get(name, {}), name + ".") for name, cls in sections.items()}
     return RunConfig(family=data["family"], **built)
