@@ -144,12 +144,28 @@ class NonzeroBatcher(Batcher):
         self._perm = None
 
 
+def glove_weights(val: torch.Tensor, x_max: float, alpha: float) -> torch.Tensor:
+    """f(X) = min(1, (X / x_max)^alpha)."""
+    return (val / x_max).pow_(alpha).clamp_(max=1.0)
+
+
+def residuals(model: Model, row, col, val) -> tuple[torch.Tensor, ...]:
+    """``(w rows, c rows, weighted diff f*d, diff d)`` of a batch of nonzeros.
+
+    Each table's rows are gathered once (``index_select``: the advanced-indexing kernel is
+    several times slower on CPU), so the update can reuse them for both gradients.
+    """
+    cfg = model.config
+    w, c = model.w.index_select(0, row), model.c.index_select(0, col)  # (B, D)
+    diff = (w * c).sum(-1) + model.bw.index_select(0, row) + model.bc.index_select(0, col)
+    diff -= val.log()
+    fdiff = (val / cfg.x_max).pow_(cfg.alpha).clamp_(max=1.0).mul_(diff)  # f(X) = min(1, .)
+    return w, c, fdiff, diff
+
+
 def glove_loss(model: Model, row, col, val) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(weighted diff f*d, diff d, summed cost 0.5 f d^2)`` of a batch of nonzeros."""
-    cfg = model.config
-    diff = (model.w[row] * model.c[col]).sum(-1) + model.bw[row] + model.bc[col] - val.log()
-    weight = torch.where(val > cfg.x_max, torch.ones_like(val), (val / cfg.x_max) ** cfg.alpha)
-    fdiff = weight * diff
+    _, _, fdiff, diff = residuals(model, row, col, val)
     return fdiff, diff, 0.5 * (fdiff * diff).sum()
 
 
@@ -212,23 +228,25 @@ class Model(Family):
             for s in range(0, row.numel(), step)
         )
         self.last_examples = row.numel()
-        return cost / row.numel()
+        return float(cost) / row.numel()  # one device sync per batch, not per slice
 
-    def _update(self, row, col, val, lr: float) -> float:
-        fdiff, _, cost = glove_loss(self, row, col, val)
-        g = (fdiff * lr)[:, None]  # (B, 1): eta-scaled, as glove.c accumulates it
-        grad_w = (g * self.c[col]).clamp(-GRAD_CLIP, GRAD_CLIP)  # (B, D)
-        grad_c = (g * self.w[row]).clamp(-GRAD_CLIP, GRAD_CLIP)
-        gb = g[:, 0]
-        self.w.index_add_(0, row, -grad_w / self.gw[row].sqrt())
-        self.c.index_add_(0, col, -grad_c / self.gc[col].sqrt())
-        self.bw.index_add_(0, row, -gb / self.gbw[row].sqrt())
-        self.bc.index_add_(0, col, -gb / self.gbc[col].sqrt())
-        self.gw.index_add_(0, row, grad_w.square())
-        self.gc.index_add_(0, col, grad_c.square())
-        self.gbw.index_add_(0, row, gb.square())
-        self.gbc.index_add_(0, col, gb.square())
-        return float(cost)
+    def _update(self, row, col, val, lr: float) -> torch.Tensor:
+        """One slice's AdaGrad step; returns its summed cost (a 0-d tensor)."""
+        w, c, fdiff, diff = residuals(self, row, col, val)
+        cost = 0.5 * fdiff.dot(diff)
+        g = fdiff.mul_(lr)  # (B,): eta-scaled, as glove.c accumulates it
+        grad_w = c.mul_(g[:, None]).clamp_(-GRAD_CLIP, GRAD_CLIP)  # (B, D), in c's buffer
+        grad_c = w.mul_(g[:, None]).clamp_(-GRAD_CLIP, GRAD_CLIP)
+        self.w.index_add_(0, row, grad_w / self.gw.index_select(0, row).sqrt_(), alpha=-1)
+        self.c.index_add_(0, col, grad_c / self.gc.index_select(0, col).sqrt_(), alpha=-1)
+        self.bw.index_add_(0, row, g / self.gbw.index_select(0, row).sqrt_(), alpha=-1)
+        self.bc.index_add_(0, col, g / self.gbc.index_select(0, col).sqrt_(), alpha=-1)
+        self.gw.index_add_(0, row, grad_w.square_())
+        self.gc.index_add_(0, col, grad_c.square_())
+        g.square_()
+        self.gbw.index_add_(0, row, g)
+        self.gbc.index_add_(0, col, g)
+        return cost
 
     @torch.no_grad()
     def evaluate(self, data: PreparedData, max_batches: int = 20) -> dict[str, float]:
