@@ -36,6 +36,9 @@ python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.versio
 
 # 1. GPT-2 124M in bf16 with torch.compile: tokens/s and MFU (#3: MFU >= 50%).
 step gpt 130 python3 benchmarks/bench_gpu.py --steps 30 --only "GPT-2 124M"
+#    Where its step's time goes: the bare loop's tokens/s (the engine's overhead is the
+#    difference) and the kernels' time by kind (matmul, attention, loss, optimizer, ...).
+step profile 100 python3 benchmarks/profile_gpt.py --batch 32 --steps 20
 # 2. Word2Vec skip-gram on the GPU, two update sizes: words/s and analogy (#4: >= 10x
 #    gensim's 2-core words/s, same accuracy; gensim runs on the CPU box on the same text).
 #    Measured on an H200: 32,768 pairs/update 5.4M words/s, 65,536 9.7M; 131,072+ diverge.
