@@ -437,6 +437,7 @@ def run_glove(args, spec: dict, texts: list[str], tok) -> None:
 
     config = {"d_model": args.dim, "window": args.glove_window, "x_max": 100.0, "alpha": 0.75}
     config.update(min_count=5, max_vocab_size=args.glove_vocab, count_workers=args.workers)
+    config.update(workers=args.workers)  # Hogwild processes, as glove.c's threads
     work = tempfile.TemporaryDirectory(prefix="bench-glove-")
     t0 = time.perf_counter()
     data = glove.Model.prepare(texts, tok, glove.Config(**config), Path(work.name))
@@ -449,7 +450,7 @@ def run_glove(args, spec: dict, texts: list[str], tok) -> None:
         f"({nnz / v**2:.1%} of the dense {v}x{v}), counted by textdecade in {count_s:.1f} s; "
         f"d {args.dim}, x_max 100, alpha 0.75, AdaGrad lr {args.glove_lr}, "
         f"{args.epochs} passes (mittens {args.mittens_iters or args.epochs}); threads: "
-        f"textdecade {args.glove_td_threads}, mittens' BLAS {args.workers}"
+        f"textdecade {args.workers} Hogwild processes, mittens' BLAS {args.workers}"
     )
     spec.update(workdir=work.name, meta=str(meta_path), config=config, lr=args.glove_lr)
     spec.update(glove_batch=args.glove_batch, td_threads=args.glove_td_threads)
@@ -510,7 +511,8 @@ def main() -> None:
     parser.add_argument("--glove-batch", type=int, default=65_536, help="nonzeros per step")
     parser.add_argument(
         "--glove-td-threads", type=int, default=1,
-        help="textdecade GloVe's torch threads (1: its small updates slow down with more)",
+        help="torch threads of textdecade GloVe's main process (it trains in --workers "
+        "Hogwild processes of one thread each)",
     )  # fmt: skip
     parser.add_argument(
         "--mittens-iters", type=int, default=None,

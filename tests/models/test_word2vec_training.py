@@ -15,13 +15,13 @@ from textdecade.errors import ConfigError, CorpusError
 from textdecade.models import word2vec
 from textdecade.models.static_fit import fit_static
 
-# Measured with the fixture's settings (benchmarks/RESULTS.md, "Word2Vec and GloVe"): 297 of
-# 7,014 questions-words answered right (4.2%; gensim on the same words: 2.9-4%), WS-353
-# 0.32. Capital-common-countries stays near 0-3% at this corpus size for gensim as for us,
+# Measured with the fixture's settings (benchmarks/RESULTS.md, "Word2Vec and GloVe"): 367 of
+# 7,014 questions-words answered right (5.2%; 4.2% before pairs were spread over the chunk;
+# gensim on the same words: 2.9-4%), WS-353 0.32. Capital-common-countries stays near 0-3% at this corpus size for gensim as for us,
 # so the floor is on the total; it leaves room for Hogwild timing noise.
 FILES = ("gensim_enwiki_sample.txt", "nltk_abc_news.txt")
 DEVICE = os.environ.get("TEXTDECADE_TEST_DEVICE", "cpu")
-ANALOGY_FLOOR = 0.025
+ANALOGY_FLOOR = 0.035
 MONTHS = {
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
@@ -65,7 +65,10 @@ def test_loss_falls_and_neighbours_make_sense(trained):
     _, history, vectors = trained
     losses = [e["loss"] for e in history.epochs]
     # The true mean SGNS loss (1 positive + 5 negatives per pair) starts near 6 ln 2 = 4.16.
-    assert losses[0] < 4.16 and all(b < a for a, b in zip(losses, losses[1:]))
+    # It is measured online, each pair before its update, so it gains from the updates
+    # just made on the same documents; as the learning rate decays to 0 in the last epoch
+    # that gain fades and the loss can tick up (measured: 2.61, 2.38, 2.33, 2.31, 2.34).
+    assert losses[0] < 4.16 and losses[1] < losses[0] and losses[-1] < 0.95 * losses[0]
     assert all(e["units_per_s"] > 0 for e in history.epochs)
     near = {w for w, _ in vectors.most_similar("July", topn=10)}
     assert len(near & MONTHS) >= 6, near

@@ -18,9 +18,10 @@ them and a resumed run continues exactly. The final vectors are W + W~ (glove.c'
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ from torch import nn
 from textdecade.data.cooccurrence import Cooccurrence, count_cooccurrences, load_cooccurrences
 from textdecade.errors import ConfigError
 from textdecade.models.base import Batcher, Family, PreparedData
+from textdecade.models.hogwild import PoolOwner
 from textdecade.models.word2vec import prepare_words, reopen_words, static_vectors
 
 GRAD_CLIP = 100.0  # glove.c's grad_clip_value
@@ -51,6 +53,8 @@ class Config:
         nonzeros_per_update: nonzeros updated together within a batch (small enough to
             stay in cache and keep a frequent word's summed step close to glove.c's
             one-at-a-time updates).
+        workers: CPU training processes (1: deterministic; 2+: Hogwild on shared tables,
+            as glove.c's threads, not bitwise reproducible).
         subword: give out-of-vocabulary words a vector from their BPE pieces.
     """
 
@@ -63,10 +67,12 @@ class Config:
     memory_mb: float = 512.0
     count_workers: int = 2
     nonzeros_per_update: int = 4096
+    workers: int = 1
     subword: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("d_model", "window", "min_count", "count_workers", "nonzeros_per_update"):
+        names = ("d_model", "window", "min_count", "count_workers", "nonzeros_per_update")
+        for name in (*names, "workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
         if self.x_max <= 0 or self.alpha <= 0 or self.memory_mb <= 0:
@@ -149,27 +155,77 @@ def glove_weights(val: torch.Tensor, x_max: float, alpha: float) -> torch.Tensor
     return (val / x_max).pow_(alpha).clamp_(max=1.0)
 
 
-def residuals(model: Model, row, col, val) -> tuple[torch.Tensor, ...]:
+class Tables(NamedTuple):
+    """GloVe's trained tensors: vectors, biases and their AdaGrad accumulators."""
+
+    w: torch.Tensor  # (V, D) word vectors
+    c: torch.Tensor  # (V, D) context vectors
+    bw: torch.Tensor  # (V,) word biases
+    bc: torch.Tensor  # (V,) context biases
+    gw: torch.Tensor  # accumulators of the squared gradients, one per entry above
+    gc: torch.Tensor
+    gbw: torch.Tensor
+    gbc: torch.Tensor
+
+
+def residuals(t: Tables, row, col, val, x_max: float, alpha: float) -> tuple[torch.Tensor, ...]:
     """``(w rows, c rows, weighted diff f*d, diff d)`` of a batch of nonzeros.
 
     Each table's rows are gathered once (``index_select``: the advanced-indexing kernel is
     several times slower on CPU), so the update can reuse them for both gradients.
     """
-    cfg = model.config
-    w, c = model.w.index_select(0, row), model.c.index_select(0, col)  # (B, D)
-    diff = (w * c).sum(-1) + model.bw.index_select(0, row) + model.bc.index_select(0, col)
+    w, c = t.w.index_select(0, row), t.c.index_select(0, col)  # (B, D)
+    diff = (w * c).sum(-1) + t.bw.index_select(0, row) + t.bc.index_select(0, col)
     diff -= val.log()
-    fdiff = (val / cfg.x_max).pow_(cfg.alpha).clamp_(max=1.0).mul_(diff)  # f(X) = min(1, .)
+    fdiff = (val / x_max).pow_(alpha).clamp_(max=1.0).mul_(diff)  # f(X) = min(1, .) * d
     return w, c, fdiff, diff
 
 
-def glove_loss(model: Model, row, col, val) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(weighted diff f*d, diff d, summed cost 0.5 f d^2)`` of a batch of nonzeros."""
-    _, _, fdiff, diff = residuals(model, row, col, val)
-    return fdiff, diff, 0.5 * (fdiff * diff).sum()
+def adagrad_update(t: Tables, row, col, val, lr: float, x_max: float, alpha: float):
+    """glove.c's AdaGrad step on a slice of nonzeros; returns its summed cost (0-d tensor)."""
+    w, c, fdiff, diff = residuals(t, row, col, val, x_max, alpha)
+    cost = 0.5 * fdiff.dot(diff)
+    g = fdiff.mul_(lr)  # (B,): eta-scaled, as glove.c accumulates it
+    grad_w = c.mul_(g[:, None]).clamp_(-GRAD_CLIP, GRAD_CLIP)  # (B, D), in c's buffer
+    grad_c = w.mul_(g[:, None]).clamp_(-GRAD_CLIP, GRAD_CLIP)
+    t.w.index_add_(0, row, grad_w / t.gw.index_select(0, row).sqrt_(), alpha=-1)
+    t.c.index_add_(0, col, grad_c / t.gc.index_select(0, col).sqrt_(), alpha=-1)
+    t.bw.index_add_(0, row, g / t.gbw.index_select(0, row).sqrt_(), alpha=-1)
+    t.bc.index_add_(0, col, g / t.gbc.index_select(0, col).sqrt_(), alpha=-1)
+    t.gw.index_add_(0, row, grad_w.square_())
+    t.gc.index_add_(0, col, grad_c.square_())
+    g.square_()
+    t.gbw.index_add_(0, row, g)
+    t.gbc.index_add_(0, col, g)
+    return cost
 
 
-class Model(Family):
+def train_nonzeros(
+    config: Config, tables: Tables, batch: dict[str, torch.Tensor], seed: int, lr: float
+) -> tuple[float, int]:
+    """AdaGrad over a batch of nonzeros in slices of ``config.nonzeros_per_update``.
+
+    Also a Hogwild worker's kernel (see :mod:`textdecade.models.hogwild`; ``seed`` is
+    unused: the order is the batcher's shuffle). Returns ``(summed cost, nonzeros)``.
+    """
+    row, col, val = batch["row"], batch["col"], batch["val"]
+    step, n = config.nonzeros_per_update, row.numel()
+    cost = sum(
+        adagrad_update(
+            tables,
+            row[s : s + step],
+            col[s : s + step],
+            val[s : s + step],
+            lr,
+            config.x_max,
+            config.alpha,
+        )
+        for s in range(0, n, step)
+    )
+    return float(cost), n  # one device sync per batch, not per slice
+
+
+class Model(PoolOwner, Family):
     """GloVe: word vectors ``w``, context vectors ``c``, biases, AdaGrad accumulators.
 
     Args:
@@ -213,51 +269,50 @@ class Model(Family):
     def batcher(self, data, batch_size, *, seed, rank=0, world_size=1) -> NonzeroBatcher:
         return NonzeroBatcher(data.train, batch_size, seed, rank)
 
+    def tables(self) -> Tables:
+        """The trained tensors (their storage: updates through them change the model)."""
+        return Tables(
+            self.w.data,
+            self.c.data,
+            self.bw.data,
+            self.bc.data,
+            self.gw,
+            self.gc,
+            self.gbw,
+            self.gbc,
+        )
+
     @torch.no_grad()
     def manual_step(self, batch: dict[str, torch.Tensor], lr: float) -> float:
         """glove.c's AdaGrad steps over a batch of nonzeros; returns the mean cost per nonzero.
 
-        The batch is applied in slices of ``config.nonzeros_per_update``.
+        The batch is applied in slices of ``config.nonzeros_per_update``; on CPU with
+        ``workers >= 2``, by that many Hogwild processes, each on its share.
         """
-        row, col, val = batch["row"], batch["col"], batch["val"]
-        if row.numel() == 0:
+        n = batch["row"].numel()
+        if n == 0:
             return 0.0
-        step = self.config.nonzeros_per_update
-        cost = sum(
-            self._update(row[s : s + step], col[s : s + step], val[s : s + step], lr)
-            for s in range(0, row.numel(), step)
-        )
-        self.last_examples = row.numel()
-        return float(cost) / row.numel()  # one device sync per batch, not per slice
-
-    def _update(self, row, col, val, lr: float) -> torch.Tensor:
-        """One slice's AdaGrad step; returns its summed cost (a 0-d tensor)."""
-        w, c, fdiff, diff = residuals(self, row, col, val)
-        cost = 0.5 * fdiff.dot(diff)
-        g = fdiff.mul_(lr)  # (B,): eta-scaled, as glove.c accumulates it
-        grad_w = c.mul_(g[:, None]).clamp_(-GRAD_CLIP, GRAD_CLIP)  # (B, D), in c's buffer
-        grad_c = w.mul_(g[:, None]).clamp_(-GRAD_CLIP, GRAD_CLIP)
-        self.w.index_add_(0, row, grad_w / self.gw.index_select(0, row).sqrt_(), alpha=-1)
-        self.c.index_add_(0, col, grad_c / self.gc.index_select(0, col).sqrt_(), alpha=-1)
-        self.bw.index_add_(0, row, g / self.gbw.index_select(0, row).sqrt_(), alpha=-1)
-        self.bc.index_add_(0, col, g / self.gbc.index_select(0, col).sqrt_(), alpha=-1)
-        self.gw.index_add_(0, row, grad_w.square_())
-        self.gc.index_add_(0, col, grad_c.square_())
-        g.square_()
-        self.gbw.index_add_(0, row, g)
-        self.gbc.index_add_(0, col, g)
-        return cost
+        if self.config.workers > 1 and self.w.device.type == "cpu":
+            kernel = functools.partial(train_nonzeros, self.config)
+            buffers = {"row": torch.int64, "col": torch.int64, "val": torch.float32}
+            pool = self._hogwild_pool(self.config.workers, self.tables(), kernel, buffers, n)
+            cost, _ = pool.run(batch, 0, lr)
+        else:
+            cost, _ = train_nonzeros(self.config, self.tables(), batch, 0, lr)
+        self.last_examples = n
+        return cost / n
 
     @torch.no_grad()
     def evaluate(self, data: PreparedData, max_batches: int = 20) -> dict[str, float]:
         """``cost``: the mean weighted squared error over (up to) the first 1M nonzeros."""
         table: Cooccurrence = data.train
-        n = min(len(table), 1_000_000)
+        n, cfg = min(len(table), 1_000_000), self.config
         dev = self.w.device
         row = torch.from_numpy(table.rows[:n].astype(np.int64)).to(dev)
         col = torch.from_numpy(table.cols[:n].astype(np.int64)).to(dev)
         val = torch.from_numpy(np.array(table.vals[:n], dtype=np.float32)).to(dev)
-        return {"cost": float(glove_loss(self, row, col, val)[2]) / max(n, 1)}
+        _, _, fdiff, diff = residuals(self.tables(), row, col, val, cfg.x_max, cfg.alpha)
+        return {"cost": 0.5 * float(fdiff.dot(diff)) / max(n, 1)}
 
     def to_vectors(self, tokenizer: Any = None):
         """W + W~ as :class:`~textdecade.eval.vectors.Vectors` (BPE backoff with ``subword``)."""

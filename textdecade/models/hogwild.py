@@ -1,32 +1,34 @@
-"""Hogwild worker processes for the Word2Vec kernel on CPU (Recht et al. 2011).
+"""Hogwild worker processes for the static families' kernels on CPU (Recht et al. 2011).
 
-word2vec.c and gensim run one thread per core, each updating the shared tables without
-locks. PyTorch's intra-op threads are a poor fit for the kernel's small products (measured
-here: several times slower than one thread per worker), so each worker is a process with
-one torch thread, and the tables live in shared memory. The main process copies a chunk of
-word ids into a shared buffer, each worker trains on its contiguous share, and the losses
-come back over a pipe. Lock-free updates make the result depend on timing: a run with
-``workers >= 2`` is not bitwise reproducible (``workers = 1`` is).
+word2vec.c, glove.c and gensim run one thread per core, each updating the shared tables
+without locks. PyTorch's intra-op threads are a poor fit for these kernels' small products
+(measured here: several times slower than one thread per worker), so each worker is a
+process with one torch thread, and the tables live in shared memory. The main process
+copies a batch (Word2Vec: word ids; GloVe: nonzeros) into shared buffers, each worker
+runs the family's kernel on its contiguous share, and the losses come back over a pipe.
+Lock-free updates make the result depend on timing: a run with ``workers >= 2`` is not
+bitwise reproducible (``workers = 1`` is).
 """
 
 from __future__ import annotations
 
 import struct
 import weakref
+from collections.abc import Callable
 
 import torch
 import torch.multiprocessing as mp
 
-from textdecade.models.sgns import KernelConfig, train_chunk
+# kernel(tables, share, seed, lr) -> (loss sum, examples); ``share`` maps each buffer's
+# name to this worker's slice of the batch.
+Kernel = Callable[[tuple[torch.Tensor, ...], dict[str, torch.Tensor], int, float], tuple]
 
 _REQUEST = struct.Struct("<qqqd")  # start, end, seed, lr
 _REPLY = struct.Struct("<dq")  # loss sum, examples
 
 
-def _worker(conn, tables, buffers, cfg: KernelConfig) -> None:  # pragma: no cover - subprocess
+def _worker(conn, kernel: Kernel, tables, buffers) -> None:  # pragma: no cover - subprocess
     torch.set_num_threads(1)
-    in_w, out_w, table, keep_prob = tables
-    ids, doc = buffers
     while True:
         try:
             msg = conn.recv_bytes()
@@ -35,11 +37,9 @@ def _worker(conn, tables, buffers, cfg: KernelConfig) -> None:  # pragma: no cov
         if not msg:
             return
         start, end, seed, lr = _REQUEST.unpack(msg)
-        gen = torch.Generator().manual_seed(seed)
-        loss, count = train_chunk(
-            in_w, out_w, table, keep_prob, ids[start:end], doc[start:end], lr, cfg, gen
-        )
-        conn.send_bytes(_REPLY.pack(loss, count))
+        share = {name: buf[start:end] for name, buf in buffers.items()}
+        loss, count = kernel(tables, share, seed, lr)
+        conn.send_bytes(_REPLY.pack(float(loss), int(count)))
 
 
 def _shutdown(procs, conns) -> None:
@@ -56,22 +56,33 @@ def _shutdown(procs, conns) -> None:
 
 
 class HogwildPool:
-    """``n`` worker processes training on shared-memory tables.
+    """``n`` worker processes running ``kernel`` on shared-memory tables.
 
     Args:
         n: number of workers.
-        tables: ``(in_w, out_w, table, keep_prob)`` CPU tensors; moved to shared memory in
-            place, so the caller's tensors (e.g. a model's parameters) are the shared ones.
-        cfg: the kernel settings.
-        capacity: the largest chunk (in words) one call may pass.
+        tables: CPU tensors the kernel reads and updates; moved to shared memory in place,
+            so the caller's tensors (e.g. a model's parameters) are the shared ones.
+        kernel: the family's update (see :data:`Kernel`); with the fork start method it is
+            inherited, not pickled, so a closure or ``functools.partial`` is fine.
+        buffers: name -> dtype of the 1-D arrays each batch brings.
+        capacity: the largest batch (in entries) one call may pass.
     """
 
-    def __init__(self, n: int, tables: tuple[torch.Tensor, ...], cfg: KernelConfig, capacity: int):
+    def __init__(
+        self,
+        n: int,
+        tables: tuple[torch.Tensor, ...],
+        kernel: Kernel,
+        buffers: dict[str, torch.dtype],
+        capacity: int,
+    ):
         for t in tables:
             t.share_memory_()
         self.capacity = capacity
-        self.ids = torch.zeros(capacity, dtype=torch.int64).share_memory_()
-        self.doc = torch.zeros(capacity, dtype=torch.int64).share_memory_()
+        self.buffers = {
+            name: torch.zeros(capacity, dtype=dtype).share_memory_()
+            for name, dtype in buffers.items()
+        }
         # fork, not spawn: spawn re-imports the user's __main__ (unguarded scripts would
         # re-run), and a forked child with one torch thread never enters an OpenMP region.
         ctx = mp.get_context("fork")
@@ -79,7 +90,7 @@ class HogwildPool:
         for _ in range(n):
             parent, child = ctx.Pipe()
             proc = ctx.Process(
-                target=_worker, args=(child, tables, (self.ids, self.doc), cfg), daemon=True
+                target=_worker, args=(child, kernel, tables, self.buffers), daemon=True
             )
             proc.start()
             child.close()
@@ -87,13 +98,16 @@ class HogwildPool:
             self.conns.append(parent)
         self._finalizer = weakref.finalize(self, _shutdown, self.procs, self.conns)
 
-    def run(self, ids: torch.Tensor, doc: torch.Tensor, seed: int, lr: float) -> tuple[float, int]:
-        """Train on one chunk split into contiguous shares; returns (loss sum, examples)."""
-        n = ids.numel()
+    def run(self, batch: dict[str, torch.Tensor], seed: int, lr: float) -> tuple[float, int]:
+        """Run the kernel on one batch split into contiguous shares; (loss sum, examples).
+
+        Worker ``i`` draws its randomness from ``seed * 1000 + i``.
+        """
+        n = next(iter(batch.values())).numel()
         if n > self.capacity:
-            raise ValueError(f"chunk of {n} words exceeds the pool's capacity {self.capacity}")
-        self.ids[:n].copy_(ids)
-        self.doc[:n].copy_(doc)
+            raise ValueError(f"batch of {n} exceeds the pool's capacity {self.capacity}")
+        for name, buf in self.buffers.items():
+            buf[:n].copy_(batch[name])
         k = len(self.conns)
         bounds = [n * i // k for i in range(k + 1)]
         for i, conn in enumerate(self.conns):
@@ -108,3 +122,26 @@ class HogwildPool:
     def close(self) -> None:
         """Stop the workers (also done when the pool is garbage-collected or at exit)."""
         self._finalizer()
+
+
+class PoolOwner:
+    """Mixin for a model that trains through a :class:`HogwildPool` on CPU.
+
+    The pool starts on first use and is rebuilt for a larger batch; ``close`` stops it.
+    """
+
+    _pool: HogwildPool | None = None
+
+    def _hogwild_pool(
+        self, workers: int, tables, kernel: Kernel, buffers: dict[str, torch.dtype], n: int
+    ) -> HogwildPool:
+        if self._pool is None or self._pool.capacity < n:
+            self.close()
+            self._pool = HogwildPool(workers, tables, kernel, buffers, n)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the Hogwild workers, if any (they also stop at exit)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None

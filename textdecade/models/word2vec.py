@@ -16,6 +16,7 @@ The word vectors are the input table (syn0); :meth:`Model.to_vectors` returns th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,8 @@ from textdecade.data.words import (
 )
 from textdecade.errors import ConfigError, CorpusError
 from textdecade.models.base import Batcher, Family, PreparedData
-from textdecade.models.sgns import KernelConfig, train_chunk
+from textdecade.models.hogwild import PoolOwner
+from textdecade.models.sgns import KernelConfig, hogwild_kernel, train_chunk
 
 PROBE_WORDS = 20_000  # words of the corpus the probe loss (``evaluate``) looks at
 PROBE_SEED = 12345
@@ -55,8 +57,8 @@ class Config:
         min_count: words seen fewer times are dropped.
         max_vocab_size: keep at most this many of the most frequent words (None: all).
         shared_negatives: noise words drawn per block and shared by its pairs.
-        block: pairs that share negatives (skip-gram: consecutive pairs; CBOW: windows
-            spread evenly over the update).
+        block: pairs that share negatives (skip-gram: pairs dealt round-robin from the
+            whole chunk; CBOW: windows spread evenly over the update).
         pairs_per_update: pairs whose updates are applied together (one batched product).
         max_repeats: a row's summed step within one update is capped at this many
             gradients (see :func:`textdecade.models.sgns.cap_scale`); CBOW's context rows
@@ -217,7 +219,7 @@ def static_vectors(tokenizer: Any, meta: dict[str, Any], matrix: np.ndarray, sub
     return Vectors(meta["words"], matrix, meta["counts"], backoff=backoff)
 
 
-class Model(Family):
+class Model(PoolOwner, Family):
     """Word2Vec: ``in_vectors`` (syn0, the word vectors) and ``out_vectors`` (syn1neg).
 
     Args:
@@ -244,7 +246,6 @@ class Model(Family):
         self.register_buffer("noise_table", table, persistent=False)
         keep = torch.from_numpy(keep_probability(counts, config.sample))
         self.register_buffer("keep_prob", keep, persistent=False)
-        self._pool = None
         self.last_examples = 0
 
     # ------------------------------------------------------------------ engine contract
@@ -266,7 +267,7 @@ class Model(Family):
             return 0.0
         seed = int(batch["seed"][0])
         if self.config.workers > 1 and self.in_vectors.device.type == "cpu":
-            loss, count = self._hogwild(ids.numel()).run(ids, doc, seed, lr)
+            loss, count = self._hogwild(ids.numel()).run({"ids": ids, "doc": doc}, seed, lr)
         else:
             gen = torch.Generator(device=ids.device).manual_seed(seed)
             loss, count = train_chunk(
@@ -306,20 +307,10 @@ class Model(Family):
         return {"probe_loss": loss / count} if count else {}
 
     def _hogwild(self, n: int):
-        from textdecade.models.hogwild import HogwildPool
-
-        if self._pool is None or self._pool.capacity < n:
-            if self._pool is not None:
-                self._pool.close()
-            tables = (self.in_vectors.data, self.out_vectors.data, self.noise_table, self.keep_prob)
-            self._pool = HogwildPool(self.config.workers, tables, self.config.kernel(), n)
-        return self._pool
-
-    def close(self) -> None:
-        """Stop the Hogwild workers, if any (they also stop at exit)."""
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        tables = (self.in_vectors.data, self.out_vectors.data, self.noise_table, self.keep_prob)
+        kernel = functools.partial(hogwild_kernel, self.config.kernel())
+        buffers = {"ids": torch.int64, "doc": torch.int64}
+        return self._hogwild_pool(self.config.workers, tables, kernel, buffers, n)
 
     # ------------------------------------------------------------------ vectors
     def to_vectors(self, tokenizer: Any = None):
