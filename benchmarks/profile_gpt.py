@@ -113,7 +113,7 @@ def main() -> int:
     print(
         f"bare loop: batch {args.batch} x {t}, compile {args.compile_mode}: "
         f"{rate:,.0f} tokens/s{mfu}, {seconds / args.steps * 1e3:.1f} ms/step, "
-        f"loss {float(loss):.3f}"
+        f"loss {float(loss.detach()):.3f}"
     )
     activities = [torch.profiler.ProfilerActivity.CPU]
     if device.type == "cuda":

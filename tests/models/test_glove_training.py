@@ -122,11 +122,10 @@ def test_update_matches_glove_c_on_one_nonzero():
     torch.testing.assert_close(model.bw[0], b0 - g)
 
 
-def test_learns_on_the_test_device(tokenizer):
-    """TEXTDECADE_TEST_DEVICE (cpu here; cuda in benchmarks/gpu.sh): the cost falls."""
-    device = os.environ.get("TEXTDECADE_TEST_DEVICE", "cpu")
-    cfg = glove.Config(d_model=16, window=4, max_vocab_size=3000, count_workers=1)
-    _, history = fit_static(
+def fit_small(tokenizer, workers: int = 1, **kwargs):
+    """Three passes of a small GloVe on the first 2,000 lines."""
+    cfg = glove.Config(d_model=16, window=4, max_vocab_size=3000, workers=workers)
+    return fit_static(
         glove.Model,
         read_texts(2000),
         tokenizer,
@@ -135,8 +134,13 @@ def test_learns_on_the_test_device(tokenizer):
         lr=0.1,
         min_lr_ratio=1.0,
         batch_size=50_000,
-        device=device,
+        **kwargs,
     )
+
+
+def test_learns_on_the_test_device(tokenizer):
+    """TEXTDECADE_TEST_DEVICE (cpu here; cuda in benchmarks/gpu.sh): the cost falls."""
+    _, history = fit_small(tokenizer, device=os.environ.get("TEXTDECADE_TEST_DEVICE", "cpu"))
     costs = [e["loss"] for e in history.epochs]
     assert costs[2] < costs[0] and np.isfinite(costs).all()
 
@@ -145,18 +149,7 @@ def test_hogwild_workers_learn_as_one_process(tokenizer, tmp_path):
     """Two worker processes update the parent's tables and reach one process's cost."""
     costs = {}
     for workers in (1, 2):
-        cfg = glove.Config(d_model=16, window=4, max_vocab_size=3000, workers=workers)
-        model, history = fit_static(
-            glove.Model,
-            read_texts(2000),
-            tokenizer,
-            cfg,
-            epochs=3,
-            lr=0.1,
-            min_lr_ratio=1.0,
-            batch_size=50_000,
-            workdir=tmp_path / str(workers),
-        )
+        model, history = fit_small(tokenizer, workers, workdir=tmp_path / str(workers))
         costs[workers] = model.evaluate(history.data)["cost"]
     # Measured: 0.01150 (one process) and 0.01151 (two).
     assert costs[2] == pytest.approx(costs[1], rel=0.05), costs
