@@ -177,7 +177,7 @@ def residuals(t: Tables, row, col, val, x_max: float, alpha: float) -> tuple[tor
     w, c = t.w.index_select(0, row), t.c.index_select(0, col)  # (B, D)
     diff = (w * c).sum(-1) + t.bw.index_select(0, row) + t.bc.index_select(0, col)
     diff -= val.log()
-    fdiff = (val / x_max).pow_(alpha).clamp_(max=1.0).mul_(diff)  # f(X) = min(1, .) * d
+    fdiff = glove_weights(val, x_max, alpha).mul_(diff)
     return w, c, fdiff, diff
 
 
