@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 
@@ -82,6 +83,25 @@ def test_a_second_call_resumes_instead_of_retraining(decade, corpus_file, monkey
     settings = DecadeSettings(corpus=[str(corpus_file)], overrides=QUICK, sample_texts=200)
     report = run_decade(out, settings, progress=False)
     assert report.exists()
+
+
+def test_a_deleted_run_directory_trains_that_family_again(decade, corpus_file, monkeypatch):
+    out, _ = decade
+    shutil.rmtree(out / "runs" / "glove")
+    fitted = []
+    fit = Trainer.fit
+
+    def record(self):
+        fitted.append(self.config.family)
+        return fit(self)
+
+    monkeypatch.setattr(Trainer, "fit", record)
+    settings = DecadeSettings(corpus=[str(corpus_file)], overrides=QUICK, sample_texts=200)
+    run_decade(out, settings, progress=False)
+    assert fitted == ["glove"]
+    rows = json.loads((out / "report.json").read_text())["rows"]
+    glove = next(r for r in rows if r["family"] == "glove")
+    assert math.isfinite(glove["final_loss"]) and glove["train_seconds"] > 0
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, corpus_file):

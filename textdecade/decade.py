@@ -113,6 +113,7 @@ def run_decade(
     from textdecade.config import build_config
     from textdecade.data.corpus import Corpus
     from textdecade.models import get_family
+    from textdecade.pretrain.rundir import is_run_dir
     from textdecade.pretrain.trainer import Trainer
     from textdecade.tokenizer import Tokenizer
 
@@ -145,8 +146,12 @@ def run_decade(
         state = plan["families"].setdefault(family, {})
         run_dir = out / "runs" / family
         if state.get("trained"):
-            _say(f"decade [{i}/{n}] {family}: trained already, skipping")
-            continue
+            if is_run_dir(run_dir):
+                _say(f"decade [{i}/{n}] {family}: trained already, skipping")
+                continue
+            # Deleting a family's run directory is how a user asks for it again.
+            _say(f"decade [{i}/{n}] {family}: its run directory is gone; training it again")
+            state.clear()
         _, Config, presets = get_family(family)
         overrides = [
             f'tokenizer.path="{tokenizer_path}"',
@@ -162,8 +167,6 @@ def run_decade(
             f"{elapsed / 60:.1f} min so far)"
         )
         t0 = time.perf_counter()
-        from textdecade.pretrain.rundir import is_run_dir
-
         result = Trainer(
             config, run_dir, corpus=corpus, resume=is_run_dir(run_dir), progress=progress
         ).fit()
