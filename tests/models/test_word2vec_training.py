@@ -17,8 +17,9 @@ from textdecade.models.static_fit import fit_static
 
 # Measured with the fixture's settings (benchmarks/RESULTS.md, "Word2Vec and GloVe"): 367 of
 # 7,014 questions-words answered right (5.2%; 4.2% before pairs were spread over the chunk;
-# gensim on the same words: 2.9-4%), WS-353 0.32. Capital-common-countries stays near 0-3% at this corpus size for gensim as for us,
-# so the floor is on the total; it leaves room for Hogwild timing noise.
+# gensim on the same words: 2.9-4%), WS-353 0.32. Capital-common-countries stays near 0-3%
+# at this corpus size for gensim as for us, so the floor is on the total; it leaves room
+# for Hogwild timing noise.
 FILES = ("gensim_enwiki_sample.txt", "nltk_abc_news.txt")
 DEVICE = os.environ.get("TEXTDECADE_TEST_DEVICE", "cpu")
 ANALOGY_FLOOR = 0.035
