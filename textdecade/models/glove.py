@@ -82,16 +82,17 @@ class Config:
 _ADAGRAD = {"optimizer": "adagrad", "schedule": "constant", "warmup_steps": 0, "lr": 0.05}
 PRESETS: dict[str, dict[str, Any]] = {
     # The built-in sample (~0.5M words): ~2.5M nonzeros; 800 steps of 65k are ~20 epochs,
-    # ~35 s on 2 idle cores (measured: 1.5-2M nonzeros/s through the engine). x_max 10:
-    # the paper's 100 suits billions of words; on a small corpus nearly every count is far
-    # below it, so f(X) weighs almost all pairs down. Measured at lr 0.05: WS-353 0.014 ->
-    # 0.195 on the sample; on 1.2M words of corpus_en 0.148 -> 0.215, analogy 0.8% -> 2.5%.
+    # ~35 s on 2 idle cores (measured: 1.5-2M nonzeros/s through the engine). x_max 10 in
+    # tiny and small: the paper's 100 suits billions of words; on smaller corpora nearly
+    # every count is far below it, so f(X) weighs almost all pairs down. Measured at lr
+    # 0.05 (benchmarks/RESULTS.md): WS-353 0.014 -> 0.195 on the sample; 0.148 -> 0.215 on
+    # 1.2M words of corpus_en; 0.288 -> 0.397 (analogy 2.7% -> 4.2%) on 3.5M words, 15 passes.
     "tiny": {
         "model": {"d_model": 50, "window": 10, "x_max": 10.0},
         "train": {**_ADAGRAD, "batch_size": 65_536, "steps": 800, "eval_every": 100},
     },
     "small": {
-        "model": {"d_model": 100, "window": 10},
+        "model": {"d_model": 100, "window": 10, "x_max": 10.0},
         "train": {**_ADAGRAD, "batch_size": 131_072, "steps": 5000, "eval_every": 250},
     },
     # The paper: 300 dimensions, window 10, 50 (d < 300) or 100 iterations.
