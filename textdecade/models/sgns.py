@@ -59,15 +59,24 @@ def cap_scale(
         size: the table's row count.
         cap: the most gradients a row may take in one update.
         repeats: (k,) gradients each entry carries (None: one each).
-        check: return None when no row exceeds the cap (a device sync; False always
-            returns the factors, for callers that fold them into a small tensor).
+        check: return None when no row exceeds the cap (on the CPU only, where reading
+            the maximum costs nothing; False always returns the factors, for callers that
+            fold them into a small tensor).
 
     Returns:
-        (k,) factors in (0, 1], or None.
+        (k,) factors in (0, 1], or None (only on the CPU, when no row exceeds the cap).
     """
-    counts = torch.bincount(rows, weights=repeats, minlength=size)
-    if check and float(counts.max()) <= cap:
-        return None
+    if rows.device.type == "cpu":
+        counts = torch.bincount(rows, weights=repeats, minlength=size)
+        if check and float(counts.max()) <= cap:
+            return None
+    else:
+        # Off the CPU, a host read stalls the stream: bincount reads the ids' min and max
+        # back (two syncs) and the shortcut above a third, so each update would wait for
+        # the last to finish before its launches begin. index_add_ counts without a read,
+        # and the factors are always applied (exactly 1 under the cap).
+        weights = torch.ones_like(rows, dtype=torch.float32) if repeats is None else repeats
+        counts = weights.new_zeros(size).index_add_(0, rows, weights)
     return cap / counts.index_select(0, rows).clamp_min(cap)
 
 
