@@ -170,7 +170,7 @@ def scores(vectors) -> dict[str, float]:
 
 
 def work_word2vec_td(spec: dict) -> list[dict]:
-    """textdecade Word2Vec, one row per ``pairs_per_update`` (the words prepared once)."""
+    """textdecade Word2Vec, a row per ``pairs_per_update``, eager then compiled (one data)."""
     import torch
 
     from textdecade.models import word2vec
@@ -179,7 +179,9 @@ def work_word2vec_td(spec: dict) -> list[dict]:
 
     texts, tok = read_slice(spec["mb"]), Tokenizer.load(spec["tokenizer"])
     meter, rows, data, keep = Meter(), [], None, None
-    for pairs in spec["pairs_per_update"]:
+    runs = [(p, False) for p in spec["pairs_per_update"]]
+    runs += [(p, True) for p in spec["compile_pairs"]]
+    for pairs, compiled in runs:
         knobs = {k: spec[k] for k in ("shared_negatives", "block", "max_repeats")}
         knobs["pairs_per_update"] = pairs
         cfg = word2vec.Config(
@@ -187,7 +189,8 @@ def work_word2vec_td(spec: dict) -> list[dict]:
             workers=spec["workers"],
             **{k: v for k, v in knobs.items() if v is not None},
         )
-        print(f"textdecade on {spec['device']}: {cfg}", file=sys.stderr)
+        how = "compiled" if compiled else "eager"
+        print(f"textdecade on {spec['device']}, {how}: {cfg}", file=sys.stderr)
         cpu0 = cpu_seconds()
         if spec["device"].startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
@@ -202,18 +205,24 @@ def work_word2vec_td(spec: dict) -> list[dict]:
             device=spec["device"],
             log=lambda s: print(f"{s} | RSS {_rss_mb():.0f} MiB", file=sys.stderr, flush=True),
             data=data,
+            compile=compiled,
         )
         data, keep = history.data, keep or history  # the first owns the word stream's dir
         n_words = history.data.n_units * spec["epochs"]
         row = {
             "seconds": history.train_seconds,
             "words_per_s": n_words / history.train_seconds,
+            # after the first epoch: without torch.compile's compilation
+            "later_words_per_s": history.data.n_units
+            * (len(history.epochs) - 1)
+            / max(sum(e["seconds"] for e in history.epochs[1:]), 1e-9),
             # the first row includes building the word stream (vocabulary, ids)
             "cpu_s_per_Mword": (cpu_seconds() - cpu0) / n_words * 1e6,
             "loss_last_epoch": history.epochs[-1]["loss"],
             "vocab": len(history.data.meta["words"]),
             "in_vocab_words": history.data.n_units,
             "pairs_per_update": pairs,
+            "compiled": compiled,
             **meter.read(),  # cumulative over a sweep; before scoring
         }
         if spec["device"].startswith("cuda"):
@@ -386,10 +395,11 @@ def _cell(value, width: int) -> str:
 
 def table(rows: dict[str, dict], keys: list[str]) -> None:
     widths = [max(12, len(k) + 2) for k in keys]
-    print(f"\n{'':14}" + "".join(f"{k:>{w}}" for k, w in zip(keys, widths)))
+    first = max(14, *(len(name) + 1 for name in rows))
+    print(f"\n{'':{first}}" + "".join(f"{k:>{w}}" for k, w in zip(keys, widths)))
     for name, row in rows.items():
         cells = (_cell(row[k], w) if k in row else f"{'-':>{w}}" for k, w in zip(keys, widths))
-        print(f"{name:14}" + "".join(cells))
+        print(f"{name:{first}}" + "".join(cells))
 
 
 def memory_ratio(a: dict, b: dict, names: str) -> str:
@@ -404,19 +414,21 @@ def run_word2vec(args, spec: dict) -> None:
     sg = not args.cbow
     spec.update(sg=sg, lr=args.lr or (0.025 if sg else 0.05))  # word2vec.c: 0.05 for CBOW
     spec.update(pairs_per_update=args.pairs_per_update, device=args.device)
+    spec["compile_pairs"] = args.compile_pairs
     for k in ("shared_negatives", "block", "max_repeats", "batch_words"):
         spec[k] = getattr(args, k)
     rows = {}
     td = spawn("w2v-td", spec)
     for r in td:
         name = "textdecade" if len(td) == 1 else f"td ppu={r['pairs_per_update']}"
+        name += " compiled" if r["compiled"] else ""
         rows[name] = r
         print(json.dumps({"case": name, **r}), flush=True)
     if not args.skip_gensim:
         spec["lr"] = 0.025 if sg else 0.05  # gensim at its own (word2vec.c's) rate
         rows["gensim"] = spawn("w2v-gensim", spec)[0]
         print(json.dumps({"case": "gensim", **rows["gensim"]}), flush=True)
-    keys = ["seconds", "words_per_s", "cpu_s_per_Mword", "capital", "analogy", "ws353"]
+    keys = ["seconds", "words_per_s", "later_words_per_s", "cpu_s_per_Mword", "analogy", "ws353"]
     table(rows, keys)
     table(rows, ["vocab", "in_vocab_words", "base_mb", "peak_mb", "train_mb", "child_mb", "pss_mb"])
     if "gensim" in rows and "textdecade" in rows:
@@ -499,6 +511,10 @@ def main() -> None:
     parser.add_argument(
         "--pairs-per-update", type=int, nargs="+", default=[None],
         help="one value, or several to sweep (the data is prepared once)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--compile-pairs", type=int, nargs="*", default=[],
+        help="pairs-per-update values to run again with the update compiled (train.compile)",
     )  # fmt: skip
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps (workers: CPU only)")
     parser.add_argument("--max-repeats", type=int, default=None)

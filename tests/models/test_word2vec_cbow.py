@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 
 import pytest
 import torch
@@ -99,53 +98,6 @@ def test_kernel_matches_the_per_window_reference():
     assert (ours[0] - start).abs().max() > 1e-3  # the step is not a no-op
     torch.testing.assert_close(ours[0], in_w, rtol=0, atol=1e-12)
     torch.testing.assert_close(ours[1], out_w, rtol=0, atol=1e-12)
-
-
-def test_repeat_cap_counts_gradients_not_entries():
-    """On the test device: the CPU counts with bincount, a GPU with index_add_."""
-    rows = torch.tensor([0, 0, 0, 1], device=DEVICE)
-    under = sgns.cap_scale(rows, 3, cap=3)  # nothing over the cap: no rescaling
-    if DEVICE == "cpu":
-        assert under is None  # the CPU reads the maximum and skips the factors
-    else:
-        torch.testing.assert_close(under.cpu(), torch.ones(4))  # a GPU applies factors of 1
-    scale = sgns.cap_scale(rows, 3, cap=2).cpu()
-    torch.testing.assert_close(scale, torch.tensor([2 / 3] * 3 + [1.0]))
-    # A CBOW position that is a context of 2 windows carries 2 gradients.
-    repeats = torch.tensor([1.0, 1.0, 2.0, 5.0], device=DEVICE)
-    scale = sgns.cap_scale(rows, 3, cap=2, repeats=repeats).cpu()
-    torch.testing.assert_close(scale, torch.tensor([0.5, 0.5, 0.5, 0.4]))
-    table = torch.zeros(3, 2, device=DEVICE)
-    sgns.sparse_add(table, rows, torch.ones(4, 2, device=DEVICE), cap=2)
-    torch.testing.assert_close(table[:, 0].cpu(), torch.tensor([2.0, 1.0, 0.0]))
-
-
-@pytest.mark.skipif(not DEVICE.startswith("cuda"), reason="counts CUDA syncs (gpu.sh runs it)")
-@pytest.mark.parametrize("sg", [True, False])
-def test_gpu_updates_never_wait_for_the_gpu(sg):
-    """A chunk of hundreds of updates reads back from the GPU a fixed handful of times
-    (which words and pairs survive subsampling, the loss), never once per update: each read
-    would stall the CPU's launches until the GPU drains, which made a GPU update cost about
-    1.2 ms whatever its size (H200, benchmarks/RESULTS.md)."""
-    v, dim, n = 500, 16, 20_000
-    gen = torch.Generator().manual_seed(0)
-    in_w = ((torch.rand(v, dim, generator=gen) - 0.5) / dim).to(DEVICE)
-    out_w = torch.zeros(v, dim, device=DEVICE)
-    ids = torch.randint(0, v, (n,), generator=gen).to(DEVICE)
-    doc = (torch.arange(n) // 50).to(DEVICE)
-    table = torch.randint(0, v, (10_000,), generator=gen, dtype=torch.int32).to(DEVICE)
-    keep = torch.full((v,), 0.9, device=DEVICE)
-    cfg = sgns.KernelConfig(sg=sg, pairs_per_update=256)
-    torch.cuda.set_sync_debug_mode("warn")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            _, count = sgns.train_chunk(in_w, out_w, table, keep, ids, doc, 0.025, cfg, _gen(1))
-    finally:
-        torch.cuda.set_sync_debug_mode(0)
-    syncs = [str(w.message) for w in caught if "synchroniz" in str(w.message)]
-    assert count // cfg.pairs_per_update > 50  # many updates
-    assert len(syncs) <= 6, syncs[:3]
 
 
 @pytest.fixture(scope="module")

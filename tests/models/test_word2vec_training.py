@@ -133,6 +133,20 @@ def test_learns_on_the_test_device(tokenizer, sg):
     assert losses[1] < losses[0] < 4.16
 
 
+def test_compiled_update_in_hogwild_workers(tokenizer):
+    """``train.compile``: skip-gram's compiled update runs in each Hogwild worker and learns
+    as the eager one does; CBOW says it stays eager."""
+    texts = read_texts(3000)
+    cfg = word2vec.Config(workers=2, d_model=50)
+    _, history = fit_static(word2vec.Model, texts, tokenizer, cfg, epochs=2, compile=True)
+    losses = [e["loss"] for e in history.epochs]
+    assert losses[1] < losses[0] < 4.16
+    cbow = word2vec.Model(word2vec.Config(sg=False), history.data.meta)
+    with pytest.warns(UserWarning, match="CBOW's update runs eagerly"):
+        cbow.compile_update()
+    assert not cbow.kernel.compile
+
+
 def test_bad_input(tokenizer, tmp_path):
     with pytest.raises(ConfigError, match="window"):
         word2vec.Config(window=0)

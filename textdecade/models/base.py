@@ -16,6 +16,7 @@ position and random state, so an interrupted run resumes bit for bit.
 
 from __future__ import annotations
 
+import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -137,6 +138,15 @@ class Family(nn.Module, metaclass=ABCMeta):
     def manual_step(self, batch: dict[str, torch.Tensor], lr: float) -> float:
         """Apply one hand-written update and return the batch loss (manual_update only)."""
         raise TypeError(f"{type(self).__name__} has no hand-written update; it trains by loss")
+
+    def compile_update(self) -> None:
+        """Run the hand-written update under ``torch.compile`` (``train.compile`` asks it).
+
+        A family whose update does not compile says so and keeps it eager.
+        """
+        warnings.warn(
+            f"{self.name}'s update runs eagerly: train.compile does not apply", stacklevel=2
+        )
 
     def evaluate(self, data: PreparedData, max_batches: int = 20) -> dict[str, float]:
         """Validation metrics (e.g. ``{"val_loss": ...}``); empty when there is nothing to say."""

@@ -20,6 +20,7 @@ negatives, D vector size, W window.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +38,7 @@ class KernelConfig:
     block: int = 32
     pairs_per_update: int = 2048
     max_repeats: int = 32
+    compile: bool = False
 
 
 def cap_scale(
@@ -60,13 +62,14 @@ def cap_scale(
         cap: the most gradients a row may take in one update.
         repeats: (k,) gradients each entry carries (None: one each).
         check: return None when no row exceeds the cap (on the CPU only, where reading
-            the maximum costs nothing; False always returns the factors, for callers that
-            fold them into a small tensor).
+            the maximum costs nothing). False always returns the factors, with no host
+            read and no branch on the data: for callers that fold them into a small
+            tensor, and for a compiled update.
 
     Returns:
         (k,) factors in (0, 1], or None (only on the CPU, when no row exceeds the cap).
     """
-    if rows.device.type == "cpu":
+    if check and rows.device.type == "cpu":
         counts = torch.bincount(rows, weights=repeats, minlength=size)
         if check and float(counts.max()) <= cap:
             return None
@@ -86,9 +89,10 @@ def sparse_add(
     grads: torch.Tensor,
     cap: float,
     repeats: torch.Tensor | None = None,
+    check: bool = True,
 ) -> None:
     """``table[rows] += grads``, a row's summed step capped (see :func:`cap_scale`)."""
-    scale = cap_scale(rows, table.shape[0], cap, repeats)
+    scale = cap_scale(rows, table.shape[0], cap, repeats, check)
     if scale is not None:
         grads = grads * scale.to(grads.dtype)[:, None]
     table.index_add_(0, rows, grads)
@@ -139,17 +143,25 @@ def context_windows(
     return ids.index_select(0, flat).view_as(valid), valid
 
 
+def draw_negatives(
+    table: torch.Tensor, blocks: int, k: int, generator: torch.Generator
+) -> torch.Tensor:
+    """(blocks, k) noise word ids from the unigram^0.75 table, a whole chunk's in one draw."""
+    draw = torch.randint(0, table.numel(), (blocks, k), generator=generator, device=table.device)
+    return table.index_select(0, draw.view(-1)).long().view(blocks, k)
+
+
 def _negative_sampling(
     u: torch.Tensor,
     target: torch.Tensor,
     mask: torch.Tensor,
     out_w: torch.Tensor,
-    table: torch.Tensor,
-    lr: float,
+    negs: torch.Tensor,
+    lr: float | torch.Tensor,
     cfg: KernelConfig,
-    generator: torch.Generator,
     cap: float,
     weigh_negatives: bool = False,
+    check: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGNS step for M = nb * P inputs; updates ``out_w`` and returns the input gradient.
 
@@ -158,11 +170,14 @@ def _negative_sampling(
         target: (nb * P,) output word ids.
         mask: (nb, P) 1 for real pairs, 0 for padding.
         out_w: (V, D) output (syn1neg) table, updated in place.
-        table: unigram^0.75 table on the same device.
+        negs: (nb, K) each block's shared noise words (:func:`draw_negatives`).
+        lr: the learning rate (a 0-d tensor in a compiled update: a float would be
+            specialized on, recompiling as it decays).
         cap: :func:`cap_scale`'s cap for the output rows.
         weigh_negatives: count a shared negative's row as the block's P * negative / K
             gradients it sums, not as one (CBOW: window means share a common direction,
             so those gradients add up; unweighted, lr 0.1 diverged).
+        check: :func:`cap_scale`'s ``check`` (False in a compiled update).
 
     Returns:
         ``(grad_u, loss_sum)``: the (nb, P, D) ascent step for the inputs (lr applied) and
@@ -171,8 +186,6 @@ def _negative_sampling(
     nb, p, d = u.shape
     k = cfg.shared_negatives
     scale = cfg.negative / k
-    draw = torch.randint(0, table.numel(), (nb, k), generator=generator, device=u.device)
-    negs = table.index_select(0, draw.view(-1)).long().view(nb, k)  # (nb, K)
     # index_select, not x[idx]: the advanced-indexing kernel is several times slower on CPU.
     v = out_w.index_select(0, target).view(nb, p, d)
     n = out_w.index_select(0, negs.view(-1)).view(nb, k, d)
@@ -187,19 +200,24 @@ def _negative_sampling(
     g_neg = torch.sigmoid(neg_score) * neg_mask * (-lr * scale)  # (nb, K, P)
     grad_u = torch.baddbmm(g_pos[..., None] * v, g_neg.transpose(1, 2), n)  # (nb, P, D)
     # The target rows' cap folds into their (nb, P) coefficients: no (M, D) rescaling.
-    t_scale = cap_scale(target, out_w.shape[0], cap)
+    t_scale = cap_scale(target, out_w.shape[0], cap, mask.view(-1), check)
     if t_scale is not None:
         g_pos = g_pos * t_scale.to(u.dtype).view(nb, p)
     out_w.index_add_(0, target, (g_pos[..., None] * u).reshape(-1, d))
     grad_n = torch.bmm(g_neg, u)  # (nb, K, D)
     repeats = (neg_mask.sum(2) * scale).view(-1) if weigh_negatives else None
-    sparse_add(out_w, negs.view(-1), grad_n.reshape(-1, d), cap, repeats)
+    sparse_add(out_w, negs.view(-1), grad_n.reshape(-1, d), cap, repeats, check)
     return grad_u, loss
 
 
+def _update_size(cfg: KernelConfig) -> int:
+    """Items per update: ``pairs_per_update`` rounded down to whole blocks (one at least)."""
+    return max(cfg.block, cfg.pairs_per_update // cfg.block * cfg.block)
+
+
 def _blocks(total: int, cfg: KernelConfig) -> list[tuple[int, int]]:
-    """Slices of at most ``pairs_per_update`` items (a multiple of the block size)."""
-    step = max(cfg.block, cfg.pairs_per_update // cfg.block * cfg.block)
+    """Slices of at most :func:`_update_size` items."""
+    step = _update_size(cfg)
     return [(s, min(s + step, total)) for s in range(0, total, step)]
 
 
@@ -263,26 +281,68 @@ def train_chunk(
         return _train_cbow(in_w, out_w, table, ids, doc, lr, cfg, generator)
     # word2vec.c's skip-gram: the context word is the input, the centre the output.
     ctx, valid = context_windows(ids, doc, cfg.window, generator)
-    d = in_w.shape[1]
     total = torch.zeros((), dtype=torch.float64, device=in_w.device)
     flat = valid.view(-1).nonzero().squeeze(1)
+    if flat.numel() == 0:
+        return 0.0, 0
     # Deal the pairs round-robin into the chunk's updates (see spread_order).
-    updates = len(_blocks(flat.numel(), cfg))
-    flat = flat.index_select(0, spread_order(flat.numel(), updates, flat.device))
+    spans = _blocks(flat.numel(), cfg)
+    flat = flat.index_select(0, spread_order(flat.numel(), len(spans), flat.device))
     centre = ids.index_select(0, flat // ctx.shape[1])
     inputs = ctx.view(-1).index_select(0, flat)
-    count = inputs.numel()
-    for s, e in _blocks(count, cfg):
-        m = -(-(e - s) // cfg.block) * cfg.block
-        inp, tgt = _pad(inputs[s:e], m), _pad(centre[s:e], m)
-        mask = _pad(torch.ones(e - s, device=in_w.device), m).view(-1, cfg.block)
-        u = in_w.index_select(0, inp).view(-1, cfg.block, d)  # (nb, P, D)
-        grad_u, loss = _negative_sampling(
-            u, tgt, mask, out_w, table, lr, cfg, generator, cfg.max_repeats
-        )
-        sparse_add(in_w, inp, grad_u.view(-1, d), cfg.max_repeats)
-        total += loss
-    return float(total), count
+    p = cfg.block
+    sizes = [-(-(e - s) // p) for s, e in spans]  # blocks per update
+    update, rate = skipgram_update, lr
+    if cfg.compile:
+        # Every update padded to the full size: one shape, one compiled graph.
+        update, rate = compiled_skipgram_update(), torch.tensor(lr, device=in_w.device)
+        sizes = [_update_size(cfg) // p] * len(sizes)
+    negs = draw_negatives(table, sum(sizes), cfg.shared_negatives, generator)
+    for (s, e), nb, neg in zip(spans, sizes, negs.split(sizes)):
+        inp, tgt = _pad(inputs[s:e], nb * p), _pad(centre[s:e], nb * p)
+        mask = _pad(torch.ones(e - s, device=in_w.device), nb * p).view(nb, p)
+        total += update(in_w, out_w, inp, tgt, mask, neg, rate, cfg)
+    return float(total), inputs.numel()
+
+
+def skipgram_update(
+    in_w: torch.Tensor,
+    out_w: torch.Tensor,
+    inputs: torch.Tensor,
+    centres: torch.Tensor,
+    mask: torch.Tensor,
+    negs: torch.Tensor,
+    lr: float | torch.Tensor,
+    cfg: KernelConfig,
+) -> torch.Tensor:
+    """One update of nb blocks of P (context -> centre) pairs; returns their summed loss.
+
+    Args:
+        in_w, out_w: the (V, D) tables, updated in place.
+        inputs, centres: (nb * P,) the pairs' context (input) and centre (output) ids.
+        mask: (nb, P) 1 for real pairs, 0 for padding.  negs: (nb, K) shared noise words.
+        lr: the learning rate (a 0-d tensor when compiled).  cfg: kernel settings; with
+            ``cfg.compile`` the update reads nothing back and never branches on data.
+    """
+    d, check = in_w.shape[1], not cfg.compile
+    u = in_w.index_select(0, inputs).view(-1, cfg.block, d)  # (nb, P, D)
+    grad_u, loss = _negative_sampling(
+        u, centres, mask, out_w, negs, lr, cfg, cfg.max_repeats, check=check
+    )
+    sparse_add(in_w, inputs, grad_u.view(-1, d), cfg.max_repeats, mask.view(-1), check)
+    return loss
+
+
+@functools.cache
+def compiled_skipgram_update():
+    """:func:`skipgram_update` under ``torch.compile`` (eager, with a warning, if it fails).
+
+    Eager, a GPU update is some 70 small kernels, each launched from Python, so the host's
+    launches, not the GPU, set its time; compiled, they fuse into a few.
+    """
+    from textdecade.pretrain.compiling import try_compile
+
+    return try_compile(skipgram_update, dynamic=False)
 
 
 def hogwild_kernel(
@@ -377,6 +437,7 @@ def _train_cbow(
     slot_of[perm + w] = torch.arange(perm.numel(), device=dev)
     owner_slot = slot_of.index_select(0, owner.view(-1)).view_as(owner)
     total = torch.zeros((), dtype=torch.float64, device=dev)
+    negs = draw_negatives(table, perm.numel() // p, cfg.shared_negatives, generator)
     for s, e, start, nb in segments:
         mp = nb * p
         h = F.embedding_bag(
@@ -390,10 +451,9 @@ def _train_cbow(
             tgt_b[start : start + mp],
             real_b[start : start + mp].view(nb, p),
             out_w,
-            table,
+            negs[start // p : start // p + nb],
             lr,
             cfg,
-            generator,
             cap,
             True,
         )

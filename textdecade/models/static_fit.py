@@ -46,6 +46,7 @@ def fit_static(
     workdir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
     data: Any = None,
+    compile: bool = False,
 ) -> tuple[Any, FitHistory]:
     """Train a static family on ``texts`` and return ``(model, history)``.
 
@@ -64,6 +65,7 @@ def fit_static(
         log: called with one line per epoch (e.g. ``print``).
         data: data an earlier call prepared (``history.data``), to train again without
             preparing it (a sweep over settings that do not change the vocabulary).
+        compile: run the update under ``torch.compile`` (``Family.compile_update``).
 
     Returns:
         The trained model and a :class:`FitHistory`.
@@ -82,6 +84,8 @@ def fit_static(
     history.data = data
     torch.manual_seed(seed)
     model = model_cls(config, data.meta).to(device)
+    if compile:
+        model.compile_update()
     batcher = model.batcher(data, batch_size, seed=seed)
     per_epoch = math.ceil(data.n_units / batch_size)
     total = epochs * per_epoch

@@ -194,8 +194,15 @@ class Trainer:
         manual = self.Model.manual_update
         # Wrapped before the optimizer is built: FSDP replaces the parameters with shards.
         step_fn = dist.wrap_model(
-            model, self.info, device, train.parallel, precision, compile=train.compile
+            model,
+            self.info,
+            device,
+            train.parallel,
+            precision,
+            compile=train.compile and not manual,
         )
+        if manual and train.compile:
+            model.compile_update()
         optimizer = None
         if not manual:
             optimizer = build_optimizer(
