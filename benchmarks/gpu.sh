@@ -40,20 +40,23 @@ step gpt 130 python3 benchmarks/bench_gpu.py --steps 30 --only "GPT-2 124M"
 #    Where its step's time goes: the bare loop's tokens/s (the engine's overhead is the
 #    difference) and the kernels' time by kind (matmul, attention, loss, optimizer, ...).
 step profile 100 python3 benchmarks/profile_gpt.py --batch 32 --steps 20
-# 2. Word2Vec skip-gram on the GPU, three update sizes: words/s and analogy (#4: >= 10x
+# 2. The tests that take a device, on CUDA, first the Word2Vec kernel's: no host read per
+#    update, the compiled update equal to the eager one. (With corpus_en cut to a slice,
+#    two coverage floors fail: they count on whole files.)
+step tests 100 env TEXTDECADE_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider \
+  tests/models/test_sgns_kernel.py tests/models/test_word2vec_training.py \
+  tests/models/test_glove_training.py tests/pretrain/test_fsdp_device.py
+# 3. Word2Vec skip-gram on the GPU: words/s and analogy by update size (#4: >= 10x
 #    gensim's 2-core words/s, same accuracy; gensim runs on the CPU box on the same text).
-#    Measured on an H200 before skip-gram dealt its pairs round-robin: 32,768 pairs/update
-#    5.4M words/s, 65,536 9.7M (16.1% vs the CPU's 19.4%); 131,072+ diverged. On the CPU
-#    the round-robin pairs give 9.8% / 9.6% / 9.0% at 16k / 32k / 65k on 20 MB (10.7% at 2k).
-step word2vec 150 python3 benchmarks/bench_static.py --mb "$W2V_MB" --device cuda \
-  --skip-gensim --batch-words 1000000 --pairs-per-update 16384 32768 65536
-# 3. BERT-base masked LM in bf16: tokens/s and MFU (#6).
+#    Measured on an H200 before updates stopped reading back from the GPU and could be
+#    compiled: about 1.2 ms per update whatever its size, so 32,768 pairs/update gave
+#    5.4M words/s and 65,536 9.7M, but at 16.1% analogy against the CPU's 19.4%. On the
+#    CPU, round-robin pairs give 9.8% / 9.6% / 9.0% at 16k / 32k / 65k on 20 MB (10.7% at
+#    2k): small updates are the accurate ones, and compiled they may now be fast enough.
+step word2vec 200 python3 benchmarks/bench_static.py --mb "$W2V_MB" --device cuda \
+  --skip-gensim --batch-words 1000000 --pairs-per-update 32768 --compile-pairs 4096 8192 16384
+# 4. BERT-base masked LM in bf16: tokens/s and MFU (#6).
 step bert 110 python3 benchmarks/bench_gpu.py --steps 30 --only "BERT-base"
-# 4. The tests that take a device, on CUDA. (With corpus_en cut to a slice, two coverage
-#    floors fail: they count on whole files.)
-step tests 60 env TEXTDECADE_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider \
-  tests/models/test_word2vec_training.py tests/models/test_glove_training.py \
-  tests/pretrain/test_fsdp_device.py
 # 5. Multi30k de->en BLEU of both encoder-decoders after a short budget each (#7: seq2seq
 #    >= 28 and Transformer >= 35 within 10 minutes each). One minute each fits this script;
 #    on an H200, seq2seq reached 33.7 in 2.2 min and the Transformer 41.0 in 3 min

@@ -145,6 +145,19 @@ def test_learns_on_the_test_device(tokenizer):
     assert costs[2] < costs[0] and np.isfinite(costs).all()
 
 
+def test_compiled_update_lands_where_the_eager_one_does(tokenizer, tmp_path):
+    """``train.compile`` on the test device: full slices compiled, the short last one eager."""
+    device = os.environ.get("TEXTDECADE_TEST_DEVICE", "cpu")
+    costs = {}
+    for compiled in (False, True):
+        model, history = fit_small(
+            tokenizer, workdir=tmp_path / str(compiled), device=device, compile=compiled
+        )
+        costs[compiled] = model.evaluate(history.data)["cost"]
+    assert not glove.compiled_adagrad_update().failed  # compiled, not the eager fallback
+    assert costs[True] == pytest.approx(costs[False], rel=1e-3), costs
+
+
 def test_hogwild_workers_learn_as_one_process(tokenizer, tmp_path):
     """Two worker processes update the parent's tables and reach one process's cost."""
     costs = {}

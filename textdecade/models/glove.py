@@ -185,8 +185,11 @@ def residuals(t: Tables, row, col, val, x_max: float, alpha: float) -> tuple[tor
     return w, c, fdiff, diff
 
 
-def adagrad_update(t: Tables, row, col, val, lr: float, x_max: float, alpha: float):
-    """glove.c's AdaGrad step on a slice of nonzeros; returns its summed cost (0-d tensor)."""
+def adagrad_update(t: Tables, row, col, val, lr, x_max: float, alpha: float):
+    """glove.c's AdaGrad step on a slice of nonzeros; returns its summed cost (0-d tensor).
+
+    ``lr`` is a float, or a 0-d tensor when compiled (a float would be specialized on).
+    """
     w, c, fdiff, diff = residuals(t, row, col, val, x_max, alpha)
     cost = 0.5 * fdiff.dot(diff)
     g = fdiff.mul_(lr)  # (B,): eta-scaled, as glove.c accumulates it
@@ -204,23 +207,42 @@ def adagrad_update(t: Tables, row, col, val, lr: float, x_max: float, alpha: flo
     return cost
 
 
+@functools.cache
+def compiled_adagrad_update():
+    """:func:`adagrad_update` under ``torch.compile`` (eager, with a warning, if it fails):
+    its dozen elementwise passes over (B, D) rows fuse into a few."""
+    from textdecade.pretrain.compiling import try_compile
+
+    return try_compile(adagrad_update, dynamic=False)
+
+
 def train_nonzeros(
-    config: Config, tables: Tables, batch: dict[str, torch.Tensor], seed: int, lr: float
+    config: Config,
+    tables: Tables,
+    batch: dict[str, torch.Tensor],
+    seed: int,
+    lr: float,
+    compiled: bool = False,
 ) -> tuple[float, int]:
     """AdaGrad over a batch of nonzeros in slices of ``config.nonzeros_per_update``.
 
     Also a Hogwild worker's kernel (see :mod:`textdecade.models.hogwild`; ``seed`` is
-    unused: the order is the batcher's shuffle). Returns ``(summed cost, nonzeros)``.
+    unused: the order is the batcher's shuffle). ``compiled``: full slices go through
+    :func:`compiled_adagrad_update` (one shape, one graph), a shorter last one eagerly.
+    Returns ``(summed cost, nonzeros)``.
     """
     row, col, val = batch["row"], batch["col"], batch["val"]
     step, n = config.nonzeros_per_update, row.numel()
+    full, rate = adagrad_update, lr
+    if compiled:
+        full, rate = compiled_adagrad_update(), torch.tensor(lr, device=row.device)
     cost = sum(
-        adagrad_update(
+        (full if s + step <= n else adagrad_update)(
             tables,
             row[s : s + step],
             col[s : s + step],
             val[s : s + step],
-            lr,
+            rate,
             config.x_max,
             config.alpha,
         )
@@ -254,6 +276,7 @@ class Model(PoolOwner, Family):
         for name, shape in (("gw", (v, d)), ("gc", (v, d)), ("gbw", (v,)), ("gbc", (v,))):
             self.register_buffer(name, torch.ones(shape))  # glove.c starts gradsq at 1.0
         self.last_examples = 0
+        self.compiled = False
 
     @classmethod
     def prepare(cls, corpus, tokenizer, config: Config, workdir: Path) -> PreparedData:
@@ -297,14 +320,20 @@ class Model(PoolOwner, Family):
         if n == 0:
             return 0.0
         if self.config.workers > 1 and self.w.device.type == "cpu":
-            kernel = functools.partial(train_nonzeros, self.config)
+            kernel = functools.partial(train_nonzeros, self.config, compiled=self.compiled)
             buffers = {"row": torch.int64, "col": torch.int64, "val": torch.float32}
             pool = self._hogwild_pool(self.config.workers, self.tables(), kernel, buffers, n)
             cost, _ = pool.run(batch, 0, lr)
         else:
-            cost, _ = train_nonzeros(self.config, self.tables(), batch, 0, lr)
+            cost, _ = train_nonzeros(self.config, self.tables(), batch, 0, lr, self.compiled)
         self.last_examples = n
         return cost / n
+
+    def compile_update(self) -> None:
+        """The AdaGrad update under ``torch.compile`` (``train.compile``), in Hogwild workers
+        too: after a one-off compilation, fewer passes over the gathered rows."""
+        self.compiled = True
+        self.close()  # Hogwild workers started with the eager kernel: restart them
 
     @torch.no_grad()
     def evaluate(self, data: PreparedData, max_batches: int = 20) -> dict[str, float]:
