@@ -75,7 +75,7 @@ class TrainConfig:
     seed: int = 1337
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     dtype: str = "auto"  # auto (bf16 autocast on GPU, fp32 on CPU) | fp32 | bf16 | fp16
-    compile: bool = False
+    compile: bool = False  # torch.compile the model (Word2Vec, GloVe: their sparse update)
     eval_every: int = 200
     eval_batches: int = 20
     ckpt_every: int = 200

@@ -332,6 +332,8 @@ class Model(PoolOwner, Family):
         the launches, not the arithmetic, then set its time. Compiled, they fuse into a few,
         which is faster on the CPU as well (measured: 1.3-1.5x the words/s after a one-off
         compilation of about 10 s; ``bench_static.py --compile-pairs``). CBOW stays eager.
+        On more than one thread its scattered adds are atomic, so a run is reproducible to
+        float rounding (~1e-7), not bit for bit as the eager update on one worker is.
         """
         if not self.config.sg:
             warnings.warn("CBOW's update runs eagerly: train.compile does not apply", stacklevel=2)
