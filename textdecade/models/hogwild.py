@@ -29,6 +29,12 @@ _REPLY = struct.Struct("<dq")  # loss sum, examples
 
 def _worker(conn, kernel: Kernel, tables, buffers) -> None:  # pragma: no cover - subprocess
     torch.set_num_threads(1)
+    # A forked worker inherits the parent's inductor compile thread pool but none of its
+    # threads, so a kernel that calls torch.compile would wait on it forever (seen when the
+    # parent had compiled first). One compile thread compiles in-process, with no pool.
+    from torch._inductor import config as inductor_config
+
+    inductor_config.compile_threads = 1
     while True:
         try:
             msg = conn.recv_bytes()

@@ -391,14 +391,9 @@ def _train_cbow(
       means, and window gradients -> each position's summed step, so a context row is
       read and written once per update rather than once per window it is in.
     """
-    n, w, d = ids.numel(), cfg.window, in_w.shape[1]
+    n, w = ids.numel(), cfg.window
     dev, dt = in_w.device, in_w.dtype
     p = cfg.block
-    # A context row's step sums whole window steps, and windows that share the row have
-    # near-identical means, so they add up faster than skip-gram's: half the cap kept
-    # 2 Hogwild workers stable at twice word2vec.c's CBOW lr (0.1), where the full cap
-    # diverged at 0.075 (bench_static.py --mb 6 --cbow). Output rows keep the full cap.
-    cap, cap_in = cfg.max_repeats, cfg.max_repeats / 2
     offsets = window_offsets(w, dev)
     # The same draw as context_windows, with the bounds from sorted document ids: window
     # i spans positions lo..hi (its centre excluded), a range both cut at document edges.
@@ -438,38 +433,85 @@ def _train_cbow(
     owner_slot = slot_of.index_select(0, owner.view(-1)).view_as(owner)
     total = torch.zeros((), dtype=torch.float64, device=dev)
     negs = draw_negatives(table, perm.numel() // p, cfg.shared_negatives, generator)
+    full, update, rate = _update_size(cfg) // p, cbow_update, lr
+    if cfg.compile:  # full segments compiled (one shape), a shorter last one eager
+        update, rate = compiled_cbow_update(), torch.tensor(lr, device=dev)
     for s, e, start, nb in segments:
         mp = nb * p
-        h = F.embedding_bag(
-            ctx_b[start : start + mp],
-            in_w,
-            per_sample_weights=mean_b[start : start + mp],
-            mode="sum",
-        )  # (mp, D): the window means, in block order
-        grad_h, loss = _negative_sampling(
-            h.view(nb, p, d),
-            tgt_b[start : start + mp],
-            real_b[start : start + mp].view(nb, p),
-            out_w,
-            negs[start // p : start // p + nb],
-            lr,
-            cfg,
-            cap,
-            True,
-        )
         # Each position of the segment (and the W either side) sums the steps of the
         # windows of this segment it is a context of.
         first, last = max(s - w, 0), min(e + w, n)
-        slot = owner_slot[first:last] - start  # (r, 2W)
-        usef = (back[first:last] & (slot >= 0) & (slot < mp)).to(dt)
-        rows = ids[first:last]
-        scale = cap_scale(rows, in_w.shape[0], cap_in, usef.sum(1), check=False).to(dt)
-        step = F.embedding_bag(
-            slot.clamp_(0, mp - 1),
-            grad_h.view(mp, d),
-            per_sample_weights=usef.mul_(scale[:, None]),
-            mode="sum",
-        )  # (r, D)
-        in_w.index_add_(0, rows, step)
-        total += loss
+        total += (update if nb == full else cbow_update)(
+            in_w,
+            out_w,
+            ctx_b[start : start + mp],
+            mean_b[start : start + mp],
+            tgt_b[start : start + mp],
+            real_b[start : start + mp].view(nb, p),
+            negs[start // p : start // p + nb],
+            owner_slot[first:last] - start,
+            back[first:last],
+            ids[first:last],
+            rate,
+            cfg,
+        )
     return float(total), int(real.sum())
+
+
+def cbow_update(
+    in_w: torch.Tensor,
+    out_w: torch.Tensor,
+    ctx: torch.Tensor,
+    mean: torch.Tensor,
+    target: torch.Tensor,
+    real: torch.Tensor,
+    negs: torch.Tensor,
+    slot: torch.Tensor,
+    back: torch.Tensor,
+    rows: torch.Tensor,
+    lr: float | torch.Tensor,
+    cfg: KernelConfig,
+) -> torch.Tensor:
+    """One CBOW update of nb blocks of P windows; returns their summed loss.
+
+    Args:
+        in_w, out_w: the (V, D) tables, updated in place.
+        ctx, mean: (mp, 2W) each window's context ids and their weights in its mean.
+        target: (mp,) centre words.  real: (nb, P) 1 for windows with a context.
+        negs: (nb, K) shared noise words.
+        slot: (r, 2W) for each of the r positions the update touches, the window (its
+            place in this update) that uses it at each offset; back: (r, 2W) whether that
+            window really does.  rows: (r,) the positions' word ids.
+        lr: the learning rate (a 0-d tensor when compiled).  cfg: kernel settings.
+    """
+    nb, p = real.shape
+    mp, d = nb * p, in_w.shape[1]
+    dt = in_w.dtype
+    # A context row's step sums whole window steps, and windows that share the row have
+    # near-identical means, so they add up faster than skip-gram's: half the cap kept
+    # 2 Hogwild workers stable at twice word2vec.c's CBOW lr (0.1), where the full cap
+    # diverged at 0.075 (bench_static.py --mb 6 --cbow). Output rows keep the full cap.
+    cap, cap_in = cfg.max_repeats, cfg.max_repeats / 2
+    h = F.embedding_bag(ctx, in_w, per_sample_weights=mean, mode="sum")  # (mp, D) means
+    grad_h, loss = _negative_sampling(
+        h.view(nb, p, d), target, real, out_w, negs, lr, cfg, cap, True, not cfg.compile
+    )
+    usef = (back & (slot >= 0) & (slot < mp)).to(dt)
+    scale = cap_scale(rows, in_w.shape[0], cap_in, usef.sum(1), check=False).to(dt)
+    step = F.embedding_bag(
+        slot.clamp(0, mp - 1),
+        grad_h.view(mp, d),
+        per_sample_weights=usef * scale[:, None],
+        mode="sum",
+    )  # (r, D): each position's summed step
+    in_w.index_add_(0, rows, step)
+    return loss
+
+
+@functools.cache
+def compiled_cbow_update():
+    """:func:`cbow_update` under ``torch.compile``; the positions it touches (r) vary at
+    chunk edges, so their size may become dynamic after one recompilation."""
+    from textdecade.pretrain.compiling import try_compile
+
+    return try_compile(cbow_update)

@@ -335,9 +335,6 @@ class Model(PoolOwner, Family):
         On more than one thread its scattered adds are atomic, so a run is reproducible to
         float rounding (~1e-7), not bit for bit as the eager update on one worker is.
         """
-        if not self.config.sg:
-            warnings.warn("CBOW's update runs eagerly: train.compile does not apply", stacklevel=2)
-            return
         self.kernel = dataclasses.replace(self.kernel, compile=True)
         self.close()  # Hogwild workers started with the eager kernel: restart them
 
