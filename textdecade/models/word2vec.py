@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,14 +325,15 @@ class Model(PoolOwner, Family):
         return {"probe_loss": loss / count} if count else {}
 
     def compile_update(self) -> None:
-        """Skip-gram's update under ``torch.compile`` (``train.compile``), in Hogwild workers too.
+        """The update under ``torch.compile`` (``train.compile``), in Hogwild workers too.
 
         Eager, an update is some 70 small kernels launched one by one from Python; on a GPU
         the launches, not the arithmetic, then set its time. Compiled, they fuse into a few,
-        which is faster on the CPU as well (measured: 1.3-1.5x the words/s after a one-off
-        compilation of about 10 s; ``bench_static.py --compile-pairs``). CBOW stays eager.
-        On more than one thread its scattered adds are atomic, so a run is reproducible to
-        float rounding (~1e-7), not bit for bit as the eager update on one worker is.
+        which is faster on the CPU as well (measured after a one-off compilation of about
+        10 s: skip-gram 1.3-1.5x the words/s, CBOW 1.36x; ``bench_static.py
+        --compile-pairs``). On more than one thread the compiled scattered adds are
+        atomic, so a run is reproducible to float rounding (~1e-7), not bit for bit as the
+        eager update on one worker is.
         """
         self.kernel = dataclasses.replace(self.kernel, compile=True)
         self.close()  # Hogwild workers started with the eager kernel: restart them
