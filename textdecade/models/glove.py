@@ -119,14 +119,23 @@ PRESETS: dict[str, dict[str, Any]] = {
 class NonzeroBatcher(Batcher):
     """Shuffled batches of nonzeros ``{"row", "col", "val"}``, a fresh permutation per epoch.
 
-    The permutation of epoch ``e`` comes from ``(seed, rank, e)``, so the state is two
-    counters.
+    Each run of ``update_size`` nonzeros (one AdaGrad update of :func:`train_nonzeros`)
+    is a random draw of the table, sorted by row within. The permutation of epoch ``e``
+    comes from ``(seed, rank, e)``, so the state is two counters.
     """
 
-    def __init__(self, table: Cooccurrence, batch_size: int, seed: int, rank: int = 0):
+    def __init__(
+        self,
+        table: Cooccurrence,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        update_size: int = 4096,
+    ):
         if batch_size < 1:
             raise ConfigError(f"train.batch_size must be at least 1, got {batch_size}")
         self.table = table
+        self.update_size = update_size
         self.units_per_batch = batch_size
         self.seed = seed
         self.rank = rank
@@ -150,10 +159,20 @@ class NonzeroBatcher(Batcher):
         if self.cursor >= len(self.table):
             self.cursor, self._perm = 0, None
             self.epochs_done += 1
-        # Read in table order (memmap locality), then put the nonzeros back in their
-        # shuffled order. Left in table order (sorted by row), a frequent word's hundreds
-        # of nonzeros in a batch fell into one update and took their AdaGrad steps at
-        # once: on 500 words of 1 MB the cost went to 1e13 by the third pass.
+        # Each update's nonzeros stay a random draw of the table. A whole batch sorted by
+        # row (as it once was, for reading) put a frequent word's hundreds of nonzeros
+        # into one update, to take their AdaGrad steps at once: on the 500 most frequent
+        # words of 1 MB the cost reached 1e13 by the third pass. Within an update the
+        # steps are simultaneous anyway, so its nonzeros are sorted: the rows are then
+        # gathered and scattered in memory order (25% faster, the same cost to 4 digits).
+        full = chunk.size // self.update_size * self.update_size
+        chunk = np.concatenate(
+            [
+                np.sort(chunk[:full].reshape(-1, self.update_size), axis=1).ravel(),
+                np.sort(chunk[full:]),
+            ]
+        )
+        # Read in table order (memmap locality), then put the nonzeros back in place.
         sorter = np.argsort(chunk, kind="stable")
         back = np.empty_like(sorter)
         back[sorter] = np.arange(sorter.size)
@@ -313,7 +332,7 @@ class Model(PoolOwner, Family):
         return PreparedData(meta=meta, train=table, n_units=len(table), unit="nonzeros")
 
     def batcher(self, data, batch_size, *, seed, rank=0, world_size=1) -> NonzeroBatcher:
-        return NonzeroBatcher(data.train, batch_size, seed, rank)
+        return NonzeroBatcher(data.train, batch_size, seed, rank, self.config.nonzeros_per_update)
 
     def tables(self) -> Tables:
         """The trained tensors (their storage: updates through them change the model)."""
