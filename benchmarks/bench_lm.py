@@ -35,14 +35,9 @@ import subprocess
 import sys
 import time
 
+from measure import rss_mb
+
 VOCAB, D, LAYERS, HEADS, T, BATCH = 8192, 256, 4, 4, 256, 8
-
-
-def _rss_mb() -> float:
-    """Current resident set size in MiB (Linux /proc)."""
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * resource.getpagesize() / 2**20
 
 
 def _peak_mb() -> float:
@@ -122,7 +117,7 @@ def worker(contender: str, steps: int, warmup: int, threads: int) -> dict:
     if lib == "hf":
         import transformers  # noqa: F401 - imported before the baseline RSS, as td's imports
 
-    base_rss = _rss_mb()
+    base_rss = rss_mb()
     model, step = build(contender)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1, foreach=True)

@@ -37,15 +37,14 @@ import importlib.util
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+from measure import Meter, cpu_seconds, rss_mb
 
 from textdecade.data.shared import shared_path
 
@@ -73,82 +72,11 @@ def read_slice(mb: float) -> list[str]:
     return texts
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and its reaped children (Hogwild workers)."""
-    me = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def _rss_mb() -> float:
-    """Current resident set size in MiB (Linux /proc)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
-
-
-def _peak_rss_mb() -> float:
-    """Peak RSS of this process's own address space (``VmHWM``), in MiB.
-
-    Not ``ru_maxrss``: Linux carries the spawning process's peak across ``exec``, so a
-    worker's ``ru_maxrss`` never reads below the launcher's size.
-    """
-    with open("/proc/self/status") as f:
-        return next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:")) / 1024
-
-
-def _tree_pss_mb(pid: int) -> float:
-    """Anonymous + shared-memory PSS of ``pid`` and its descendants, in MiB.
-
-    Heap, tensors and shared tables, each shared page counted once across the tree; code
-    and file mappings are left out (their PSS depends on unrelated processes).
-    """
-    total = 0.0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            total += sum(
-                int(ln.split()[1]) for ln in f if ln.startswith(("Pss_Anon:", "Pss_Shmem:"))
-            )
-        total /= 1024
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                total += sum(_tree_pss_mb(int(c)) for c in f.read().split())
-    except OSError:
-        pass  # a child that just exited
-    return total
-
-
-class Meter:
-    """Peak memory of this worker from the moment it is built (right before training)."""
-
-    def __init__(self, interval: float = 0.5):
-        self.base = _rss_mb()
-        self.pss_peak = _tree_pss_mb(os.getpid())
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, args=(interval,), daemon=True)
-        self._thread.start()
-
-    def _sample(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            self.pss_peak = max(self.pss_peak, _tree_pss_mb(os.getpid()))
-
-    def read(self) -> dict[str, float]:
-        """Peaks so far: ``peak_mb``, ``train_mb``, ``child_mb``, ``pss_mb`` (MiB)."""
-        self.pss_peak = max(self.pss_peak, _tree_pss_mb(os.getpid()))
-        peak = _peak_rss_mb()
-        return {
-            "base_mb": self.base,
-            "peak_mb": peak,
-            "train_mb": peak - self.base,
-            # the largest reaped child (KiB on Linux): a forked child starts with the
-            # parent's private pages mapped, an exec'd helper with its spawner's peak
-            "child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
-            "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "pss_mb": self.pss_peak,
-        }
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
+def later_rate(history) -> float:
+    """Units per second after the first epoch (without torch.compile's compilation); the
+    whole run's rate when there is one epoch."""
+    later = history.epochs[1:] or history.epochs
+    return history.data.n_units * len(later) / max(sum(e["seconds"] for e in later), 1e-9)
 
 
 def scores(vectors) -> dict[str, float]:
@@ -203,7 +131,7 @@ def work_word2vec_td(spec: dict) -> list[dict]:
             lr=spec["lr"],
             batch_size=spec["batch_words"],
             device=spec["device"],
-            log=lambda s: print(f"{s} | RSS {_rss_mb():.0f} MiB", file=sys.stderr, flush=True),
+            log=lambda s: print(f"{s} | RSS {rss_mb():.0f} MiB", file=sys.stderr, flush=True),
             data=data,
             compile=compiled,
         )
@@ -212,10 +140,7 @@ def work_word2vec_td(spec: dict) -> list[dict]:
         row = {
             "seconds": history.train_seconds,
             "words_per_s": n_words / history.train_seconds,
-            # after the first epoch: without torch.compile's compilation
-            "later_words_per_s": history.data.n_units
-            * (len(history.epochs) - 1)
-            / max(sum(e["seconds"] for e in history.epochs[1:]), 1e-9),
+            "later_words_per_s": later_rate(history),
             # the first row includes building the word stream (vocabulary, ids)
             "cpu_s_per_Mword": (cpu_seconds() - cpu0) / n_words * 1e6,
             "loss_last_epoch": history.epochs[-1]["loss"],
@@ -310,7 +235,7 @@ def work_glove_td(spec: dict) -> list[dict]:
         min_lr_ratio=1.0,  # constant, as glove.c and mittens
         batch_size=spec["glove_batch"],
         data=data,
-        log=lambda s: print(f"{s} | RSS {_rss_mb():.0f} MiB", file=sys.stderr, flush=True),
+        log=lambda s: print(f"{s} | RSS {rss_mb():.0f} MiB", file=sys.stderr, flush=True),
         compile=spec.get("compiled", False),
     )
     nnz, seconds = len(data.train), history.train_seconds
@@ -318,10 +243,7 @@ def work_glove_td(spec: dict) -> list[dict]:
         "seconds": seconds,
         "passes": spec["epochs"],
         "nonzeros_per_s": nnz * spec["epochs"] / seconds,
-        # after the first pass: without torch.compile's compilation
-        "later_nonzeros_per_s": nnz
-        * (spec["epochs"] - 1)
-        / max(sum(e["seconds"] for e in history.epochs[1:]), 1e-9),
+        "later_nonzeros_per_s": later_rate(history),
         "cpu_s": cpu_seconds() - cpu0,
         "nonzeros_per_cpu_s": nnz * spec["epochs"] / (cpu_seconds() - cpu0),
         "cost_reported": history.epochs[-1]["loss"],  # running mean over the last epoch
