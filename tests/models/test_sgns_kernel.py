@@ -9,7 +9,7 @@ import warnings
 import pytest
 import torch
 
-from textdecade.models import sgns
+from textdecade.models import cbow, sgns
 
 DEVICE = os.environ.get("TEXTDECADE_TEST_DEVICE", "cpu")
 
@@ -91,7 +91,7 @@ def test_compiled_update_matches_eager(sg):
             )
             losses.append(loss / count)
         runs[compiled] = (tables, losses)
-    update = sgns.compiled_skipgram_update() if sg else sgns.compiled_cbow_update()
+    update = sgns.compiled_skipgram_update() if sg else cbow.compiled_cbow_update()
     assert not update.failed  # compiled, not the eager fallback
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] - graphs <= (1 if sg else 2)
     (eager, eager_losses), (compiled, compiled_losses) = runs[False], runs[True]

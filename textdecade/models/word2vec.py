@@ -51,7 +51,7 @@ class Config:
         d_model: vector size (gensim ``vector_size``).
         sg: skip-gram (True) or CBOW (False): the window mean as input, and each context
             word takes the window's whole step, as in word2vec.c, whose CBOW lr is 0.05
-            (stable here up to 0.1; see ``sgns._train_cbow``).
+            (stable here up to 0.1; see ``cbow.train_cbow``).
         window: maximum window; each position draws its own window in 1..window.
         negative: noise words per pair (the loss and gradient scale use this number).
         sample: subsampling threshold (word2vec.c's formula; 0 turns it off).
