@@ -40,12 +40,14 @@ step gpt 130 python3 benchmarks/bench_gpu.py --steps 30 --only "GPT-2 124M"
 #    Where its step's time goes: the bare loop's tokens/s (the engine's overhead is the
 #    difference) and the kernels' time by kind (matmul, attention, loss, optimizer, ...).
 step profile 100 python3 benchmarks/profile_gpt.py --batch 32 --steps 20
-# 2. The tests that take a device, on CUDA, first the Word2Vec kernel's: no host read per
-#    update, the compiled update equal to the eager one. (With corpus_en cut to a slice,
-#    two coverage floors fail: they count on whole files.)
+# 2. The tests that take a device, on CUDA: the Word2Vec kernel's (no host read per
+#    update, the compiled updates equal to the eager ones), training on the device, the
+#    compiled GloVe update, FSDP's pieces.
+W2V=tests/models/test_word2vec_training.py GLOVE=tests/models/test_glove_training.py
 step tests 100 env TEXTDECADE_TEST_DEVICE=cuda python3 -m pytest -q -p no:cacheprovider \
-  tests/models/test_sgns_kernel.py tests/models/test_word2vec_training.py \
-  tests/models/test_glove_training.py tests/pretrain/test_fsdp_device.py
+  tests/models/test_sgns_kernel.py "$W2V::test_learns_on_the_test_device" \
+  "$GLOVE::test_learns_on_the_test_device" \
+  "$GLOVE::test_compiled_update_lands_where_the_eager_one_does" tests/pretrain/test_fsdp_device.py
 # 3. Word2Vec skip-gram on the GPU: words/s and analogy by update size (#4: >= 10x
 #    gensim's 2-core words/s, same accuracy; gensim runs on the CPU box on the same text).
 #    Measured on an H200 before updates stopped reading back from the GPU and could be

@@ -93,7 +93,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "small": {
         "model": {"d_model": 100, "window": 10, "x_max": 10.0},
-        # small and base compile the update: ~7 s once, then ~1.8x (see compile_update).
+        # small and base compile the update: ~7 s once, then ~1.4-1.7x (see compile_update).
         "train": {
             **_ADAGRAD,
             "batch_size": 131_072,
@@ -370,7 +370,7 @@ class Model(PoolOwner, Family):
     def compile_update(self) -> None:
         """The AdaGrad update under ``torch.compile`` (``train.compile``), in Hogwild workers
         too: after a one-off compilation, fewer passes over the gathered rows (measured:
-        1.8x the nonzeros/s; ``bench_static.py --glove --glove-compile``)."""
+        1.4-1.7x the nonzeros/s; ``bench_static.py --glove --glove-compile``)."""
         self.compiled = True
         self.close()  # Hogwild workers started with the eager kernel: restart them
 
