@@ -93,15 +93,22 @@ def train_cbow(
     owner_slot = slot_of.index_select(0, owner.view(-1)).view_as(owner)
     total = torch.zeros((), dtype=torch.float64, device=dev)
     negs = draw_negatives(table, perm.numel() // p, cfg.shared_negatives, generator)
-    full, update, rate = update_size(cfg) // p, cbow_update, lr
-    if cfg.compile:  # full segments compiled (one shape), a shorter last one eager
-        update, rate = compiled_cbow_update(), torch.tensor(lr, device=dev)
+    full, compiled, rate = update_size(cfg) // p, None, lr
+    if cfg.compile:  # full updates compiled (one shape), a shorter last one eager
+        compiled, rate = compiled_cbow_update(), torch.tensor(lr, device=dev)
     for s, e, start, nb in segments:
         mp = nb * p
         # Each position of the segment (and the W either side) sums the steps of the
         # windows of this segment it is a context of.
         first, last = max(s - w, 0), min(e + w, n)
-        total += (update if nb == full else cbow_update)(
+        slot, used, rows = owner_slot[first:last] - start, back[first:last], ids[first:last]
+        update = cbow_update
+        if compiled is not None and nb == full:
+            # Fewer positions at a chunk's edges: padded with unused ones to the most an
+            # update can touch, every full update has one shape, so one graph.
+            update, most = compiled, mp + 2 * w
+            slot, used, rows = pad_rows(slot, most), pad_rows(used, most), pad_rows(rows, most)
+        total += update(
             in_w,
             out_w,
             ctx_b[start : start + mp],
@@ -109,9 +116,9 @@ def train_cbow(
             tgt_b[start : start + mp],
             real_b[start : start + mp].view(nb, p),
             negs[start // p : start // p + nb],
-            owner_slot[first:last] - start,
-            back[first:last],
-            ids[first:last],
+            slot,
+            used,
+            rows,
             rate,
             cfg,
         )
@@ -170,8 +177,7 @@ def cbow_update(
 
 @functools.cache
 def compiled_cbow_update():
-    """:func:`cbow_update` under ``torch.compile``; the positions it touches (r) vary at
-    chunk edges, so their size may become dynamic after one recompilation."""
+    """:func:`cbow_update` under ``torch.compile`` (eager, with a warning, if it fails)."""
     from textdecade.pretrain.compiling import try_compile
 
-    return try_compile(cbow_update)
+    return try_compile(cbow_update, dynamic=False)
