@@ -1,0 +1,361 @@
+"""What each ``textdecade`` subcommand does with its parsed arguments (:mod:`textdecade.cli`
+parses them): a few lines each, calling the library."""
+
+from __future__ import annotations
+
+import sys
+
+from textdecade.errors import UserError
+
+
+def _corpus_from_args(args):
+    from textdecade.data.corpus import Corpus
+
+    return Corpus(
+        paths=tuple(args.corpus or ()),
+        dataset=args.dataset,
+        split=args.split or "train",
+        text_field=args.text_field or "text",
+        max_texts=args.max_texts,
+    )
+
+
+# ----------------------------------------------------------------------------- tokenizer
+def cmd_tokenizer_train(args) -> int:
+    from textdecade.tokenizer import Tokenizer
+
+    corpus = _corpus_from_args(args)
+    tok = Tokenizer.train(
+        corpus,
+        vocab_size=args.vocab_size,
+        backend=args.backend,
+        model_type=args.model_type,
+        min_frequency=args.min_frequency,
+        lowercase=args.lowercase,
+    )
+    tok.save(args.output)
+    print(f"{args.backend} tokenizer with {tok.vocab_size} tokens -> {args.output}")
+    return 0
+
+
+def cmd_data_prepare(args) -> int:
+    from textdecade.data.shards import prepare_shards
+    from textdecade.tokenizer import Tokenizer
+
+    tok = Tokenizer.load(args.tokenizer)
+    manifest = prepare_shards(_corpus_from_args(args), tok, args.output)
+    print(
+        f"{manifest['n_tokens']:,} tokens in {len(manifest['shards'])} shard(s) "
+        f"({manifest['dtype']}) -> {args.output}"
+    )
+    return 0
+
+
+# ------------------------------------------------------------------------------ pretrain
+def build_run_config(args):
+    """The RunConfig of ``textdecade pretrain`` (also used by ``decade``)."""
+    from textdecade.config import build_config
+    from textdecade.models import get_family
+    from textdecade.pretrain import rundir
+
+    _, Config, presets = get_family(args.family)
+    overrides = list(args.set or ())
+    if args.corpus:
+        overrides.append("data.corpus=" + _toml_list(args.corpus))
+    for flag, key in (
+        ("dataset", "data.dataset"),
+        ("split", "data.split"),
+        ("text_field", "data.text_field"),
+        ("source", "data.source"),
+        ("target", "data.target"),
+        ("device", "train.device"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides.append(f"{key}={_toml_str(value)}")
+    for flag, key in (("max_texts", "data.max_texts"), ("steps", "train.steps")):
+        if getattr(args, flag, None) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
+    if args.compile:
+        overrides.append("train.compile=true")
+    if args.tensorboard:
+        overrides.append("train.tensorboard=true")
+    recipe = args.config
+    if args.resume and rundir.is_run_dir(args.output):
+        recipe = rundir.read_config_dict(args.output)  # resume with the run's own settings
+    return build_config(args.family, Config, presets, args.preset, recipe, overrides)
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(_toml_str(v) for v in values) + "]"
+
+
+def cmd_pretrain(args) -> int:
+    from textdecade.pretrain.trainer import Trainer
+
+    if args.output is None:
+        args.output = f"runs/{args.family}-{args.preset}"
+    config = build_run_config(args)
+    result = Trainer(
+        config, args.output, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet
+    ).fit()
+    if not result.is_main:  # under torchrun, rank 0 alone reports
+        return 0
+    shown = {k: v for k, v in result.metrics.items() if k in ("loss", "val_loss", "bpb", "val_bpb")}
+    print(
+        f"{config.family} run -> {result.run_dir} (step {result.step}) "
+        + " ".join(f"{k}={v:.4f}" for k, v in shown.items())
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------------- eval
+def _eval_models(args, run, resolve: bool = True):
+    """Run ``run(model)`` for each named model; print one table (several models side by side)."""
+    from textdecade.eval import compare, render, resolve_model
+
+    results = {}
+    for path in args.models:
+        results[path] = run(resolve_model(path, device=args.device) if resolve else path)
+    if len(results) == 1:
+        print(render(next(iter(results.values())), args.format))
+    else:
+        print(compare(results, args.format))
+    return 0
+
+
+def _eval_corpus(args):
+    return _corpus_from_args(args) if (args.corpus or args.dataset) else None
+
+
+def cmd_eval_analogy(args) -> int:
+    from textdecade.eval import run_analogy
+
+    return _eval_models(
+        args,
+        lambda m: run_analogy(
+            m,
+            args.data,
+            args.method,
+            None if args.restrict_vocab == 0 else args.restrict_vocab,
+            args.vectors,
+            _eval_corpus(args),
+        ),
+    )
+
+
+def cmd_eval_similarity(args) -> int:
+    from textdecade.eval import run_similarity
+
+    return _eval_models(
+        args,
+        lambda m: run_similarity(
+            m, args.data or None, args.restrict_vocab, args.vectors, _eval_corpus(args)
+        ),
+    )
+
+
+def cmd_eval_homograph(args) -> int:
+    from textdecade.eval import run_homograph
+
+    return _eval_models(
+        args,
+        lambda m: run_homograph(
+            m,
+            args.data,
+            args.layers,
+            args.words,
+            args.max_per_sense,
+            args.max_test_per_sense,
+            probe=args.probe,
+        ),
+    )
+
+
+def cmd_eval_perplexity(args) -> int:
+    from textdecade.eval.perplexity import evaluate_perplexity
+
+    corpus = _eval_corpus(args)
+    return _eval_models(
+        args,
+        lambda path: evaluate_perplexity(path, corpus, args.max_batches, device=args.device),
+        resolve=False,
+    )
+
+
+# --------------------------------------------------------------------------------- embed
+def cmd_embed(args) -> int:
+    from textdecade.api import load
+    from textdecade.embedding import embed_to_file
+
+    handle = load(args.run, device=args.device)
+    if args.word_vectors or args.words:
+        from textdecade.eval import as_vectors
+
+        vectors = as_vectors(handle, args.words or ())
+        if args.word_vectors:
+            vectors.save(args.word_vectors)
+            print(
+                f"{len(vectors):,} word vectors ({vectors.vector_size}-d) -> {args.word_vectors}",
+                file=sys.stderr,
+            )
+        for word in args.words or ():
+            print(word, " ".join(f"{x:.6g}" for x in vectors[word]))
+        return 0
+    if args.input:
+        stream = open(args.input, encoding="utf-8", errors="replace")  # noqa: SIM115
+    else:
+        stream = sys.stdin
+    with stream:
+        texts = (line.rstrip("\n") for line in stream)
+        n = embed_to_file(
+            handle,
+            texts,
+            args.output or "-",
+            batch_size=args.batch_size,
+            normalize=True if args.normalize else None,
+            pooling=args.pooling,
+        )
+    if args.output:
+        print(f"{n:,} texts embedded -> {args.output}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------- interop hf
+def cmd_export_hf(args) -> int:
+    from textdecade.interop.hf import export_hf
+
+    print(f"HF transformers directory -> {export_hf(args.run, args.output)}")
+    return 0
+
+
+def cmd_import_hf(args) -> int:
+    from textdecade.interop.hf import import_hf_run
+
+    path, imported = import_hf_run(args.directory, args.output, overwrite=args.overwrite)
+    print(f"{imported.family} run -> {path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ generate
+def cmd_generate(args) -> int:
+    from textdecade.models.generate import generate_from_run
+
+    if not args.no_stream:
+        print(args.prompt, end="", flush=True)
+    text = generate_from_run(
+        args.run,
+        args.prompt,
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k or None,
+        top_p=args.top_p,
+        seed=args.seed,
+        stream=not args.no_stream,
+        out=sys.stdout,
+        device=args.device or "cpu",
+    )
+    print(args.prompt + text if args.no_stream else "")
+    return 0
+
+
+# -------------------------------------------------------------------------------- decade
+def cmd_decade(args) -> int:
+    from textdecade.decade import ORDER, DecadeSettings, run_decade
+
+    settings = DecadeSettings(
+        corpus=list(args.corpus or ()),
+        dataset=args.dataset,
+        preset=args.preset,
+        families=list(args.families or ORDER),
+        overrides=list(args.set or ()),
+        homograph_data=args.homograph_data,
+        max_texts=args.max_texts,
+    )
+    report = run_decade(
+        args.output,
+        settings,
+        device=args.device,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    print(report.read_text(encoding="utf-8"))
+    print(f"report -> {report}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ translate
+def cmd_translate(args) -> int:
+    from textdecade.models.decoding import translate_run
+
+    if not args.texts and not args.input:
+        raise UserError("give texts to translate or --input FILE")
+    for line in translate_run(
+        args.run,
+        args.texts or None,
+        input_path=args.input,
+        beam=args.beam,
+        length_penalty=args.length_penalty,
+        max_len=args.max_len,
+        device=args.device or "cpu",
+    ):
+        print(line)
+    return 0
+
+
+def cmd_eval_bleu(args) -> int:
+    from textdecade.eval.bleu import bleu_run
+
+    for run in args.models:
+        result = bleu_run(
+            run,
+            args.source,
+            args.reference,
+            beam=args.beam,
+            max_lines=args.max_lines,
+            device=args.device or "cpu",
+            output=args.output,
+        )
+        print(f"{run}: {result}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- plot
+PLOT_KINDS = ("curves", "attention", "embeddings")
+
+
+def cmd_plot(args) -> int:
+    kind, rest = (
+        (args.what[0], args.what[1:]) if args.what[0] in PLOT_KINDS else ("curves", args.what)
+    )
+    if kind == "curves":
+        from textdecade.pretrain.plots import plot_run
+
+        if len(rest) != 1:
+            raise UserError("plot: give one run directory (textdecade plot RUN)")
+        for path in plot_run(rest[0], args.output):
+            print(path)
+    elif kind == "attention":
+        from textdecade.eval.attention_plot import plot_attention_run
+
+        if len(rest) != 2:
+            raise UserError('plot attention: give RUN and "a source sentence"')
+        out = args.output or "attention.png"
+        print(plot_attention_run(rest[0], rest[1], out, target=args.target, beam=args.beam))
+    else:
+        from textdecade.eval import resolve_model
+        from textdecade.eval.suite import plot_embeddings
+
+        if len(rest) != 1 or not args.words:
+            raise UserError("plot embeddings: give RUN_OR_VECTORS and --words w1 w2 ...")
+        out = args.output or "embeddings.png"
+        print(plot_embeddings(resolve_model(rest[0]), args.words, out, method=args.method))
+    return 0
+
+
+# ---------------------------------------------------------------------------------- main
