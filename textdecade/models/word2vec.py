@@ -287,18 +287,7 @@ class Model(PoolOwner, Family):
         if self.config.workers > 1 and self.in_vectors.device.type == "cpu":
             loss, count = self._hogwild(ids.numel()).run({"ids": ids, "doc": doc}, seed, lr)
         else:
-            gen = torch.Generator(device=ids.device).manual_seed(seed)
-            loss, count = train_chunk(
-                self.in_vectors.data,
-                self.out_vectors.data,
-                self.noise_table,
-                self.keep_prob,
-                ids,
-                doc,
-                lr,
-                self.kernel,
-                gen,
-            )
+            loss, count = self._train_chunk(ids, doc, lr, seed)
         self.last_examples = count
         return loss / count if count else 0.0
 
@@ -309,20 +298,15 @@ class Model(PoolOwner, Family):
         device = self.in_vectors.device
         ids = torch.from_numpy(np.asarray(words.ids[:end], dtype=np.int64)).to(device)
         doc = torch.from_numpy(words.doc_of(0, end)).to(device)
-        gen = torch.Generator(device=device).manual_seed(PROBE_SEED)
         # lr = 0: the kernel's updates are exact zeros, so nothing changes.
-        loss, count = train_chunk(
-            self.in_vectors.data,
-            self.out_vectors.data,
-            self.noise_table,
-            self.keep_prob,
-            ids,
-            doc,
-            0.0,
-            self.kernel,
-            gen,
-        )
+        loss, count = self._train_chunk(ids, doc, 0.0, PROBE_SEED)
         return {"probe_loss": loss / count} if count else {}
+
+    def _train_chunk(self, ids, doc, lr: float, seed: int) -> tuple[float, int]:
+        """One chunk through the kernel in this process; its randomness from ``seed``."""
+        gen = torch.Generator(device=ids.device).manual_seed(seed)
+        tables = (self.in_vectors.data, self.out_vectors.data, self.noise_table, self.keep_prob)
+        return train_chunk(*tables, ids, doc, lr, self.kernel, gen)
 
     def compile_update(self) -> None:
         """The update under ``torch.compile`` (``train.compile``), in Hogwild workers too.
