@@ -54,8 +54,8 @@ step tests 100 env TEXTDECADE_TEST_DEVICE=cuda python3 -m pytest -q -p no:cachep
 #    compiled: about 1.2 ms per update whatever its size, so 32,768 pairs/update gave
 #    5.4M words/s and 65,536 9.7M, but at 16.1% analogy against gensim's 20.0%. The same
 #    kernel on the CPU, same 40 MB: 21.5% / 20.3% / 18.3% at 4k / 8k / 16k pairs. So
-#    8,192 is the largest accurate size, and its words/s is the open number: eager and
-#    compiled here (8,192 first), with 32,768 eager against the old rate.
+#    8,192 (now skip-gram's GPU default) is the largest accurate size, and its words/s
+#    is the open number: eager and compiled (8,192 first), 32,768 against the old rate.
 step word2vec 200 python3 benchmarks/bench_static.py --mb "$W2V_MB" --device cuda \
   --skip-gensim --batch-words 1000000 --pairs-per-update 8192 32768 --compile-pairs 8192 4096 16384
 # 4. BERT-base masked LM in bf16: tokens/s and MFU (#6).

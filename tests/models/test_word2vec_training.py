@@ -146,6 +146,21 @@ def test_compiled_update_in_hogwild_workers(tokenizer):
         assert losses[1] < losses[0] < 4.16, (sg, losses)
 
 
+def test_update_size_follows_the_device():
+    """Unset, pairs per update are 2,048, and 8,192 for skip-gram on an accelerator (the
+    largest size measured at gensim's accuracy); a set value holds everywhere."""
+    assert word2vec.Config().kernel("cpu").pairs_per_update == 2048
+    assert word2vec.Config().kernel("cuda").pairs_per_update == 8192
+    assert word2vec.Config(sg=False).kernel("cuda").pairs_per_update == 2048
+    assert word2vec.Config(pairs_per_update=4096).kernel("cuda").pairs_per_update == 4096
+    assert word2vec.Config(block=4096).kernel("cpu").pairs_per_update == 4096  # whole blocks
+    model = word2vec.Model(word2vec.Config(), {"words": ["a", "b", "c"], "counts": [9, 5, 3]})
+    assert model.kernel.pairs_per_update == 2048 and model.kernel is model.kernel
+    model.compile_update()
+    assert model.kernel.compile and model.kernel.pairs_per_update == 2048
+    assert model.to("meta").kernel.pairs_per_update == 8192  # the tables' device decides
+
+
 def test_bad_input(tokenizer, tmp_path):
     with pytest.raises(ConfigError, match="window"):
         word2vec.Config(window=0)

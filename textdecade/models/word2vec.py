@@ -16,7 +16,6 @@ The word vectors are the input table (syn0); :meth:`Model.to_vectors` returns th
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,6 +40,14 @@ from textdecade.models.sgns import KernelConfig, hogwild_kernel, train_chunk
 
 PROBE_WORDS = 20_000  # words of the corpus the probe loss (``evaluate``) looks at
 PROBE_SEED = 12345
+# Default pairs per update. On the CPU small updates are both the accurate and the fast
+# ones. On a GPU an update's time was about constant whatever its size (H200), so
+# skip-gram takes the largest size that kept gensim's accuracy with the same kernel on
+# 40 MB of corpus_en: 8,192 pairs 20.3%, 16,384 18.3%, gensim 20.0%. CBOW (a window per
+# word, so fewer items per word) already lost 1.8 points at 8,192 windows there (19.9%
+# against 20.7% at 2,048 and gensim's 21.7%), so it keeps 2,048 (benchmarks/RESULTS.md).
+PAIRS_PER_UPDATE = 2048
+ACCELERATOR_SG_PAIRS_PER_UPDATE = 8192
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,10 @@ class Config:
         block: pairs that share negatives (skip-gram: pairs dealt round-robin from the
             whole chunk; CBOW: windows spread evenly over the update).
         pairs_per_update: pairs whose updates are applied together (one batched product).
+            None (the default): 2,048, and 8,192 for skip-gram on an accelerator.
+            Larger updates cost accuracy (the summed gradients are stale for frequent
+            words) and save time only where each update has a fixed cost, as a GPU's
+            kernel launches (see :data:`ACCELERATOR_SG_PAIRS_PER_UPDATE`).
         max_repeats: a row's summed step within one update is capped at this many
             gradients (see :func:`textdecade.models.sgns.cap_scale`); CBOW's context rows
             at half as many window steps.
@@ -78,7 +89,7 @@ class Config:
     max_vocab_size: int | None = None
     shared_negatives: int = 10
     block: int = 32
-    pairs_per_update: int = 2048
+    pairs_per_update: int | None = None
     max_repeats: int = 32
     workers: int = 1
     subword: bool = True
@@ -99,18 +110,24 @@ class Config:
             raise ConfigError(f"model.workers must be at least 1, got {self.workers}")
         if self.sample < 0:
             raise ConfigError(f"model.sample must be >= 0, got {self.sample}")
-        if self.pairs_per_update < self.block:
+        if self.pairs_per_update is not None and self.pairs_per_update < self.block:
             raise ConfigError("model.pairs_per_update must be at least model.block")
 
-    def kernel(self) -> KernelConfig:
+    def kernel(self, device_type: str = "cpu", compile: bool = False) -> KernelConfig:
+        """The kernel's settings on a device of this type (``pairs_per_update`` resolved)."""
+        pairs = self.pairs_per_update
+        if pairs is None:
+            on_accelerator = self.sg and device_type != "cpu"
+            pairs = ACCELERATOR_SG_PAIRS_PER_UPDATE if on_accelerator else PAIRS_PER_UPDATE
         return KernelConfig(
             sg=self.sg,
             window=self.window,
             negative=self.negative,
             shared_negatives=self.shared_negatives,
             block=self.block,
-            pairs_per_update=self.pairs_per_update,
+            pairs_per_update=max(pairs, self.block),
             max_repeats=self.max_repeats,
+            compile=compile,
         )
 
 
@@ -263,8 +280,8 @@ class Model(PoolOwner, Family):
         keep = torch.from_numpy(keep_probability(counts, config.sample))
         self.register_buffer("keep_prob", keep, persistent=False)
         self.last_examples = 0
-        # One KernelConfig for the run: a compiled update guards on it.
-        self.kernel = config.kernel()
+        self._compile = False
+        self._kernels: dict[str, KernelConfig] = {}
 
     # ------------------------------------------------------------------ engine contract
     @classmethod
@@ -302,6 +319,17 @@ class Model(PoolOwner, Family):
         loss, count = self._train_chunk(ids, doc, 0.0, PROBE_SEED)
         return {"probe_loss": loss / count} if count else {}
 
+    @property
+    def kernel(self) -> KernelConfig:
+        """The kernel's settings for the device the tables are on.
+
+        One object per device for the whole run: a compiled update guards on it.
+        """
+        device_type = self.in_vectors.device.type
+        if device_type not in self._kernels:
+            self._kernels[device_type] = self.config.kernel(device_type, self._compile)
+        return self._kernels[device_type]
+
     def _train_chunk(self, ids, doc, lr: float, seed: int) -> tuple[float, int]:
         """One chunk through the kernel in this process; its randomness from ``seed``."""
         gen = torch.Generator(device=ids.device).manual_seed(seed)
@@ -319,7 +347,7 @@ class Model(PoolOwner, Family):
         atomic, so a run is reproducible to float rounding (~1e-7), not bit for bit as the
         eager update on one worker is.
         """
-        self.kernel = dataclasses.replace(self.kernel, compile=True)
+        self._compile, self._kernels = True, {}
         self.close()  # Hogwild workers started with the eager kernel: restart them
 
     def _hogwild(self, n: int):
