@@ -41,8 +41,8 @@ from textdecade.models.sgns import KernelConfig, hogwild_kernel, train_chunk
 PROBE_WORDS = 20_000  # words of the corpus the probe loss (``evaluate``) looks at
 PROBE_SEED = 12345
 # Default pairs per update. On the CPU small updates are both the accurate and the fast
-# ones. On a GPU an update's time was about constant whatever its size (H200), so
-# skip-gram takes the largest size that kept gensim's accuracy with the same kernel on
+# ones. On a GPU an update's time was about constant whatever its size (H200, measured
+# before updates stopped reading back from the device), so skip-gram takes the largest size that kept gensim's accuracy with the same kernel on
 # 40 MB of corpus_en: 8,192 pairs 20.3%, 16,384 18.3%, gensim 20.0%. CBOW (a window per
 # word, so fewer items per word) already lost 1.8 points at 8,192 windows there (19.9%
 # against 20.7% at 2,048 and gensim's 21.7%), so it keeps 2,048 (benchmarks/RESULTS.md).
