@@ -47,6 +47,7 @@ import numpy as np
 from measure import Meter, cpu_seconds, rss_mb
 
 from textdecade.data.shared import shared_path
+from textdecade.eval.vectors import vectors_of
 
 # torch and the models are imported inside the textdecade workers only, so the gensim and
 # mittens workers' RSS does not carry torch.
@@ -152,7 +153,7 @@ def work_word2vec_td(spec: dict) -> list[dict]:
         }
         if spec["device"].startswith("cuda"):
             row["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        rows.append({**row, **scores(model.to_vectors(None))})
+        rows.append({**row, **scores(vectors_of(model, None))})
     meter.close()
     return rows
 
@@ -252,7 +253,7 @@ def work_glove_td(spec: dict) -> list[dict]:
     meter.close()
     params = [t.detach().double().numpy() for t in (model.w, model.c, model.bw, model.bc)]
     row["cost_final"] = wls_cost(*params, data.train, cfg.x_max, cfg.alpha)
-    return [{**row, **scores(model.to_vectors(None))}]
+    return [{**row, **scores(vectors_of(model, None))}]
 
 
 def work_glove_mittens(spec: dict) -> list[dict]:

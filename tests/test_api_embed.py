@@ -13,6 +13,7 @@ import torch
 from tests.test_api_support import tiny_gpt, tiny_tokenizer
 from textdecade.api import TextModel, embed_to_file
 from textdecade.errors import ConfigError, UserError
+from textdecade.models.base import StaticVectors, WordTable
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,8 @@ def _sentences(lines: list[str], n: int) -> list[str]:
     return out[:n]
 
 
-def test_capabilities_are_probed_not_named(gpt, tok):
-    # the family name is a label only: the handle finds causality by running the model
+def test_capabilities_are_declared_not_named(gpt, tok):
+    # the family name is a label only: causality is what the model's class declares
     from textdecade.eval.contextual import ContextualEncoder
 
     assert gpt.causal and gpt.pooling == "last" and gpt.dim == 32
@@ -157,17 +158,15 @@ def test_embed_to_file_npy_and_jsonl(gpt, lines, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.jsonl", "v.npy"]  # no temp files
 
 
-class _StaticStandIn(torch.nn.Module):
-    """A static-vector model: what Word2Vec/GloVe expose (``to_vectors``)."""
+class _StaticStandIn(torch.nn.Module, StaticVectors):
+    """A static-vector model: what Word2Vec/GloVe declare (``StaticVectors``)."""
 
     def __init__(self, words, matrix):
         super().__init__()
         self.words, self.matrix = words, matrix
 
-    def to_vectors(self, tokenizer):
-        from textdecade.eval.vectors import Vectors
-
-        return Vectors(self.words, self.matrix)
+    def word_table(self, tokenizer):
+        return WordTable(self.words, self.matrix, [1] * len(self.words))
 
 
 def test_static_vectors_embed_as_mean_of_word_vectors(tok):
@@ -207,7 +206,7 @@ def test_encoder_decoder_families_embed_mean_of_encoder_states(family, tok, line
     np.testing.assert_allclose(together[0], states.mean(0).numpy(), atol=1e-5)
 
 
-def test_word2vec_family_embeds_through_to_vectors(tok, lines):
+def test_word2vec_family_embeds_through_its_word_table(tok, lines):
     from textdecade.models import get_family
 
     Model, Config, _ = get_family("word2vec")

@@ -61,7 +61,7 @@ def test_load_a_bert_run_embeds_and_exports(bert_run, tmp_path, corpus_lines):
         direct = model.model.hidden_states(ids, torch.ones_like(ids))[-1][0].mean(0)
     np.testing.assert_allclose(vecs[0], direct.numpy(), atol=1e-5)
 
-    out = export_hf(bert_run, tmp_path / "hf")
+    out = export_hf(model, tmp_path / "hf")
     hf_tok = AutoTokenizer.from_pretrained(out)
     enc = hf_tok(texts[:2], padding=True, return_tensors="pt")
     with torch.no_grad():

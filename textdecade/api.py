@@ -7,9 +7,11 @@
     vecs = model.embed(["a sentence", "another"], batch_size=64, normalize=True)  # (N, D)
     words = model.embed_words("she sat on the bank", ["bank"])                   # (1, D)
 
-The handle works the same for every family and never asks which one it holds: a model with
-``to_vectors`` (Word2Vec, GloVe) embeds a text as the mean of its word vectors; a model with
-``hidden_states`` (seq2seq and Transformer encoders, BERT, GPT) pools its token states.
+The handle works the same for every family and never asks which one it holds, only what the
+model's class declares (``textdecade/models/base.py``): ``StaticVectors`` (Word2Vec, GloVe)
+embed a text as the mean of its word vectors; ``HiddenStates`` (seq2seq and Transformer
+encoders, BERT, GPT) pool their token states; ``Generates`` and ``Translates`` add
+:meth:`TextModel.generate` and :meth:`TextModel.translate`.
 The conventions (``batch_size``, ``normalize``, ``show_progress_bar``, ``device``,
 ``convert_to``) are those of sentence-transformers' ``encode``.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,10 @@ import torch
 from textdecade import embedding as E
 from textdecade.embedding import embed_to_file
 from textdecade.errors import ConfigError, UserError
+from textdecade.eval.vectors import load_vectors_or_none, vectors_of
+from textdecade.models.base import Generates, HiddenStates, StaticVectors, Translates
 
-__all__ = ["TextModel", "embed", "embed_to_file", "load", "select_device"]
+__all__ = ["TextModel", "embed", "embed_to_file", "load", "resolve_model", "select_device"]
 
 
 def select_device(device: str | torch.device | None) -> torch.device:
@@ -40,24 +44,16 @@ def select_device(device: str | torch.device | None) -> torch.device:
     return select("auto" if device is None else str(device))
 
 
-def run_framing(model: torch.nn.Module, tokenizer: Any) -> E.Framing:
-    """How a textdecade run's model reads one text, from what the model says about itself.
+def run_framing(model: HiddenStates, tokenizer: Any) -> E.Framing:
+    """How a textdecade model reads one text, from what its class declares.
 
-    A model may declare ``embed_prefix`` / ``embed_suffix`` (sequences of ids). Without
-    them, a masked-LM encoder (one with ``mlm_logits``) reads ``<cls> text <sep>`` as its
-    pretraining windows did (Devlin et al. 2018); anything else reads the bare text.
+    The ids around a text come from ``embed_framing`` (a masked-LM encoder reads
+    ``<cls> text <sep>`` as its pretraining windows did; others read the bare text), and
     ``max_len`` is the model's context.
     """
-    prefix = tuple(getattr(model, "embed_prefix", ()) or ())
-    suffix = tuple(getattr(model, "embed_suffix", ()) or ())
-    meta = getattr(model, "meta", None) or {}
-    if not prefix and not suffix and hasattr(model, "mlm_logits"):
-        cls_id, sep_id = meta.get("cls_id", tokenizer.cls_id), meta.get("sep_id", tokenizer.sep_id)
-        if cls_id is not None and sep_id is not None:
-            prefix, suffix = (int(cls_id),), (int(sep_id),)
-    max_len = int(getattr(model.config, "max_len", 0) or 10**9)
+    prefix, suffix = model.embed_framing(tokenizer)
     pad = getattr(tokenizer, "pad_id", 0)
-    return E.Framing(prefix, suffix, 0 if pad is None else int(pad), max_len)
+    return E.Framing(prefix, suffix, 0 if pad is None else int(pad), model.context_size)
 
 
 class TextModel:
@@ -89,12 +85,12 @@ class TextModel:
         self.family, self.tokenizer, self.config = family, tokenizer, config
         self.device = select_device(device)
         self.model = model.to(self.device).eval()  # embedding is always inference
-        self.static = hasattr(model, "to_vectors")
-        if not self.static and not hasattr(model, "hidden_states"):
+        self.static = isinstance(model, StaticVectors)
+        if not self.static and not isinstance(model, HiddenStates):
             raise UserError(f"a {family} model can neither give word vectors nor hidden states")
-        self._dim: int | None = None
-        self.mask_optional = False
-        self.causal = False if self.static else self._probe()
+        # what the model's class declares (models/base.py), never found by running it
+        self.causal = not self.static and model.causal
+        self.mask_optional = not self.static and model.mask_optional
         self.framing = None if self.static else (framing or run_framing(model, tokenizer))
         self.pooling = pooling or ("last" if self.causal else "mean")
         self.normalize = normalize
@@ -109,7 +105,7 @@ class TextModel:
         if not self.static:
             raise UserError(f"a {self.family} model has no static word vectors; use embed_words")
         if self._vectors is None:
-            self._vectors = self.model.to_vectors(self.tokenizer)
+            self._vectors = vectors_of(self.model, self.tokenizer)
         return self._vectors
 
     def to(self, device: str | torch.device) -> TextModel:
@@ -182,31 +178,7 @@ class TextModel:
         """D, the width of the vectors this model gives."""
         if self.static:
             return int(self.vectors.vector_size)
-        return int(self._dim)
-
-    def _probe(self) -> bool:
-        """Run two 3-token texts that differ only in the last token; return "is causal".
-
-        A causal model's states at the first two positions cannot see the last token, so
-        they agree (the ``causal`` attribute, when a model has one, is taken instead).
-        This asks what the model does rather than which family it is.
-        """
-        vocab = self.model.input_embeddings().num_embeddings
-        ids = torch.tensor([[7, 8, 9], [7, 8, 10]]) % vocab  # (2, 3)
-        device = next(self.model.parameters()).device
-        with torch.inference_mode():
-            last = self.model.hidden_states(ids.to(device), torch.ones_like(ids).to(device))[-1]
-        self._dim = int(last.shape[-1])
-        try:  # may the mask be left out for batches without padding?
-            with torch.inference_mode():
-                unmasked = self.model.hidden_states(ids.to(device), None)[-1]
-            self.mask_optional = bool(torch.allclose(unmasked, last, atol=1e-5))
-        except (TypeError, AttributeError, RuntimeError):
-            self.mask_optional = False
-        flag = getattr(self.model, "causal", None)
-        if flag is not None:
-            return bool(flag)
-        return bool(torch.allclose(last[0, :2], last[1, :2], atol=1e-5))
+        return int(self.model.state_size)
 
     def _word_vector(self, word: str) -> np.ndarray | None:
         """A static vector (its lower-cased form's, or a subword backoff, when needed)."""
@@ -301,6 +273,77 @@ class TextModel:
         states = self.word_states([split], layers=layers)[0]
         return np.stack([states[p] for p in positions]) if positions else states[:0]
 
+    # ------------------------------------------------------------------ generation
+
+    def _needs(self, capability: type, what: str) -> None:
+        if not isinstance(self.model, capability):
+            raise UserError(f"a {self.family} model cannot {what}")
+
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int = 200,
+        temperature: float = 0.8,
+        top_k: int | None = 200,
+        top_p: float | None = None,
+        seed: int | None = None,
+        stream: Callable[[str], Any] | None = None,
+    ) -> str:
+        """Continue ``prompt`` with a KV cache (causal LMs: GPT); returns the new text.
+
+        Args:
+            prompt: the text to continue ("" starts a new document).
+            max_new_tokens, temperature, top_k, top_p, seed: sampling settings (see
+                :func:`textdecade.models.generate.generate`); temperature 0 is greedy.
+            stream: called with each piece of text as it is produced.
+
+        Raises:
+            UserError: the model does not generate (it is no causal language model).
+        """
+        from textdecade.models.generate import generate
+
+        self._needs(Generates, "generate text (generation needs a causal LM such as gpt)")
+        return generate(
+            self.model,
+            self.tokenizer,
+            prompt,
+            max_new_tokens,
+            temperature,
+            top_k,
+            top_p,
+            seed=seed,
+            stream=stream,
+        )
+
+    def translate(
+        self,
+        texts: str | Sequence[str],
+        beam: int = 4,
+        length_penalty: float = 0.6,
+        max_len: int | None = None,
+    ) -> str | list[str]:
+        """Translate sentences (encoder-decoders: seq2seq, the Transformer).
+
+        Args:
+            texts: one sentence or a list.
+            beam: beam width (1 is greedy).  length_penalty: GNMT's alpha.
+            max_len: the longest output in tokens (None: from the source length).
+
+        Returns:
+            one translation per text (a str for a str).
+        """
+        from textdecade.models.decoding import translate
+
+        self._needs(Translates, "translate (translation needs seq2seq or transformer)")
+        return translate(
+            self.model,
+            self.tokenizer,
+            texts,
+            beam=beam,
+            length_penalty=length_penalty,
+            max_len=max_len,
+        )
+
 
 def _find_word(split: list[str], word: str, text: str) -> int:
     for candidates in (split, [w.lower() for w in split]):
@@ -342,9 +385,9 @@ def load(path: str | Path, device: str | torch.device | None = None) -> TextMode
         config, model, tokenizer = load_run(path, device=device)
         # an imported sentence-transformers model keeps its pooling, normalization and
         # context (see textdecade.interop.hf.import_hf_run)
-        saved = (getattr(model, "meta", None) or {}).get("embed") or {}
-        framing = run_framing(model, tokenizer)
-        if saved.get("max_len"):
+        saved = (model.meta or {}).get("embed") or {}
+        framing = run_framing(model, tokenizer) if isinstance(model, HiddenStates) else None
+        if framing is not None and saved.get("max_len"):
             framing = dataclasses.replace(framing, max_len=min(framing.max_len, saved["max_len"]))
         return TextModel(
             config.family,
@@ -368,6 +411,16 @@ def load(path: str | Path, device: str | torch.device | None = None) -> TextMode
         pooling=imported.pooling,
         normalize=imported.normalize,
     )
+
+
+def resolve_model(path: str | Path, device: str | torch.device | None = None):
+    """What an evaluation command was given: a vectors file (``.txt``/``.vec``/``.bin``/
+    ``.safetensors``) as :class:`~textdecade.eval.vectors.Vectors`, anything else
+    :func:`load`-ed."""
+    vectors = load_vectors_or_none(path)
+    if vectors is not None:
+        return vectors
+    return load(path, device=device)
 
 
 def embed(

@@ -42,6 +42,10 @@ EPILOG_PRETRAIN = """examples:
 """
 
 
+#: The one device rule of every command (textdecade.pretrain.device.select_device).
+DEVICE_HELP = "auto (default: cuda > mps > cpu), cpu, cuda, cuda:N or mps"
+
+
 def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--corpus",
@@ -151,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="run directory (default: runs/FAMILY-PRESET)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace a run in the directory")
-    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--steps", type=int, help="optimizer steps (same as --set train.steps=N)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--tensorboard", action="store_true", help="also log to RUN/tensorboard")
@@ -174,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="run directories, HF model directories or vectors files "
             "(.txt/.vec/.bin/.safetensors); several give one side-by-side table",
         )
-        p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
+        p.add_argument("--device", help=DEVICE_HELP)
         p.add_argument("--format", choices=["table", "json", "csv"], default="table")
         return p
 
@@ -256,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--normalize", action="store_true", help="unit-length vectors")
     p.add_argument("--pooling", choices=["mean", "cls", "last"], help="default: the model's")
-    p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
+    p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument(
         "--word-vectors",
         metavar="FILE",
@@ -300,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--no-stream", action="store_true", help="print the text at the end")
-    p.add_argument("--device", help="cpu (default), cuda or mps")
+    p.add_argument("--device", help=DEVICE_HELP)
 
     # decade
     p = add(
@@ -328,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--homograph-data", help="a CoarseWSD-20 folder (default: the built-in suite)")
     p.add_argument("-o", "--output", default="decade", help="output directory (default: decade)")
-    p.add_argument("--device", help="auto (default), cpu, cuda or mps")
+    p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument(
         "--resume", action="store_true", help="continue a report made with other settings"
     )
@@ -348,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam", type=int, default=4, help="beam size (1 = greedy)")
     p.add_argument("--length-penalty", type=float, default=0.6, help="GNMT length penalty alpha")
     p.add_argument("--max-len", type=int, default=None)
-    p.add_argument("--device", help="cpu (default), cuda or mps")
+    p.add_argument("--device", help=DEVICE_HELP)
     p = eval_parser(
         "bleu",
         "corpus BLEU with sacrebleu (detokenized; signature printed)",

@@ -116,7 +116,8 @@ def cmd_pretrain(args) -> int:
 # ---------------------------------------------------------------------------------- eval
 def _eval_models(args, run, resolve: bool = True):
     """Run ``run(model)`` for each named model; print one table (several models side by side)."""
-    from textdecade.eval import compare, render, resolve_model
+    from textdecade.api import resolve_model
+    from textdecade.eval import compare, render
 
     results = {}
     for path in args.models:
@@ -227,9 +228,11 @@ def cmd_embed(args) -> int:
 
 # ---------------------------------------------------------------------------- interop hf
 def cmd_export_hf(args) -> int:
+    from textdecade.api import load
     from textdecade.interop.hf import export_hf
 
-    print(f"HF transformers directory -> {export_hf(args.run, args.output)}")
+    out = export_hf(load(args.run, device="cpu"), args.output)  # HF files hold CPU tensors
+    print(f"HF transformers directory -> {out}")
     return 0
 
 
@@ -243,21 +246,24 @@ def cmd_import_hf(args) -> int:
 
 # ------------------------------------------------------------------------------ generate
 def cmd_generate(args) -> int:
-    from textdecade.models.generate import generate_from_run
+    from textdecade.api import load
+
+    handle = load(args.run, device=args.device)
+
+    def write(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
 
     if not args.no_stream:
-        print(args.prompt, end="", flush=True)
-    text = generate_from_run(
-        args.run,
+        write(args.prompt)
+    text = handle.generate(
         args.prompt,
         max_new_tokens=args.max_new_tokens,
         temperature=args.temperature,
         top_k=args.top_k or None,
         top_p=args.top_p,
         seed=args.seed,
-        stream=not args.no_stream,
-        out=sys.stdout,
-        device=args.device or "cpu",
+        stream=None if args.no_stream else write,
     )
     print(args.prompt + text if args.no_stream else "")
     return 0
@@ -291,18 +297,15 @@ def cmd_decade(args) -> int:
 
 # ------------------------------------------------------------------------------ translate
 def cmd_translate(args) -> int:
-    from textdecade.models.decoding import translate_run
+    from textdecade.api import load
+    from textdecade.io import read_lines
 
-    if not args.texts and not args.input:
-        raise UserError("give texts to translate or --input FILE")
-    for line in translate_run(
-        args.run,
-        args.texts or None,
-        input_path=args.input,
-        beam=args.beam,
-        length_penalty=args.length_penalty,
-        max_len=args.max_len,
-        device=args.device or "cpu",
+    if bool(args.texts) == bool(args.input):
+        raise UserError("give either sentences to translate or --input FILE, not both")
+    texts = list(args.texts) if args.texts else read_lines(args.input)
+    handle = load(args.run, device=args.device)
+    for line in handle.translate(
+        texts, beam=args.beam, length_penalty=args.length_penalty, max_len=args.max_len
     ):
         print(line)
     return 0
@@ -318,7 +321,7 @@ def cmd_eval_bleu(args) -> int:
             args.reference,
             beam=args.beam,
             max_lines=args.max_lines,
-            device=args.device or "cpu",
+            device=args.device,
             output=args.output,
         )
         print(f"{run}: {result}")
@@ -348,7 +351,7 @@ def cmd_plot(args) -> int:
         out = args.output or "attention.png"
         print(plot_attention_run(rest[0], rest[1], out, target=args.target, beam=args.beam))
     else:
-        from textdecade.eval import resolve_model
+        from textdecade.api import resolve_model
         from textdecade.eval.suite import plot_embeddings
 
         if len(rest) != 1 or not args.words:

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Files in and out: atomic writes (a reader sees the old file or the new one, never half of
+one) and the one reader of line-per-sentence text files."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from textdecade.errors import CorpusError
 
 
 @contextlib.contextmanager
@@ -37,3 +40,18 @@ def write_text(path: str | Path, text: str) -> None:
 def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 text file (one sentence each), trailing newline removed."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorpusError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    lines = text.replace("\r\n", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.strip() for line in lines]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from textdecade.api import resolve_model
 from textdecade.errors import FormatError, UserError
 from textdecade.eval.analogy import evaluate_analogies
 from textdecade.eval.suite import (
     as_vectors,
     decade_table,
     plot_embeddings,
-    resolve_model,
     run_analogy,
     run_homograph,
     run_similarity,

@@ -11,6 +11,7 @@ import torch
 
 from tests.conftest import data_path
 from textdecade.errors import ConfigError
+from textdecade.eval.vectors import vectors_of
 from textdecade.models import glove
 from textdecade.models.static_fit import fit_static
 
@@ -62,7 +63,7 @@ def trained(tokenizer, tmp_path_factory):
         )
     finally:
         torch.set_num_threads(threads)
-    return model, history, model.to_vectors(tokenizer)
+    return model, history, vectors_of(model, tokenizer)
 
 
 @pytest.mark.slow
@@ -219,5 +220,5 @@ def test_through_the_engine_and_exact_resume(tokenizer, tmp_path):
     _, b, _ = load_run(tmp_path / "b")
     for name in ("w", "c", "bw", "bc", "gw", "gc"):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
-    vectors = a.to_vectors(tok)
+    vectors = vectors_of(a, tok)
     assert np.isfinite(vectors.matrix).all()

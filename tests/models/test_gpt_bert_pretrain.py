@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+import textdecade as td
 from textdecade.config import build_config
 from textdecade.errors import UserError
 from textdecade.models import get_family
-from textdecade.models.generate import generate_from_run
 from textdecade.pretrain.rundir import load_run
 from textdecade.pretrain.trainer import Trainer
 
@@ -57,12 +57,13 @@ def test_gpt_pretrains_evaluates_and_generates(tmp_path, corpus_lines):
     config, model, tok = load_run(run)
     assert config.family == "gpt"
     out = io.StringIO()
-    text = generate_from_run(run, "The fire", max_new_tokens=12, seed=1, out=out)
-    assert out.getvalue() == text + "\n"
-    assert text == generate_from_run(run, "The fire", max_new_tokens=12, seed=1, out=io.StringIO())
+    handle = td.load(run, device="cpu")
+    text = handle.generate("The fire", max_new_tokens=12, seed=1, stream=out.write)
+    assert out.getvalue() == text and text
+    assert text == handle.generate("The fire", max_new_tokens=12, seed=1)
     # a bert run cannot generate: one clear line
     bert_run, bert_records = _train("bert", tmp_path, texts, ["model.whole_word=true"])
     assert any("val_mlm_acc" in r for r in bert_records)
     assert any(bert_run.rglob("word_starts.npy"))  # prepared for whole-word masking
-    with pytest.raises(UserError, match="needs a gpt run"):
-        generate_from_run(bert_run, "hello", out=io.StringIO())
+    with pytest.raises(UserError, match="cannot generate"):
+        td.load(bert_run, device="cpu").generate("hello")

@@ -9,7 +9,7 @@ import warnings
 import pytest
 import torch
 
-from textdecade.models import cbow, sgns
+from textdecade.models import cbow, chunk, sgns
 
 DEVICE = os.environ.get("TEXTDECADE_TEST_DEVICE", "cpu")
 
@@ -62,7 +62,7 @@ def test_gpu_updates_never_wait_for_the_gpu(sg):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            _, count = sgns.train_chunk(in_w, out_w, table, keep, ids, doc, 0.025, cfg, _gen(1))
+            _, count = chunk.train_chunk(in_w, out_w, table, keep, ids, doc, 0.025, cfg, _gen(1))
     finally:
         torch.cuda.set_sync_debug_mode(0)
     syncs = [str(w.message) for w in caught if "synchroniz" in str(w.message)]
@@ -85,7 +85,7 @@ def test_compiled_update_matches_eager(sg):
         tables = (in_w.clone(), out_w.clone())
         losses = []
         for i, (lr, end) in enumerate([(0.025, 6_000), (0.02, 4_321)]):  # a short last chunk
-            loss, count = sgns.train_chunk(
+            loss, count = chunk.train_chunk(
                 *tables, table, keep, ids[:end], doc[:end], lr, cfg, _gen(i)
             )
             losses.append(loss / count)

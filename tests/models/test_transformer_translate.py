@@ -28,7 +28,6 @@ from textdecade.models.decoding import (
     greedy_decode,
     score_sequences,
     translate,
-    translate_run,
 )
 from textdecade.pretrain.rundir import load_run
 from textdecade.pretrain.trainer import Trainer
@@ -160,13 +159,15 @@ def test_attention_picture_is_a_layer_by_head_grid(run, tmp_path):
 
 def test_run_directory_entry_points_for_the_cli(run, tmp_path):
     run_dir, model, tokenizer, src, ref = run
-    assert translate_run(run_dir, src[:2], beam=2) == translate(model, tokenizer, src[:2], beam=2)
+    import textdecade as td
+
+    handle = td.load(run_dir, device="cpu")
+    assert handle.translate(src[:2], beam=2) == translate(model, tokenizer, src[:2], beam=2)
     (tmp_path / "test.de").write_text("\n".join(src[:20]) + "\n", encoding="utf-8")
     (tmp_path / "test.en").write_text("\n".join(ref[:20]) + "\n", encoding="utf-8")
     (tmp_path / "short.en").write_text("\n".join(ref[:19]) + "\n", encoding="utf-8")
-    assert translate_run(run_dir, input_path=str(tmp_path / "test.de"), beam=1)[:3] == translate(
-        model, tokenizer, src[:3], beam=1
-    )
+    from_file = handle.translate(read_lines(tmp_path / "test.de"), beam=1)
+    assert from_file[:3] == translate(model, tokenizer, src[:3], beam=1)
     result = bleu_run(
         run_dir, tmp_path / "test.de", tmp_path / "test.en", beam=1, output=tmp_path / "hyp.en"
     )
@@ -175,6 +176,6 @@ def test_run_directory_entry_points_for_the_cli(run, tmp_path):
     assert read_lines(tmp_path / "hyp.en") == [h.strip() for h in hyps]
     with pytest.raises(CorpusError, match="20 lines.*19"):
         bleu_run(run_dir, tmp_path / "test.de", tmp_path / "short.en")
-    with pytest.raises(UserError, match="not both"):
-        translate_run(run_dir)
+    with pytest.raises(UserError, match="cannot generate"):
+        handle.generate("ein Mann")  # declared capabilities: a translator does not generate
     assert plot_attention_run(run_dir, src[1], tmp_path / "a.png").stat().st_size > 1000

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from tests.conftest import data_path
-from textdecade.models import sgns, word2vec
+from textdecade.eval.vectors import vectors_of
+from textdecade.models import chunk, sgns, word2vec
 from textdecade.models.static_fit import fit_static
 
 # Measured on the two files below (1.18M words, 8k BPE words, CBOW, 5 epochs, lr 0.05, 2
@@ -90,7 +91,7 @@ def test_kernel_matches_the_per_window_reference():
     start = in_w.clone()
     ours = (in_w.clone(), out_w.clone())
     keep = torch.ones(v, device=DEVICE)
-    loss, count = sgns.train_chunk(*ours, table, keep, ids, doc, 0.3, cfg, _gen(5))
+    loss, count = chunk.train_chunk(*ours, table, keep, ids, doc, 0.3, cfg, _gen(5))
     reference_cbow(in_w, out_w, table, ids, doc, 0.3, cfg, _gen(5))
     sizes = torch.bincount(doc)
     assert (sizes == 1).any() and count == int(sizes[sizes > 1].sum())  # windows with context
@@ -113,7 +114,7 @@ def cbow_vectors():
     model, history = fit_static(
         word2vec.Model, texts, tok, cfg, epochs=5, lr=0.05, batch_size=20_000
     )
-    return history, model.to_vectors(None)
+    return history, vectors_of(model, None)
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import torch
 
 from tests.conftest import data_path
 from textdecade.errors import ConfigError, CorpusError
+from textdecade.eval.vectors import vectors_of
 from textdecade.models import word2vec
 from textdecade.models.static_fit import fit_static
 
@@ -58,7 +59,7 @@ def trained(tokenizer, tmp_path_factory):
         batch_size=20_000,
         workdir=tmp_path_factory.mktemp("w2v"),
     )
-    return model, history, model.to_vectors(tokenizer)
+    return model, history, vectors_of(model, tokenizer)
 
 
 @pytest.mark.slow
@@ -104,7 +105,7 @@ def test_oov_without_backoff_names_the_word(trained):
     from textdecade.errors import OutOfVocabulary
 
     model, _, _ = trained
-    plain = model.to_vectors(None)
+    plain = vectors_of(model, None)
     with pytest.raises(OutOfVocabulary, match="farmerss"):
         plain["farmerss"]
 
@@ -209,5 +210,5 @@ def test_through_the_engine_and_exact_resume(tokenizer, tmp_path, compiled):
     metrics = [json.loads(x) for x in lines if x.strip()]
     assert any("probe_loss" in m for m in metrics) and any("words_per_s" in m for m in metrics)
     assert all(0 < m["loss"] < 4.2 for m in metrics)
-    vectors = a.to_vectors(tok)
+    vectors = vectors_of(a, tok)
     assert np.isfinite(vectors.matrix).all() and len(vectors) == len(a.meta["words"])

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from textdecade.data.batcher import Batcher
 from textdecade.errors import CorpusError
-from textdecade.models.base import Batcher
 
 IGNORE_INDEX = -100  # labels that the loss skips (the torch / HF convention)
 WORD_START_MARKERS = ("Ġ", "▁", " ")  # byte-level BPE, sentencepiece, plain space

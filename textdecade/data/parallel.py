@@ -26,8 +26,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from textdecade.data.batcher import Batcher
 from textdecade.errors import CorpusError, FormatError
-from textdecade.models.base import Batcher
 
 #: Special ids fixed by the shared tokenizer for both backends.
 PAD_ID, UNK_ID, BOS_ID, EOS_ID, CLS_ID, SEP_ID, MASK_ID = range(7)

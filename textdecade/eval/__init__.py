@@ -22,7 +22,6 @@ from textdecade.eval.similarity import SimilarityResult, evaluate_similarity, re
 from textdecade.eval.suite import (
     as_vectors,
     decade_table,
-    resolve_model,
     run_analogy,
     run_homograph,
     run_similarity,
@@ -50,7 +49,6 @@ __all__ = [
     "read_analogies",
     "read_pairs",
     "render",
-    "resolve_model",
     "run_analogy",
     "run_homograph",
     "run_similarity",

@@ -129,9 +129,10 @@ def plot_attention_run(
 ) -> Path:
     """``textdecade plot attention RUN "source sentence" -o fig.png``."""
     from textdecade.errors import CheckpointError
+    from textdecade.models.base import AttentionMaps
     from textdecade.pretrain.rundir import load_run
 
     _, model, tokenizer = load_run(run_dir)
-    if not hasattr(model, "attention_maps"):
+    if not isinstance(model, AttentionMaps):
         raise CheckpointError(f"{run_dir} is not a seq2seq or transformer run")
     return plot_attention(model, tokenizer, source, out, target, beam)

@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from textdecade.errors import CorpusError
+from textdecade.io import read_lines
+from textdecade.models.base import Translates
+
+__all__ = ["BleuResult", "bleu_run", "corpus_bleu", "evaluate_bleu", "read_lines"]
 
 
 @dataclass(frozen=True)
@@ -55,21 +59,6 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> BleuRes
     return BleuResult(result.score, str(bleu.get_signature()), str(result), len(hypotheses))
 
 
-def read_lines(path: str | Path) -> list[str]:
-    """The lines of a UTF-8 text file (one sentence each), trailing newline removed."""
-    path = Path(path)
-    if not path.is_file():
-        raise CorpusError(f"file not found: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    lines = text.replace("\r\n", "\n").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.strip() for line in lines]
-
-
 def evaluate_bleu(
     model: Any,
     tokenizer: Any,
@@ -106,7 +95,7 @@ def bleu_run(
     beam: int = 4,
     length_penalty: float = 0.6,
     max_lines: int | None = None,
-    device: str = "cpu",
+    device: str | None = None,
     output: str | Path | None = None,
 ) -> BleuResult:
     """BLEU of a trained run on a test set (``textdecade eval bleu RUN --source --reference``).
@@ -119,6 +108,7 @@ def bleu_run(
         device: where to run the model.
         output: also write the translations there (one per line).
     """
+    from textdecade.pretrain.device import select_device
     from textdecade.pretrain.rundir import load_run
 
     sources, references = read_lines(source), read_lines(reference)
@@ -129,8 +119,8 @@ def bleu_run(
         )
     if max_lines is not None:
         sources, references = sources[:max_lines], references[:max_lines]
-    _, model, tokenizer = load_run(run_dir, device=device)
-    if not hasattr(model, "decode_step"):
+    _, model, tokenizer = load_run(run_dir, device=select_device(device or "auto"))
+    if not isinstance(model, Translates):
         raise CorpusError(f"{run_dir} is not a translation model (seq2seq or transformer)")
     result, hyps = evaluate_bleu(
         model, tokenizer, sources, references, beam=beam, length_penalty=length_penalty

@@ -53,7 +53,7 @@ def as_encoder(model) -> ContextualEncoder:
     """A :class:`ContextualEncoder` for an encoder or a :class:`Vectors` (static)."""
     if isinstance(model, Vectors):
         return StaticEncoder(model)
-    if not callable(getattr(model, "word_states", None)):
+    if not isinstance(model, ContextualEncoder):
         raise UserError(
             f"{type(model).__name__} has no contextual word states (word_states), so it "
             "cannot be scored on homographs; give a BERT/GPT/seq2seq/Transformer run or vectors"

@@ -74,15 +74,16 @@ def evaluate_perplexity(
         run: a run directory.
         corpus: texts to score instead of the run's held-out documents.
         max_batches: batches of ``batch_size`` windows of the model's context.
-        device: where to run (default cpu).
+        device: where to run (None: cuda > mps > cpu).
 
     Raises:
         UserError: the family has no held-out loss to report, or there is no text.
     """
+    from textdecade.pretrain.device import select_device
     from textdecade.pretrain.rundir import DATA_DIR, load_run
 
     run = Path(run)
-    config, model, tokenizer = load_run(run, device=device or "cpu")
+    config, model, tokenizer = load_run(run, device=select_device(device or "auto"))
     Model = type(model)
     # The evaluators batch as during training.
     model.batcher(Model.load_prepared(run / DATA_DIR, model.meta), batch_size, seed=0)

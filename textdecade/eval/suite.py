@@ -4,7 +4,7 @@
 ``textdecade.load(run)`` handle (static families expose ``.vectors``; contextual ones
 implement the ``ContextualEncoder`` protocol), or any ``ContextualEncoder`` such as
 :class:`~textdecade.eval.contextual.HFEncoder`. The CLI resolves a path with
-:func:`resolve_model` and calls :func:`run_analogy`, :func:`run_similarity` or
+:func:`textdecade.api.resolve_model` and calls :func:`run_analogy`, :func:`run_similarity` or
 :func:`run_homograph`; each returns a result with ``format()``, ``to_dict()`` and
 ``summary()`` (see :mod:`textdecade.eval.report` for side-by-side tables).
 """
@@ -26,11 +26,10 @@ from textdecade.eval.similarity import (
     evaluate_similarity,
     read_pairs,
 )
-from textdecade.eval.vectors import Vectors, load_vectors_or_none
+from textdecade.eval.vectors import Vectors
 from textdecade.eval.wic import WicResult, evaluate_wic
 
 __all__ = [
-    "resolve_model",
     "as_vectors",
     "run_analogy",
     "run_similarity",
@@ -38,16 +37,6 @@ __all__ = [
     "decade_table",
     "plot_embeddings",
 ]
-
-
-def resolve_model(path: str | Path, device: str | None = None):
-    """A vectors file (``.txt``/``.vec``/``.bin``/``.safetensors``) or ``textdecade.load``."""
-    vectors = load_vectors_or_none(path)
-    if vectors is not None:
-        return vectors
-    import textdecade
-
-    return textdecade.load(path, device=device)
 
 
 def _sample(corpus: Iterable[str] | None, max_texts: int) -> list[str]:

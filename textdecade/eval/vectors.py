@@ -12,10 +12,14 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from textdecade.errors import FormatError, OutOfVocabulary
+
+if TYPE_CHECKING:
+    from textdecade.models.base import StaticVectors
 
 __all__ = ["Vectors", "load_vectors_or_none", "VECTOR_SUFFIXES"]
 
@@ -354,3 +358,14 @@ def load_vectors_or_none(path: str | os.PathLike) -> Vectors | None:
     if path.suffix.lower() in VECTOR_SUFFIXES and not path.is_dir():
         return Vectors.load(path)
     return None
+
+
+def vectors_of(model: StaticVectors, tokenizer: Any = None) -> Vectors:
+    """A static family's trained word vectors (Word2Vec's syn0, GloVe's W + W~) as Vectors.
+
+    Args:
+        model: a Word2Vec or GloVe model (any :class:`~textdecade.models.base.StaticVectors`).
+        tokenizer: the run's tokenizer, for the BPE-piece backoff of unknown words.
+    """
+    table = model.word_table(tokenizer)
+    return Vectors(table.words, table.matrix, table.counts, backoff=table.backoff)

@@ -162,11 +162,12 @@ def import_hf_run(
 # ---------------------------------------------------------------------- export
 
 
-def export_hf(run: str | Path | Any, out_dir: str | Path) -> Path:
-    """Write a textdecade BERT or GPT run as a HF transformers directory.
+def export_hf(handle: Any, out_dir: str | Path) -> Path:
+    """Write a loaded textdecade BERT or GPT model as a HF transformers directory.
 
     Args:
-        run: a run directory, or a loaded :class:`~textdecade.api.TextModel`.
+        handle: a loaded model, ``textdecade.load(run)`` (anything with ``family``,
+            ``model`` and ``tokenizer``; the api floor loads, this floor writes files).
         out_dir: the directory to write (created; existing files of the same names are
             replaced atomically).
 
@@ -175,9 +176,6 @@ def export_hf(run: str | Path | Any, out_dir: str | Path) -> Path:
         ``GPT2LMHeadModel`` names), ``tokenizer.json``, ``tokenizer_config.json`` and
         ``special_tokens_map.json``.
     """
-    from textdecade.api import TextModel, load
-
-    handle = run if isinstance(run, TextModel) else load(run, device="cpu")
     model, tokenizer = handle.model, handle.tokenizer
     kind = EXPORTS.get(handle.family)
     if kind is None:

@@ -17,14 +17,29 @@ position and random state, so an interrupted run resumes bit for bit.
 from __future__ import annotations
 
 import warnings
-from abc import ABCMeta, abstractmethod
-from collections.abc import Iterable, Iterator
+from abc import ABC, ABCMeta, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from textdecade.data.batcher import Batcher
+
+__all__ = [
+    "AttentionMaps",
+    "Batcher",
+    "Family",
+    "Generates",
+    "HiddenStates",
+    "MaskedLM",
+    "PreparedData",
+    "StaticVectors",
+    "Translates",
+    "WordTable",
+]
 
 
 @dataclass
@@ -47,40 +62,6 @@ class PreparedData:
     n_units: int = 0
     unit: str = "tokens"
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-class Batcher(Iterator[dict[str, torch.Tensor]]):
-    """An endless, resumable iterator of batches (dicts of CPU tensors).
-
-    Every tensor in a batch has the examples on dim 0, so the engine can split a batch
-    across data-parallel ranks by rows: the engine asks for the *global* batch and each
-    rank keeps its slice, which makes a run's data independent of the number of ranks.
-
-    Subclasses set ``units_per_batch`` (tokens or words a batch holds, for throughput)
-    and implement ``__next__``, ``state_dict`` and ``load_state_dict``. ``epoch`` (float)
-    says how far training has gone through the data.
-    """
-
-    units_per_batch: int = 0
-
-    @property
-    def epoch(self) -> float:
-        return 0.0
-
-    def __iter__(self) -> Batcher:
-        return self
-
-    @abstractmethod
-    def __next__(self) -> dict[str, torch.Tensor]:
-        """The next batch."""
-
-    @abstractmethod
-    def state_dict(self) -> dict[str, Any]:
-        """JSON-able position and random state."""
-
-    @abstractmethod
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
 
 
 class Family(nn.Module, metaclass=ABCMeta):
@@ -155,3 +136,127 @@ class Family(nn.Module, metaclass=ABCMeta):
     def flops_per_unit(self) -> float:
         """Training FLOPs per token (6N + attention) for MFU; 0 when it does not apply."""
         return 0.0
+
+
+# ---------------------------------------------------------------------- capabilities
+# What a family can do is declared by inheriting these classes (checked with isinstance
+# by the api, eval and the commands), never discovered by probing the model.
+
+
+@dataclass
+class WordTable:
+    """A static family's word vectors, before the eval floor wraps them as ``Vectors``.
+
+    Attributes:
+        words: V words, most frequent first.
+        matrix: (V, D) float32.
+        counts: V corpus counts.
+        backoff: optional ``word -> vector or None`` for out-of-vocabulary words (pooled
+            BPE-piece vectors, as fastText does with n-grams).
+    """
+
+    words: list[str]
+    matrix: Any
+    counts: list[int]
+    backoff: Any = None
+
+
+class StaticVectors(ABC):
+    """One vector per word (Word2Vec, GloVe): a text embeds as the mean of its words'."""
+
+    @abstractmethod
+    def word_table(self, tokenizer: Any = None) -> WordTable:
+        """The trained word vectors; ``tokenizer`` enables the subword backoff."""
+
+
+class HiddenStates(ABC):
+    """Per-token contextual states (seq2seq and Transformer encoders, BERT, GPT).
+
+    Class attributes:
+        causal: a position's state sees only earlier tokens (GPT), so a right-padded
+            text's states equal its states alone and "last" is the natural pooling.
+        mask_optional: ``hidden_states(ids, None)`` equals the masked call when nothing is
+            padded, so unpadded batches may skip the mask (a faster attention kernel).
+    """
+
+    causal: ClassVar[bool] = False
+    mask_optional: ClassVar[bool] = False
+
+    @abstractmethod
+    def hidden_states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> list[torch.Tensor]:
+        """Embedding output, then each layer's: L + 1 tensors (B, T, D)."""
+
+    @abstractmethod
+    def input_embeddings(self) -> nn.Embedding:
+        """The token embedding table (context-free vectors of the pieces)."""
+
+    @property
+    @abstractmethod
+    def state_size(self) -> int:
+        """D, the width of :meth:`hidden_states`' tensors."""
+
+    @property
+    def context_size(self) -> int:
+        """The longest input, in tokens, the model reads at once (its ``max_len``)."""
+        return int(getattr(self.config, "max_len", 0) or 10**9)
+
+    def embed_framing(self, tokenizer: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Ids to put before and after a text when embedding it (none by default)."""
+        return (), ()
+
+
+class MaskedLM(HiddenStates):
+    """A masked-LM encoder (BERT): it reads ``<cls> text <sep>`` as it was pretrained."""
+
+    @abstractmethod
+    def mlm_logits(self, states: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) states -> (B, T, V) masked-token logits."""
+
+    def embed_framing(self, tokenizer: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """``<cls>`` before and ``<sep>`` after, as in its pretraining windows (Devlin et al.)."""
+        meta = getattr(self, "meta", None) or {}
+        cls_id = meta.get("cls_id", getattr(tokenizer, "cls_id", None))
+        sep_id = meta.get("sep_id", getattr(tokenizer, "sep_id", None))
+        if cls_id is None or sep_id is None:
+            return (), ()
+        return (int(cls_id),), (int(sep_id),)
+
+
+class Generates(HiddenStates):
+    """A causal language model that continues a prompt with a KV cache (GPT)."""
+
+    causal: ClassVar[bool] = True
+
+    @abstractmethod
+    def logits(self, input_ids: torch.Tensor, cache: Any = None, **kwargs: Any) -> torch.Tensor:
+        """(B, T) ids -> (B, T, V) next-token logits (``cache`` holds earlier positions)."""
+
+    @abstractmethod
+    def new_cache(self, batch: int = 1, device: Any = None, dtype: Any = None) -> Any:
+        """An empty KV cache for ``batch`` rows."""
+
+
+class Translates(ABC):
+    """An encoder-decoder that translates (seq2seq, the Transformer): beam search's contract."""
+
+    @abstractmethod
+    def encode(self, src: torch.Tensor, src_mask: torch.Tensor) -> dict[str, Any]:
+        """Run the encoder once: the decoding state."""
+
+    @abstractmethod
+    def decode_step(self, state: dict[str, Any], tokens: torch.Tensor) -> tuple[Any, Any]:
+        """One decoder step: ``(log-probabilities (B, V), the next state)``."""
+
+    def reorder_state(self, state: dict[str, Any], index: torch.Tensor) -> dict[str, Any]:
+        """Select beams: every tensor in ``state`` indexed by ``index`` on dim 0."""
+        return {k: v.index_select(0, index) if torch.is_tensor(v) else v for k, v in state.items()}
+
+
+class AttentionMaps(ABC):
+    """A translation model that shows its cross-attention (the alignment heatmaps)."""
+
+    @abstractmethod
+    def attention_maps(self, src: torch.Tensor, tgt: torch.Tensor, **kwargs: Any) -> Any:
+        """Cross-attention weights of target positions over source positions."""

@@ -30,7 +30,7 @@ from textdecade.data.lm import (
     word_start_table,
 )
 from textdecade.errors import ConfigError
-from textdecade.models.base import Family, PreparedData
+from textdecade.models.base import Family, MaskedLM, PreparedData
 from textdecade.models.layers import (
     LearnedPositions,
     PostLNBlock,
@@ -172,7 +172,7 @@ class MLMHead(nn.Module):
         return F.linear(self.LayerNorm(self.act(self.dense(h))), decoder_weight, self.bias)
 
 
-class Model(Family):
+class Model(Family, MaskedLM):
     """The BERT family (see the module docstring).
 
     Args:
@@ -234,6 +234,12 @@ class Model(Family):
             x = block(x, attention_mask)
             states.append(x)
         return states
+
+    mask_optional = True  # padding keys are masked; without padding, no mask is the same
+
+    @property
+    def state_size(self) -> int:
+        return self.config.d_model
 
     def input_embeddings(self) -> nn.Embedding:
         """The token embedding matrix (also the MLM decoder, tied)."""

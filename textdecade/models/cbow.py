@@ -1,7 +1,7 @@
 """CBOW's update kernel: word2vec.c's window mean in, its full step out, as matrix products.
 
 Built on :mod:`textdecade.models.sgns` (negatives shared within blocks, the repeat cap);
-:func:`textdecade.models.sgns.train_chunk` calls :func:`train_cbow` for a CBOW chunk.
+:func:`textdecade.models.chunk.train_chunk` calls :func:`train_cbow` for a CBOW chunk.
 """
 
 from __future__ import annotations
@@ -178,6 +178,6 @@ def cbow_update(
 @functools.cache
 def compiled_cbow_update():
     """:func:`cbow_update` under ``torch.compile`` (eager, with a warning, if it fails)."""
-    from textdecade.pretrain.compiling import try_compile
+    from textdecade.models.compiling import try_compile
 
     return try_compile(cbow_update, dynamic=False)

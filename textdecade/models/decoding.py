@@ -1,7 +1,7 @@
 """Decoding for the encoder-decoders: greedy, beam search with a length penalty, scoring.
 
 Both seq2seq (Bahdanau et al. 2014) and the Transformer (Vaswani et al. 2017) implement
-the small protocol :class:`EncoderDecoder`; everything here works on a batch of sources
+the capability :class:`~textdecade.models.base.Translates`; everything here works on a batch of sources
 at once. Beam search follows Wu et al. 2016 (GNMT, section 7): hypotheses are ranked by
 
     score(Y) = log P(Y | X) / lp(Y),    lp(Y) = ((5 + |Y|) / 6) ** alpha
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,24 +22,6 @@ import torch.nn.functional as F
 from textdecade.data.parallel import BOS_ID, EOS_ID, PAD_ID, pad
 
 State = dict[str, Any]
-
-
-class EncoderDecoder(Protocol):
-    """What decoding needs from a model (shapes: B batch, S source, T target, V vocab)."""
-
-    def encode(self, src: torch.Tensor, src_mask: torch.Tensor) -> State:
-        """Run the encoder once; the state's tensors have the batch on dim 0."""
-
-    def decode_step(self, state: State, tokens: torch.Tensor) -> tuple[torch.Tensor, State]:
-        """Feed the last tokens (B, 1); return log-probabilities (B, V) and the new state."""
-
-    def reorder_state(self, state: State, index: torch.Tensor) -> State:
-        """Keep/duplicate batch rows ``index`` (beam search)."""
-
-    def logits(
-        self, src: torch.Tensor, src_mask: torch.Tensor, tgt_in: torch.Tensor
-    ) -> torch.Tensor:
-        """Teacher-forced logits (B, T, V)."""
 
 
 def length_penalty(length: int | torch.Tensor, alpha: float) -> float | torch.Tensor:
@@ -59,7 +41,7 @@ def greedy_decode(
     """Pick the most likely token at every step.
 
     Args:
-        model: an :class:`EncoderDecoder`.
+        model: a :class:`~textdecade.models.base.Translates` model.
         src, src_mask: (B, S) source ids (ending in EOS) and 1/0 mask.
         max_new: the most tokens to generate (EOS included).
 
@@ -111,7 +93,7 @@ def beam_search(
     never get a worse translation by asking for a wider search.
 
     Args:
-        model: an :class:`EncoderDecoder`.
+        model: a :class:`~textdecade.models.base.Translates` model.
         src, src_mask: (B, S).
         max_new: the most tokens to generate (EOS included).
         beam: K, live hypotheses per sentence.
@@ -122,7 +104,7 @@ def beam_search(
         normalized scores (B,).
     """
     b, device = src.shape[0], src.device
-    reorder = getattr(model, "reorder_state", reorder_tensors)
+    reorder = model.reorder_state
     state = model.encode(src, src_mask)
     state = reorder(state, torch.arange(b, device=device).repeat_interleave(beam))
     scores = torch.full((b, beam), float("-inf"), device=device)
@@ -262,36 +244,3 @@ def translate(
             out[i] = tokenizer.decode(h)
     model.train(was_training)
     return out[0] if single else out
-
-
-def translate_run(
-    run_dir: str | Any,
-    texts: Sequence[str] | None = None,
-    *,
-    input_path: str | None = None,
-    beam: int = 4,
-    length_penalty: float = 0.6,
-    max_len: int | None = None,
-    device: str = "cpu",
-) -> list[str]:
-    """``textdecade translate RUN "text" ... | --input FILE [--beam N]``: one line per text.
-
-    Args:
-        run_dir: a seq2seq or transformer run directory.
-        texts: sentences to translate (or ``input_path``: a file, one sentence per line).
-        beam, length_penalty, max_len: decoding settings (see :func:`translate`).
-        device: where to run the model.
-    """
-    from textdecade.errors import CheckpointError, UserError
-    from textdecade.eval.bleu import read_lines
-    from textdecade.pretrain.rundir import load_run
-
-    if (texts is None) == (input_path is None):
-        raise UserError("give either sentences to translate or --input FILE, not both")
-    items = list(texts) if texts is not None else read_lines(input_path)
-    _, model, tokenizer = load_run(run_dir, device=device)
-    if not hasattr(model, "decode_step"):
-        raise CheckpointError(f"{run_dir} is not a translation model (seq2seq or transformer)")
-    return translate(
-        model, tokenizer, items, beam=beam, length_penalty=length_penalty, max_len=max_len
-    )

@@ -7,11 +7,9 @@ for a prompt typed at a terminal.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import torch
 
@@ -230,57 +228,3 @@ def generate(
         if stream is not None:
             stream(piece)
     return "".join(pieces)
-
-
-def generate_from_run(
-    run: str | Path,
-    prompt: str,
-    max_new_tokens: int = 200,
-    temperature: float = 0.8,
-    top_k: int | None = 200,
-    top_p: float | None = None,
-    seed: int | None = None,
-    stream: bool = True,
-    out: TextIO | None = None,
-    device: str = "cpu",
-) -> str:
-    """What ``textdecade generate RUN "prompt"`` runs: load a GPT run and continue a prompt.
-
-    Args:
-        run: a run directory of the gpt family.
-        prompt, max_new_tokens, temperature, top_k, top_p, seed: see :func:`generate`.
-        stream: write pieces to ``out`` as they come; otherwise write the text at the end.
-        out: where to write (default stdout); a newline is written at the end.
-        device: where to run the model.
-
-    Returns:
-        The generated text.
-    """
-    from textdecade.pretrain.rundir import load_run
-
-    out = out or sys.stdout
-    config, model, tokenizer = load_run(run, device=device)
-    if getattr(config, "family", None) != "gpt" or not hasattr(model, "new_cache"):
-        raise UserError(
-            f"{run} is a {getattr(config, 'family', 'unknown')} run; generate needs a gpt run"
-        )
-
-    def write(piece: str) -> None:
-        out.write(piece)
-        out.flush()
-
-    text = generate(
-        model,
-        tokenizer,
-        prompt,
-        max_new_tokens,
-        temperature,
-        top_k,
-        top_p,
-        seed=seed,
-        stream=write if stream else None,
-    )
-    if not stream:
-        out.write(text)
-    out.write("\n")
-    return text

@@ -29,9 +29,9 @@ from torch import nn
 
 from textdecade.data.cooccurrence import Cooccurrence, count_cooccurrences, load_cooccurrences
 from textdecade.errors import ConfigError
-from textdecade.models.base import Batcher, Family, PreparedData
+from textdecade.models.base import Batcher, Family, PreparedData, StaticVectors, WordTable
 from textdecade.models.hogwild import PoolOwner
-from textdecade.models.word2vec import prepare_words, reopen_words, static_vectors
+from textdecade.models.word2vec import prepare_words, reopen_words, word_table
 
 GRAD_CLIP = 100.0  # glove.c's grad_clip_value
 COOC_DIR = "cooccurrence"
@@ -249,7 +249,7 @@ def adagrad_update(t: Tables, row, col, val, lr, x_max: float, alpha: float):
 def compiled_adagrad_update():
     """:func:`adagrad_update` under ``torch.compile`` (eager, with a warning, if it fails):
     its dozen elementwise passes over (B, D) rows fuse into a few."""
-    from textdecade.pretrain.compiling import try_compile
+    from textdecade.models.compiling import try_compile
 
     return try_compile(adagrad_update, dynamic=False)
 
@@ -289,7 +289,7 @@ def train_nonzeros(
     return float(cost), n  # one device sync per batch, not per slice
 
 
-class Model(PoolOwner, Family):
+class Model(PoolOwner, Family, StaticVectors):
     """GloVe: word vectors ``w``, context vectors ``c``, biases, AdaGrad accumulators.
 
     Args:
@@ -386,7 +386,7 @@ class Model(PoolOwner, Family):
         _, _, fdiff, diff = residuals(self.tables(), row, col, val, cfg.x_max, cfg.alpha)
         return {"cost": 0.5 * float(fdiff.dot(diff)) / max(n, 1)}
 
-    def to_vectors(self, tokenizer: Any = None):
-        """W + W~ as :class:`~textdecade.eval.vectors.Vectors` (BPE backoff with ``subword``)."""
+    def word_table(self, tokenizer: Any = None) -> WordTable:
+        """W + W~, the paper's word vectors (BPE backoff with ``subword``)."""
         matrix = (self.w + self.c).detach().float().cpu().numpy()
-        return static_vectors(tokenizer, self.meta, matrix, self.config.subword)
+        return word_table(tokenizer, self.meta, matrix, self.config.subword)

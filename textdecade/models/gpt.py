@@ -25,7 +25,7 @@ from textdecade.data.lm import (
     prepare_lm_shards,
 )
 from textdecade.errors import ConfigError
-from textdecade.models.base import Family, PreparedData
+from textdecade.models.base import Family, Generates, PreparedData
 from textdecade.models.layers import (
     KVCache,
     LearnedPositions,
@@ -121,7 +121,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class Model(Family):
+class Model(Family, Generates):
     """The GPT family (see the module docstring).
 
     Args:
@@ -222,6 +222,12 @@ class Model(Family):
             states.append(x)
         states[-1] = self.ln_f(x)
         return states
+
+    mask_optional = True  # causal: a batch without padding needs no mask
+
+    @property
+    def state_size(self) -> int:
+        return self.config.d_model
 
     def input_embeddings(self) -> nn.Embedding:
         """The token embedding (also the output layer, tied)."""

@@ -28,7 +28,14 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from textdecade.data.denoising import DenoisingArrays, encode_documents
 from textdecade.data.parallel import PAD_ID, BucketBatcher, PairArrays, encode_pairs
 from textdecade.errors import ConfigError
-from textdecade.models.base import Batcher, Family, PreparedData
+from textdecade.models.base import (
+    AttentionMaps,
+    Batcher,
+    Family,
+    HiddenStates,
+    PreparedData,
+    Translates,
+)
 from textdecade.models.layers import AdditiveAttention
 
 OBJECTIVES = ("auto", "translate", "denoise")
@@ -41,7 +48,7 @@ def _holdout(n: int, explicit: bool) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[n_valid:]), np.sort(order[:n_valid])
 
 
-class EncoderDecoderFamily(Family):
+class EncoderDecoderFamily(Family, HiddenStates, Translates, AttentionMaps):
     """The data, loss and evaluation shared by seq2seq and the Transformer.
 
     Subclasses implement ``logits(src, src_mask, tgt_in) -> (B, T, V)`` plus the decoding
@@ -261,6 +268,10 @@ class Model(EncoderDecoderFamily):
             for name, p in gru.named_parameters():
                 if "weight_hh" in name:
                     nn.init.orthogonal_(p)
+
+    @property
+    def state_size(self) -> int:
+        return 2 * self.config.d_hidden  # forward and backward GRU states
 
     def input_embeddings(self) -> nn.Embedding:
         return self.embed

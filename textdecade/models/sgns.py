@@ -243,44 +243,21 @@ def pad_rows(x: torch.Tensor, to: int, value: int = 0) -> torch.Tensor:
 
 
 @torch.no_grad()
-def train_chunk(
+def train_skipgram(
     in_w: torch.Tensor,
     out_w: torch.Tensor,
     table: torch.Tensor,
-    keep_prob: torch.Tensor,
     ids: torch.Tensor,
     doc: torch.Tensor,
     lr: float,
     cfg: KernelConfig,
     generator: torch.Generator,
 ) -> tuple[float, int]:
-    """Subsample a chunk of the corpus, build its pairs and apply the SGNS updates.
-
-    Args:
-        in_w: (V, D) input vectors (syn0), updated in place.
-        out_w: (V, D) output vectors (syn1neg), updated in place.
-        table: unigram^0.75 table (int32, same device).
-        keep_prob: (V,) subsampling keep probabilities (same device).
-        ids: (n,) word ids of consecutive corpus positions (same device).
-        doc: (n,) their document indices (nondecreasing, as consecutive positions are).
-        lr: the learning rate for this chunk.
-        cfg: kernel settings.
-        generator: randomness (subsampling, windows, negatives) on the tables' device.
+    """Skip-gram updates over an already subsampled chunk (see :func:`chunk.train_chunk`).
 
     Returns:
-        ``(loss_sum, n_examples)``: summed SGNS loss and the number of pairs (skip-gram) or
-        windows (CBOW) it covers, so callers can report the true mean.
+        ``(loss_sum, n_pairs)``.
     """
-    ids = ids.long()
-    keep = torch.rand(ids.shape, generator=generator, device=ids.device)
-    kept = (keep < keep_prob.index_select(0, ids)).nonzero().squeeze(1)
-    ids, doc = ids.index_select(0, kept), doc.index_select(0, kept)
-    if ids.numel() < 2:
-        return 0.0, 0
-    if not cfg.sg:
-        from textdecade.models.cbow import train_cbow  # built on this module's pieces
-
-        return train_cbow(in_w, out_w, table, ids, doc, lr, cfg, generator)
     # word2vec.c's skip-gram: the context word is the input, the centre the output.
     ctx, valid = context_windows(ids, doc, cfg.window, generator)
     total = torch.zeros((), dtype=torch.float64, device=in_w.device)
@@ -342,24 +319,6 @@ def compiled_skipgram_update():
     Eager, a GPU update is some 70 small kernels, each launched from Python, so the host's
     launches, not the GPU, set its time; compiled, they fuse into a few.
     """
-    from textdecade.pretrain.compiling import try_compile
+    from textdecade.models.compiling import try_compile
 
     return try_compile(skipgram_update, dynamic=False)
-
-
-def hogwild_kernel(
-    cfg: KernelConfig,
-    tables: tuple[torch.Tensor, ...],
-    share: dict[str, torch.Tensor],
-    seed: int,
-    lr: float,
-) -> tuple[float, int]:
-    """:func:`train_chunk` as a Hogwild worker's kernel (see :mod:`textdecade.models.hogwild`).
-
-    Args:
-        cfg: kernel settings.  tables: ``(in_w, out_w, noise table, keep_prob)``.
-        share: this worker's ``{"ids", "doc"}``.  seed: its randomness.  lr: learning rate.
-    """
-    in_w, out_w, table, keep_prob = tables
-    gen = torch.Generator().manual_seed(seed)
-    return train_chunk(in_w, out_w, table, keep_prob, share["ids"], share["doc"], lr, cfg, gen)

@@ -103,6 +103,10 @@ class Model(EncoderDecoderFamily):
         with torch.no_grad():
             self.embed.weight[PAD_ID].zero_()
 
+    @property
+    def state_size(self) -> int:
+        return self.config.d_model
+
     def input_embeddings(self) -> nn.Embedding:
         return self.embed
 

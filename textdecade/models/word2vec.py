@@ -9,9 +9,9 @@ so the same code runs on CPU and CUDA. On CPU, ``workers >= 2`` runs Hogwild wor
 processes on shared-memory tables (fast, not bitwise reproducible); ``workers = 1`` is
 deterministic and resumes exactly.
 
-The word vectors are the input table (syn0); :meth:`Model.to_vectors` returns them as
-:class:`~textdecade.eval.vectors.Vectors`, with BPE-piece backoff for unseen words when
-``subword`` is on (:mod:`textdecade.models.subword`).
+The word vectors are the input table (syn0); :meth:`Model.word_table` returns them, with
+BPE-piece backoff for unseen words when ``subword`` is on (:mod:`textdecade.models.subword`),
+and :func:`textdecade.eval.vectors.vectors_of` wraps them as ``Vectors``.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from textdecade.data.words import (
     unigram_table,
 )
 from textdecade.errors import ConfigError, CorpusError
-from textdecade.models.base import Batcher, Family, PreparedData
+from textdecade.models.base import Batcher, Family, PreparedData, StaticVectors, WordTable
+from textdecade.models.chunk import hogwild_kernel, train_chunk
 from textdecade.models.hogwild import PoolOwner
-from textdecade.models.sgns import KernelConfig, hogwild_kernel, train_chunk
+from textdecade.models.sgns import KernelConfig
 
 PROBE_WORDS = 20_000  # words of the corpus the probe loss (``evaluate``) looks at
 PROBE_SEED = 12345
@@ -233,9 +234,10 @@ def reopen_words(workdir: Path, meta: dict[str, Any]) -> PreparedData:
     return PreparedData(meta=meta, train=data, n_units=len(data), unit="words")
 
 
-def static_vectors(tokenizer: Any, meta: dict[str, Any], matrix: np.ndarray, subword: bool):
-    """A :class:`Vectors` of ``meta``'s words, with piece backoff when asked and possible."""
-    from textdecade.eval.vectors import Vectors
+def word_table(
+    tokenizer: Any, meta: dict[str, Any], matrix: np.ndarray, subword: bool
+) -> WordTable:
+    """``meta``'s words and ``matrix``, with BPE-piece backoff when asked and possible."""
     from textdecade.models.subword import (
         PieceBackoff,
         fit_piece_vectors,
@@ -249,10 +251,10 @@ def static_vectors(tokenizer: Any, meta: dict[str, Any], matrix: np.ndarray, sub
         weights = piece_lengths(tokenizer)
         table = fit_piece_vectors(pieces, matrix, tokenizer.vocab_size, meta["counts"], weights)
         backoff = PieceBackoff(tokenizer, table, weights)
-    return Vectors(meta["words"], matrix, meta["counts"], backoff=backoff)
+    return WordTable(list(meta["words"]), matrix, list(meta["counts"]), backoff)
 
 
-class Model(PoolOwner, Family):
+class Model(PoolOwner, Family, StaticVectors):
     """Word2Vec: ``in_vectors`` (syn0, the word vectors) and ``out_vectors`` (syn1neg).
 
     Args:
@@ -357,12 +359,12 @@ class Model(PoolOwner, Family):
         return self._hogwild_pool(self.config.workers, tables, kernel, buffers, n)
 
     # ------------------------------------------------------------------ vectors
-    def to_vectors(self, tokenizer: Any = None):
-        """The word vectors (syn0) as :class:`~textdecade.eval.vectors.Vectors`.
+    def word_table(self, tokenizer: Any = None) -> WordTable:
+        """The word vectors (syn0); wrap them with ``textdecade.eval.vectors.vectors_of``.
 
         Args:
             tokenizer: the run's tokenizer; with ``config.subword`` it gives BPE-piece
                 backoff vectors for out-of-vocabulary words. None: no backoff.
         """
         matrix = self.in_vectors.detach().float().cpu().numpy()
-        return static_vectors(tokenizer, self.meta, matrix, self.config.subword)
+        return word_table(tokenizer, self.meta, matrix, self.config.subword)

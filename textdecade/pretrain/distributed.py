@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from textdecade.pretrain.compiling import try_compile
+from textdecade.models.compiling import try_compile
 from textdecade.pretrain.fsdp import fsdp_blocks, shard_model
 
 

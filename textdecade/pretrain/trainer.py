@@ -287,7 +287,7 @@ class Trainer:
                 rate = window_units / max(now - window_t, 1e-9)
                 if logged:
                     record[f"{data.unit}_per_s"] = rate
-                    flops = model.flops_per_unit() if hasattr(model, "flops_per_unit") else 0.0
+                    flops = model.flops_per_unit()
                     if peak and flops:
                         record["mfu"] = flops * rate / (peak * self.info.world_size)
                     window_t, window_units = now, 0
