@@ -25,10 +25,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        set_default_mode(tmp)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def set_default_mode(path: str | Path) -> None:
+    """Give ``path`` the mode any new file gets (0666 less the umask).
+
+    Writers such as safetensors create 0600 files, which another user or a container
+    cannot read; what textdecade writes is readable as the user's umask says.
+    """
+    mask = os.umask(0)  # the only way to read the umask is to set it
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 
 from textdecade.data.words import WordData, load_word_data
 from textdecade.errors import ConfigError, CorpusError
+from textdecade.io import write_json
 
 ENTRY_BYTES = 12  # an int64 key and a float32 value
 META_FILE = "cooc.json"
@@ -241,9 +242,7 @@ def count_cooccurrences(
     if nnz == 0:
         raise CorpusError("no two words co-occur: the corpus is too small or has one-word lines")
     meta = {"nnz": nnz, "vocab_size": data.vocab_size, "window": window, "runs": len(runs)}
-    tmp = out / f".{META_FILE}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(meta), encoding="utf-8")
-    os.replace(tmp, out / META_FILE)
+    write_json(out / META_FILE, meta)
     return load_cooccurrences(out)
 
 

@@ -28,6 +28,7 @@ import torch
 
 from textdecade.data.batcher import Batcher
 from textdecade.errors import CorpusError, FormatError
+from textdecade.io import atomic_path
 
 #: Special ids fixed by the shared tokenizer for both backends.
 PAD_ID, UNK_ID, BOS_ID, EOS_ID, CLS_ID, SEP_ID, MASK_ID = range(7)
@@ -252,10 +253,8 @@ class PairArrays:
 
 def save_array(path: Path, array: np.ndarray) -> None:
     """Write ``array`` as ``.npy`` atomically (temp file + rename), never pickled."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, np.ascontiguousarray(array), allow_pickle=False)
-    os.replace(tmp, path)
 
 
 def load_array(path: Path) -> np.ndarray:

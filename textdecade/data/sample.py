@@ -15,9 +15,10 @@ from __future__ import annotations
 import bz2
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from textdecade.io import atomic_path
 
 from ..errors import CorpusError
 
@@ -77,14 +78,8 @@ def sample_path() -> Path:
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sample.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for text in sample_texts():
-                f.write(text + "\n")
-        os.replace(tmp, path)  # atomic: concurrent first uses never see half a file
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # atomic: concurrent first uses never see half a file
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for text in sample_texts():
+            f.write(text + "\n")
     return path

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from textdecade.io import write_json
+
 from ..errors import CorpusError, FormatError
 
 MANIFEST = "manifest.json"
@@ -205,10 +207,7 @@ def prepare_shards(
         "n_tokens": int(sum(s["n_tokens"] for s in shards)),
         "tokenizer_sha256": getattr(tokenizer, "fingerprint", None),
     }
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".manifest.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(tmp, out / MANIFEST)
+    write_json(out / MANIFEST, manifest)
     return manifest
 
 

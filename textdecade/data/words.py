@@ -15,9 +15,7 @@ Also here: word2vec.c's subsampling keep-probability and the unigram^0.75 noise 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,20 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from textdecade.errors import ConfigError, CorpusError
+from textdecade.io import atomic_path, write_json
 
 VOCAB_FILE = "vocab.json"
 IDS_FILE = "word_ids.u32"
 OFFSETS_FILE = "doc_offsets.npy"
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def _save_npy(path: Path, array_: np.ndarray) -> None:
@@ -149,12 +138,11 @@ def build_word_data(
     words_by_prov = list(index)
     words = [words_by_prov[i] for i in order]
     vocab = {"words": words, "counts": counts[order].tolist(), "total_words": int(len(prov))}
-    _atomic_write(workdir / IDS_FILE, lambda p: ids.tofile(p))
-    _atomic_write(workdir / OFFSETS_FILE, lambda p: _save_npy(p, offsets))
-    _atomic_write(
-        workdir / VOCAB_FILE,
-        lambda p: p.write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8"),
-    )
+    with atomic_path(workdir / IDS_FILE) as tmp:
+        ids.tofile(tmp)
+    with atomic_path(workdir / OFFSETS_FILE) as tmp:
+        _save_npy(tmp, offsets)
+    write_json(workdir / VOCAB_FILE, vocab)
     return load_word_data(workdir)
 
 

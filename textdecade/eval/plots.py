@@ -8,7 +8,6 @@ change) and written as PNG atomically. Projections: PCA, or t-SNE (van der Maate
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from textdecade.errors import UserError
 from textdecade.eval.vectors import Vectors
+from textdecade.io import atomic_path
 
 __all__ = ["project_2d", "embedding_map", "sense_map"]
 
@@ -48,15 +48,8 @@ def _save(fig, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from textdecade.errors import FormatError, OutOfVocabulary
+from textdecade.io import atomic_path
 
 if TYPE_CHECKING:
     from textdecade.models.base import StaticVectors
@@ -248,15 +248,8 @@ class Vectors:
             if self.meta:
                 meta["meta"] = json.dumps(self.meta)
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-            os.close(fd)
-            try:
-                save_file({"vectors": np.ascontiguousarray(self._matrix)}, tmp, metadata=meta)
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            with atomic_path(path) as tmp:
+                save_file({"vectors": np.ascontiguousarray(self._matrix)}, str(tmp), metadata=meta)
         else:
             raise FormatError(f"{path}: unknown vectors suffix; use one of {VECTOR_SUFFIXES}")
 

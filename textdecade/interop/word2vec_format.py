@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from textdecade.errors import FormatError
+from textdecade.io import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -211,22 +211,15 @@ def write_word2vec(
     if binary is None:
         binary = path.suffix.lower() == ".bin"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(f"{matrix.shape[0]} {matrix.shape[1]}\n".encode())
-            little = matrix.astype("<f4")
-            # Nine significant digits round-trip any float32 exactly; one %-format per row is
-            # ~10x faster than str() per value (gensim's way) on 70k x 100 vectors.
-            fmt = " ".join(["%.9g"] * matrix.shape[1])
-            for word, row in zip(words, little):
-                if binary:
-                    # As word2vec.c: word, space, raw floats, newline (gensim skips the newline).
-                    f.write(word.encode("utf-8") + b" " + row.tobytes() + b"\n")
-                else:
-                    f.write(f"{word} {fmt % tuple(row.tolist())}\n".encode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(f"{matrix.shape[0]} {matrix.shape[1]}\n".encode())
+        little = matrix.astype("<f4")
+        # Nine significant digits round-trip any float32 exactly; one %-format per row is
+        # ~10x faster than str() per value (gensim's way) on 70k x 100 vectors.
+        fmt = " ".join(["%.9g"] * matrix.shape[1])
+        for word, row in zip(words, little):
+            if binary:
+                # As word2vec.c: word, space, raw floats, newline (gensim skips the newline).
+                f.write(word.encode("utf-8") + b" " + row.tobytes() + b"\n")
+            else:
+                f.write(f"{word} {fmt % tuple(row.tolist())}\n".encode())

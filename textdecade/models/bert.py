@@ -10,8 +10,6 @@ help). Module names follow HF (``embeddings.word_embeddings``, ``embeddings.Laye
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from textdecade.data.lm import (
     word_start_table,
 )
 from textdecade.errors import ConfigError
+from textdecade.io import atomic_path
 from textdecade.models.base import Family, MaskedLM, PreparedData
 from textdecade.models.layers import (
     LearnedPositions,
@@ -276,10 +275,8 @@ class Model(Family, MaskedLM):
         """Token shards (train/valid) plus the word-start table for whole-word masking."""
         meta, train, valid = prepare_lm_shards(corpus, tokenizer, workdir, config.valid_fraction)
         starts = word_start_table(tokenizer, int(tokenizer.vocab_size))
-        fd, tmp = tempfile.mkstemp(dir=workdir, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_path(Path(workdir) / WORD_STARTS) as tmp, open(tmp, "wb") as f:
             np.save(f, starts, allow_pickle=False)
-        os.replace(tmp, Path(workdir) / WORD_STARTS)
         extra = {"word_starts": starts}
         return PreparedData(meta=meta, train=train, valid=valid, n_units=len(train), extra=extra)
 

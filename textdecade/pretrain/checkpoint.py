@@ -30,6 +30,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from textdecade.errors import CheckpointError, UserError
+from textdecade.io import set_default_mode
 from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp
 from textdecade.pretrain.optim import load_optimizer_state, optimizer_state
@@ -127,6 +128,7 @@ def save_checkpoint(
         save_file(rng_state(), str(tmp / "rng.safetensors"))
         (tmp / "trainer.json").write_text(json.dumps({"step": step, **trainer_state}))
         for name in os.listdir(tmp):
+            set_default_mode(tmp / name)
             with open(tmp / name, "rb") as f:
                 os.fsync(f.fileno())
         (tmp / _MARKER).write_text("ok\n")

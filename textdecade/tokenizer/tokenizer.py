@@ -25,10 +25,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from textdecade.io import write_text
 
 from ..errors import ConfigError, CorpusError, FormatError
 from .bpe import MIN_BPE_VOCAB, HFBackend, counted, train_bpe
@@ -228,15 +229,7 @@ class Tokenizer:
         if path.is_dir():
             path = path / "tokenizer.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tokenizer.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json_str())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_text(path, self.to_json_str())
 
     @property
     def fingerprint(self) -> str:
