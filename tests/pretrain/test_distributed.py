@@ -39,7 +39,7 @@ def _worker(rank: int, world_size: int, port: int, run_dir: str, texts: list[str
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
     )
-    models.FAMILIES["toy"] = "tests.pretrain.toy_family"
+    models.register_family("toy", "tests.pretrain.toy_family")
     config = build_config("toy", toy_family.Config, toy_family.PRESETS, "tiny", None, OVERRIDES)
     Trainer(config, run_dir, corpus=texts, progress=False).fit()
 
@@ -50,12 +50,15 @@ def _losses(run_dir) -> list[float]:
 
 
 @pytest.mark.slow
-def test_two_gloo_ranks_match_one_process(tmp_path, corpus_lines, monkeypatch):
+def test_two_gloo_ranks_match_one_process(tmp_path, corpus_lines):
     texts = corpus_lines("gensim_lee.txt", 120)
     single = tmp_path / "single"
-    monkeypatch.setitem(models.FAMILIES, "toy", "tests.pretrain.toy_family")
-    config = build_config("toy", toy_family.Config, toy_family.PRESETS, "tiny", None, OVERRIDES)
-    Trainer(config, single, corpus=texts, progress=False).fit()
+    models.register_family("toy", "tests.pretrain.toy_family")
+    try:
+        config = build_config("toy", toy_family.Config, toy_family.PRESETS, "tiny", None, OVERRIDES)
+        Trainer(config, single, corpus=texts, progress=False).fit()
+    finally:
+        models.unregister_family("toy")
 
     double = tmp_path / "double"
     mp.start_processes(

@@ -18,8 +18,10 @@ from textdecade.pretrain.trainer import Trainer, TrainingDiverged, TrainingInter
 
 
 @pytest.fixture(autouse=True)
-def toy_registered(monkeypatch):
-    monkeypatch.setitem(models.FAMILIES, "toy", "tests.pretrain.toy_family")
+def toy_registered():
+    models.register_family("toy", "tests.pretrain.toy_family")
+    yield
+    models.unregister_family("toy")
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +57,11 @@ def reference(tmp_path_factory, texts):
     import tests.pretrain.toy_family  # noqa: F401 - registered per test, imported once here
 
     run_dir = tmp_path_factory.mktemp("ref") / "run"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(models.FAMILIES, "toy", "tests.pretrain.toy_family")
+    models.register_family("toy", "tests.pretrain.toy_family")
+    try:
         result = fit(run_dir, texts)
+    finally:
+        models.unregister_family("toy")
     return run_dir, result
 
 
@@ -156,3 +160,16 @@ def test_deferred_loss_reads_log_every_step_and_still_stop_on_nan(
     assert_bitwise_equal(weights(tmp_path / "run"), weights(reference[0]))
     with pytest.raises(TrainingDiverged, match="nan at step 13.*step 10"):
         fit(tmp_path / "nan", texts, "model.nan_at=12")
+
+
+def test_register_family_refuses_a_taken_name_and_a_module_without_the_contract():
+    with pytest.raises(UserError, match="already registered"):
+        models.register_family("gpt", "tests.pretrain.toy_family")
+    with pytest.raises(UserError, match="lowercase"):
+        models.register_family("My Family", "tests.pretrain.toy_family")
+    models.register_family("broken", "textdecade.errors")  # a module, but not a family
+    try:
+        with pytest.raises(UserError, match="defines no Model, Config, PRESETS"):
+            models.get_family("broken")
+    finally:
+        models.unregister_family("broken")
