@@ -65,6 +65,7 @@ class TextModel:
         model: the family's ``nn.Module`` (eval mode).
         device: where the model runs.
         config: the run's RunConfig (None for an imported HF directory).
+        run_dir: the run directory it was loaded from (None for a HF directory).
         framing: how a text becomes a model row (contextual models only).
         pooling: the default pooling ("last" for causal models, else "mean").
         normalize: the default of ``embed(normalize=None)`` (True when a
@@ -81,8 +82,10 @@ class TextModel:
         framing: E.Framing | None = None,
         pooling: str | None = None,
         normalize: bool = False,
+        run_dir: Path | None = None,
     ):
         self.family, self.tokenizer, self.config = family, tokenizer, config
+        self.run_dir = run_dir
         self.device = select_device(device)
         self.model = model.to(self.device).eval()  # embedding is always inference
         self.static = isinstance(model, StaticVectors)
@@ -273,6 +276,27 @@ class TextModel:
         states = self.word_states([split], layers=layers)[0]
         return np.stack([states[p] for p in positions]) if positions else states[:0]
 
+    # ------------------------------------------------------------------ scoring
+
+    def perplexity(self, texts: Sequence[str] | None = None, max_batches: int = 100):
+        """Held-out loss, perplexity and bits per byte of a trained run.
+
+        Args:
+            texts: documents to score (None: the run's own validation split).
+            max_batches: batches of 8 windows of the model's context.
+
+        Returns:
+            a :class:`~textdecade.eval.perplexity.PerplexityResult`.
+        """
+        from textdecade.eval.perplexity import evaluate_perplexity
+
+        if self.run_dir is None:
+            raise UserError(
+                "perplexity scores a textdecade run directory; convert a HF model first "
+                "(textdecade import hf DIR -o RUN)"
+            )
+        return evaluate_perplexity(self.run_dir, texts, max_batches, device=str(self.device))
+
     # ------------------------------------------------------------------ generation
 
     def _needs(self, capability: type, what: str) -> None:
@@ -398,6 +422,7 @@ def load(path: str | Path, device: str | torch.device | None = None) -> TextMode
             framing=framing,
             pooling=saved.get("pooling"),
             normalize=bool(saved.get("normalize", False)),
+            run_dir=path,
         )
     from textdecade.interop.hf import import_hf
 

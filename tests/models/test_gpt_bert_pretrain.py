@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 
 import pytest
 
@@ -61,6 +62,13 @@ def test_gpt_pretrains_evaluates_and_generates(tmp_path, corpus_lines):
     text = handle.generate("The fire", max_new_tokens=12, seed=1, stream=out.write)
     assert out.getvalue() == text and text
     assert text == handle.generate("The fire", max_new_tokens=12, seed=1)
+    # the handle scores its run: the held-out split (as the trainer's evaluation) or new text
+    held_out = handle.perplexity(max_batches=20)
+    assert held_out.ppl == pytest.approx(math.exp(held_out.loss))
+    assert abs(held_out.loss - evals[-1]["val_loss"]) < 0.3 and held_out.bpb > 0
+    assert held_out.ppl < tok.vocab_size  # far better than a uniform guess
+    given = handle.perplexity(texts[:30], max_batches=5)
+    assert given.data == "the given text" and math.isfinite(given.loss)
     # a bert run cannot generate: one clear line
     bert_run, bert_records = _train("bert", tmp_path, texts, ["model.whole_word=true"])
     assert any("val_mlm_acc" in r for r in bert_records)
