@@ -51,9 +51,13 @@ def test_the_python_quickstart_runs(tmp_path, monkeypatch, corpus_lines):
         )
         == 0
     )
+    small = ["--set", "train.batch_size=4", "--set", "model.n_layers=1"]
+    gpt = ["pretrain", "gpt", "--corpus", str(corpus), "-o", "runs/gpt-tiny", *quick, *small]
+    assert main(gpt) == 0
     assert main(["pretrain", "word2vec", "--corpus", str(corpus), "-o", "runs/w2v", *quick]) == 0
     (code,) = blocks("python")
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["vecs"].shape[0] == 2 and namespace["bank"].shape[0] == 1
     assert len(namespace["w2v"].vectors.most_similar("city", topn=5)) == 5
+    assert namespace["gpt"].perplexity().bpb > 0
