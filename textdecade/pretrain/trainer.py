@@ -174,7 +174,7 @@ class Trainer:
             # TF32 for whatever stays in fp32 (nanoGPT does the same); bf16 autocast does the rest.
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        if train.threads:
+        if train.threads is not None:  # a positive count (TrainConfig checks it)
             torch.set_num_threads(train.threads)
         if self.info.is_main:
             rundir.prepare_run_dir(

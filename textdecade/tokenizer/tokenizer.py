@@ -30,14 +30,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+# The same tuples that tokenizer.backend and tokenizer.model_type are checked against.
+from ..config import TOKENIZER_BACKENDS as BACKENDS
+from ..config import TOKENIZER_MODEL_TYPES as MODEL_TYPES
 from ..errors import ConfigError, CorpusError, FormatError
 from .bpe import MIN_BPE_VOCAB, HFBackend, counted, train_bpe
 from .specials import SPECIALS, find_specials
 from .spm import SPMBackend, train_spm
 
 FORMAT_VERSION = 1
-BACKENDS = ("bpe", "sentencepiece")
-MODEL_TYPES = ("bpe", "unigram")
 
 
 class Tokenizer:
