@@ -156,3 +156,12 @@ def test_deferred_loss_reads_log_every_step_and_still_stop_on_nan(
     assert_bitwise_equal(weights(tmp_path / "run"), weights(reference[0]))
     with pytest.raises(TrainingDiverged, match="nan at step 13.*step 10"):
         fit(tmp_path / "nan", texts, "model.nan_at=12")
+
+
+def test_resume_with_nothing_to_resume_is_refused_and_creates_nothing(tmp_path):
+    missing, empty = tmp_path / "missing" / "run", tmp_path / "empty"
+    empty.mkdir()
+    for run_dir, where in ((missing, "does not exist"), (empty, "holds no textdecade run")):
+        with pytest.raises(UserError, match=f"nothing to resume in .*{where}"):
+            rundir.prepare_run_dir(run_dir, "toy", resume=True, overwrite=False)
+    assert not missing.parent.exists() and not any(empty.iterdir())
