@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from tests.pretrain import toy_family
 from textdecade import models
 from textdecade.config import build_config
-from textdecade.errors import CheckpointError, UserError
+from textdecade.errors import CheckpointError, ConfigError, UserError
 from textdecade.pretrain import rundir
 from textdecade.pretrain.trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
@@ -165,3 +165,10 @@ def test_resume_with_nothing_to_resume_is_refused_and_creates_nothing(tmp_path):
         with pytest.raises(UserError, match=f"nothing to resume in .*{where}"):
             rundir.prepare_run_dir(run_dir, "toy", resume=True, overwrite=False)
     assert not missing.parent.exists() and not any(empty.iterdir())
+
+
+def test_a_vocabulary_too_small_to_train_is_refused_before_the_run_directory(tmp_path, texts):
+    run_dir = tmp_path / "run"
+    with pytest.raises(ConfigError, match="tokenizer.vocab_size=100 is too small"):
+        fit(run_dir, texts, "tokenizer.vocab_size=100")
+    assert not run_dir.exists()
