@@ -99,3 +99,66 @@ def test_every_command_has_help_with_an_example():
             check=True,
         )
         assert "example" in proc.stdout, argv
+
+
+# (the arguments after `pretrain gpt -o RUN`, a fragment of the one line expected)
+BAD_SETTINGS = [
+    (["--set", "train.batch_size=0"], "train.batch_size must be a positive integer (got 0)"),
+    (["--set", "train.batch_size=-3"], "train.batch_size must be a positive integer (got -3)"),
+    (["--set", "train.lr=-1"], "train.lr must be a positive number (got -1.0)"),
+    (["--set", "train.ckpt_every=0"], "train.ckpt_every must be a positive integer"),
+    (["--set", "train.log_every=0"], "train.log_every must be a positive integer"),
+    (["--set", "train.steps=0"], "train.steps must be a positive integer (got 0)"),
+    (["--set", "train.steps=-5"], "train.steps must be a positive integer (got -5)"),
+    (["--steps", "0"], "train.steps must be a positive integer (got 0)"),
+    (["--set", "train.grad_accum=0"], "train.grad_accum must be a positive integer"),
+    (["--set", "train.keep_last=0"], "train.keep_last must be a positive integer"),
+    (["--set", "train.eval_every=-1"], "train.eval_every must be a non-negative integer"),
+    (["--set", "train.eval_batches=0"], "train.eval_batches must be a positive integer"),
+    (["--set", "train.warmup_steps=-10"], "train.warmup_steps must be a non-negative integer"),
+    (["--set", "train.threads=0"], "train.threads must be a positive integer"),
+    (["--set", "train.device=tpu"], "train.device must be auto, cpu, cuda, cuda:N or mps"),
+    (["--device", "tpu"], "train.device must be auto, cpu, cuda, cuda:N or mps (got 'tpu')"),
+    (["--set", "train.schedule=weird"], "train.schedule must be one of cosine, linear, noam"),
+    (["--set", "train.optimizer=weird"], "train.optimizer must be one of adamw, sgd, adagrad"),
+    (["--set", "train.dtype=weird"], "train.dtype must be one of auto, fp32, bf16, fp16"),
+    (["--set", "train.parallel=zero"], "train.parallel must be one of ddp, fsdp"),
+    (["--set", "train.clip=-1"], "train.clip must be a non-negative number"),
+    (["--set", "train.weight_decay=-0.1"], "train.weight_decay must be a non-negative number"),
+    (["--set", "train.min_lr_ratio=1.5"], "train.min_lr_ratio must be a number in [0, 1]"),
+    (["--set", "train.min_lr_ratio=-0.1"], "train.min_lr_ratio must be a number in [0, 1]"),
+    (["--set", "train.beta1=1"], "train.beta1 must be a number in [0, 1) (got 1.0)"),
+    (["--set", "train.beta2=-0.5"], "train.beta2 must be a number in [0, 1)"),
+    (["--set", "train.lr=nan"], "train.lr must be a positive number (got nan)"),
+    (["--set", "tokenizer.vocab_size=0"], "tokenizer.vocab_size must be a positive integer"),
+    (["--set", "tokenizer.vocab_size=100"], "tokenizer.vocab_size=100 is too small"),
+    (["--set", "tokenizer.backend=wordpiece"], "tokenizer.backend must be one of bpe"),
+    (["--set", "tokenizer.model_type=char"], "tokenizer.model_type must be one of bpe, unigram"),
+    (["--set", "tokenizer.min_frequency=0"], "tokenizer.min_frequency must be a positive"),
+    (["--set", "tokenizer.max_texts=-1"], "tokenizer.max_texts must be a non-negative integer"),
+    (["--set", "data.max_texts=0"], "data.max_texts must be a positive integer"),
+    (["--max-texts", "-2"], "data.max_texts must be a positive integer"),
+    (["--set", "data.split="], "data.split must be a non-empty string"),
+    (["--target", "train.en"], "data.target ('train.en') needs data.source"),
+    (["--resume"], "nothing to resume in"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"), BAD_SETTINGS, ids=[" ".join(a) for a, _ in BAD_SETTINGS]
+)
+def test_bad_training_settings_stop_before_any_work(capsys, tmp_path, args, fragment):
+    """One line, exit 2, no traceback, and no run directory left behind."""
+    run_dir = tmp_path / "run"
+    # A cap on the work should a case ever slip through (the case's own --set comes later
+    # and wins, so train.steps=0 is still what the steps cases test).
+    guard = ["--set", "train.steps=1"]
+    code, _, err = run(capsys, "pretrain", "gpt", "-q", "-o", str(run_dir), *guard, *args)
+    assert_one_line_error(code, err, fragment)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_in_an_empty_directory_creates_nothing(capsys, tmp_path):
+    code, _, err = run(capsys, "pretrain", "gpt", "-q", "-o", str(tmp_path), "--resume")
+    assert_one_line_error(code, err, f"nothing to resume in {tmp_path}")
+    assert list(tmp_path.iterdir()) == []

@@ -6,7 +6,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from textdecade.config import build_config, config_from_json
+from textdecade.config import (
+    DataConfig,
+    TokenizerConfig,
+    TrainConfig,
+    build_config,
+    config_from_json,
+)
 from textdecade.errors import ConfigError
 
 
@@ -79,3 +85,61 @@ def test_unknown_preset_and_bad_recipe(tmp_path):
         build_config("gpt", ModelConfig, PRESETS, "tiny", bad)
     with pytest.raises(ConfigError, match="config file not found"):
         build_config("gpt", ModelConfig, PRESETS, "tiny", tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "message"),
+    [
+        (TrainConfig, {"batch_size": 0}, "train.batch_size must be a positive integer (got 0)"),
+        (TrainConfig, {"steps": -5}, "train.steps must be a positive integer (got -5)"),
+        (TrainConfig, {"lr": -1.0}, "train.lr must be a positive number (got -1.0)"),
+        (TrainConfig, {"lr": float("nan")}, "train.lr must be a positive number (got nan)"),
+        (TrainConfig, {"grad_accum": 0}, "train.grad_accum must be a positive integer"),
+        (TrainConfig, {"eval_every": -1}, "train.eval_every must be a non-negative integer"),
+        (TrainConfig, {"warmup_steps": -10}, "train.warmup_steps must be a non-negative"),
+        (TrainConfig, {"threads": 0}, "train.threads must be a positive integer"),
+        (TrainConfig, {"device": "tpu"}, "train.device must be auto, cpu, cuda, cuda:N or mps"),
+        (TrainConfig, {"device": "cuda:x"}, "train.device must be"),
+        (TrainConfig, {"optimizer": "weird"}, "train.optimizer must be one of adamw, sgd"),
+        (TrainConfig, {"schedule": "weird"}, "train.schedule must be one of cosine, linear"),
+        (TrainConfig, {"dtype": "weird"}, "train.dtype must be one of auto, fp32, bf16, fp16"),
+        (TrainConfig, {"min_lr_ratio": 1.5}, "train.min_lr_ratio must be a number in [0, 1]"),
+        (TrainConfig, {"beta2": 1.0}, "train.beta2 must be a number in [0, 1) (got 1.0)"),
+        (TrainConfig, {"parallel": "zero"}, "train.parallel must be one of ddp, fsdp"),
+        (TrainConfig, {"batch_size": True}, "train.batch_size must be a positive integer"),
+        (TokenizerConfig, {"vocab_size": 0}, "tokenizer.vocab_size must be a positive integer"),
+        (TokenizerConfig, {"backend": "wp"}, "tokenizer.backend must be one of bpe, sentencepiece"),
+        (TokenizerConfig, {"max_texts": -1}, "tokenizer.max_texts must be a non-negative integer"),
+        (DataConfig, {"max_texts": 0}, "data.max_texts must be a positive integer"),
+        (DataConfig, {"split": " "}, "data.split must be a non-empty string"),
+        (DataConfig, {"target": "t.en"}, "data.target ('t.en') needs data.source"),
+    ],
+)
+def test_out_of_range_values_are_refused_by_the_dataclasses(section, values, message):
+    """The Python API gets the same one-line ConfigError as ``--set``."""
+    with pytest.raises(ConfigError) as info:
+        section(**values)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_edge_values_that_mean_something_are_kept():
+    # 0 turns evaluation, clipping, warmup and weight decay off; "cuda:1" names a GPU.
+    TrainConfig(eval_every=0, clip=0.0, warmup_steps=0, weight_decay=0.0, device="cuda:1")
+    TrainConfig(threads=None, optimizer=None, schedule=None, min_lr_ratio=1.0, beta1=0.0)
+    TokenizerConfig(max_texts=0)  # all texts: a recipe has no way to write None
+    DataConfig(source="pairs.tsv")  # a source alone is a TSV of pairs
+
+
+def test_a_bad_value_names_its_key_once():
+    with pytest.raises(ConfigError) as info:
+        build_config("gpt", ModelConfig, PRESETS, "tiny", None, ["train.batch_size=0"])
+    assert str(info.value) == "train.batch_size must be a positive integer (got 0)"
+
+
+def test_every_family_preset_is_valid():
+    from textdecade.models import FAMILIES, get_family
+
+    for family in FAMILIES:
+        _, config_cls, presets = get_family(family)
+        for preset in presets:
+            build_config(family, config_cls, presets, preset)

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,83 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 
 PRESETS = ("tiny", "small", "base")
 PARALLEL = ("ddp", "fsdp")  # train.parallel: how torchrun ranks share the model
+# The names the builders accept. They live here, the lowest floor, so that a config is
+# checked when it is built (before any work starts) against the very tuples that
+# pretrain.optim, pretrain.schedules, pretrain.device and the tokenizer dispatch on.
+OPTIMIZERS = ("adamw", "sgd", "adagrad")
+SCHEDULES = ("cosine", "linear", "noam", "constant")
+DTYPES = ("auto", "fp32", "bf16", "fp16")
+TOKENIZER_BACKENDS = ("bpe", "sentencepiece")
+TOKENIZER_MODEL_TYPES = ("bpe", "unigram")
+_DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A check on one config value and the words that say what it allows."""
+
+    test: Callable[[Any], bool]
+    allowed: str
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    # NaN and infinity slip through comparisons (or poison training) without this.
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+POSITIVE_INT = Rule(lambda v: _is_int(v) and v > 0, "a positive integer")
+NON_NEGATIVE_INT = Rule(lambda v: _is_int(v) and v >= 0, "a non-negative integer")
+POSITIVE = Rule(lambda v: _is_number(v) and v > 0, "a positive number")
+NON_NEGATIVE = Rule(lambda v: _is_number(v) and v >= 0, "a non-negative number")
+NON_EMPTY = Rule(lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string")
+FRACTION = Rule(lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]")
+BETA = Rule(lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
+
+
+# Only the spelling: whether the machine has the device is select_device's job.
+DEVICE = Rule(
+    lambda v: isinstance(v, str) and _DEVICE_RE.fullmatch(v) is not None,
+    "auto, cpu, cuda, cuda:N or mps",
+)
+
+
+def check_device(name: Any) -> str:
+    """Return ``name`` if it spells a device (``auto | cpu | cuda | cuda:N | mps``).
+
+    The one check behind ``train.device``, ``--device`` and the API's ``device=``.
+
+    Raises:
+        ConfigError: any other name.
+    """
+    if not DEVICE.test(name):
+        raise ConfigError(f"unknown device {name!r} (use {DEVICE.allowed})")
+    return name
+
+
+def one_of(choices: tuple[str, ...]) -> Rule:
+    """The value must be one of ``choices``."""
+    return Rule(lambda v: v in choices, "one of " + ", ".join(choices))
+
+
+def optional(rule: Rule, unset: str) -> Rule:
+    """``rule``, or None; ``unset`` says what None means."""
+    return Rule(lambda v: v is None or rule.test(v), f"{rule.allowed}, or unset for {unset}")
+
+
+def check_fields(section: str, obj: Any, rules: dict[str, Rule]) -> None:
+    """Raise ConfigError naming the first field of ``obj`` that breaks its rule.
+
+    The message names the key, the allowed values and the value given, e.g.
+    ``train.batch_size must be a positive integer (got 0)``.
+    """
+    for name, rule in rules.items():
+        value = getattr(obj, name)
+        if not rule.test(value):
+            raise ConfigError(f"{section}.{name} must be {rule.allowed} (got {value!r})")
 
 
 @dataclass(frozen=True)
@@ -38,7 +118,26 @@ class TokenizerConfig:
     min_frequency: int = 2
     lowercase: bool = False
     path: str | None = None  # an existing tokenizer.json to reuse
-    max_texts: int | None = 200_000  # texts read to train it (enough for a stable vocabulary)
+    # Texts read to train it (enough for a stable vocabulary); 0 or None: all of them. 0 is
+    # kept because a --set or TOML recipe has no way to write None.
+    max_texts: int | None = 200_000
+
+    def __post_init__(self) -> None:
+        check_fields(
+            "tokenizer",
+            self,
+            {
+                "vocab_size": POSITIVE_INT,
+                "backend": one_of(TOKENIZER_BACKENDS),
+                "model_type": one_of(TOKENIZER_MODEL_TYPES),
+                "min_frequency": POSITIVE_INT,
+                "path": optional(NON_EMPTY, "training one on the corpus"),
+                "max_texts": Rule(
+                    lambda v: v is None or NON_NEGATIVE_INT.test(v),
+                    "a non-negative integer (0 or unset: all texts)",
+                ),
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -55,6 +154,26 @@ class DataConfig:
     # The validation split is the family's own setting (e.g. model.valid_fraction), since
     # what is held out (documents, sentence pairs, co-occurrences) differs by family.
 
+    def __post_init__(self) -> None:
+        check_fields(
+            "data",
+            self,
+            {
+                "corpus": Rule(lambda v: all(NON_EMPTY.test(p) for p in v), "non-empty paths"),
+                "dataset": optional(NON_EMPTY, "files or the built-in sample"),
+                "split": NON_EMPTY,
+                "text_field": NON_EMPTY,
+                "source": optional(NON_EMPTY, "no parallel corpus"),
+                "target": optional(NON_EMPTY, "a tab-separated source file"),
+                "max_texts": optional(POSITIVE_INT, "all texts"),
+            },
+        )
+        if self.target and not self.source:
+            # A target alone names half a parallel corpus; source alone may be a TSV of pairs.
+            raise ConfigError(
+                f"data.target ({self.target!r}) needs data.source too (--source FILE)"
+            )
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -65,8 +184,8 @@ class TrainConfig:
     grad_accum: int = 1
     lr: float = 3e-4
     min_lr_ratio: float = 0.1  # the schedule decays to lr * min_lr_ratio
-    optimizer: str | None = None  # adamw | sgd | adagrad; None: the family's default
-    schedule: str | None = None  # cosine | linear | noam | constant; None: the family's default
+    optimizer: str | None = None  # one of OPTIMIZERS; None: the family's default
+    schedule: str | None = None  # one of SCHEDULES; None: the family's default
     warmup_steps: int = 100
     weight_decay: float = 0.1
     beta1: float = 0.9
@@ -76,7 +195,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     dtype: str = "auto"  # auto (bf16 autocast on GPU, fp32 on CPU) | fp32 | bf16 | fp16
     compile: bool = False  # torch.compile the model (Word2Vec, GloVe: their sparse update)
-    eval_every: int = 200
+    eval_every: int = 200  # 0 turns evaluation off (none at the end either)
     eval_batches: int = 20
     ckpt_every: int = 200
     keep_last: int = 2
@@ -86,10 +205,34 @@ class TrainConfig:
     parallel: str = "ddp"  # under torchrun: ddp (replicas) | fsdp (sharded; block models only)
 
     def __post_init__(self) -> None:
-        if self.parallel not in PARALLEL:
-            raise ConfigError(
-                f"unknown parallel '{self.parallel}' (allowed: {', '.join(PARALLEL)})"
-            )
+        check_fields("train", self, _TRAIN_RULES)
+
+
+_TRAIN_RULES = {
+    "steps": POSITIVE_INT,
+    "batch_size": POSITIVE_INT,
+    "grad_accum": POSITIVE_INT,
+    "lr": POSITIVE,
+    "min_lr_ratio": FRACTION,
+    "optimizer": optional(one_of(OPTIMIZERS), "the family's default"),
+    "schedule": optional(one_of(SCHEDULES), "the family's default"),
+    "warmup_steps": NON_NEGATIVE_INT,
+    "weight_decay": NON_NEGATIVE,
+    "beta1": BETA,
+    "beta2": BETA,
+    "clip": NON_NEGATIVE,
+    "seed": Rule(_is_int, "an integer"),
+    "device": DEVICE,
+    "dtype": one_of(DTYPES),
+    "eval_every": Rule(NON_NEGATIVE_INT.test, "a non-negative integer, 0 for no evaluation"),
+    "eval_batches": POSITIVE_INT,
+    "ckpt_every": POSITIVE_INT,
+    "keep_last": POSITIVE_INT,
+    "log_every": POSITIVE_INT,
+    # 0 used to mean "torch's default" by accident (a truthiness test); None says that.
+    "threads": optional(POSITIVE_INT, "torch's default"),
+    "parallel": one_of(PARALLEL),
+}
 
 
 @dataclass(frozen=True)
@@ -197,6 +340,8 @@ def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in values.items()}
     try:
         return cls(**kwargs)
+    except ConfigError:
+        raise  # __post_init__'s own message already names the key
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{prefix.rstrip('.')}: {exc}") from None
 

@@ -15,7 +15,7 @@ from textdecade.data.parallel import (
     ParallelCorpus,
     encode_pairs,
 )
-from textdecade.errors import CorpusError, FormatError
+from textdecade.errors import ConfigError, CorpusError, FormatError
 
 SRC = ["Ein Hund läuft.", "Zwei Katzen schlafen.", "", "Ein Mann liest ein Buch.", "Hallo"]
 TGT = ["A dog runs.", "Two cats sleep.", "Nothing here.", "A man reads a book.", ""]
@@ -140,5 +140,6 @@ def test_from_data_config(tmp_path):
     corpus = ParallelCorpus.from_config(DataConfig(source=str(src), target=str(tgt)))
     assert corpus.pairs() == [("Ein Hund läuft.", "A dog runs."), (SRC[1], TGT[1])]
     assert ParallelCorpus.from_config(DataConfig(corpus=("x.txt",))) is None
-    with pytest.raises(CorpusError, match="without a source"):
-        ParallelCorpus.from_config(DataConfig(target=str(tgt)))
+    # Half a parallel corpus is refused when the config is built, before any work starts.
+    with pytest.raises(ConfigError, match="data.target .* needs data.source"):
+        DataConfig(target=str(tgt))

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from textdecade.config import TrainConfig
+from textdecade.config import OPTIMIZERS, SCHEDULES, TrainConfig
 from textdecade.errors import ConfigError
 from textdecade.pretrain.optim import build_optimizer, load_optimizer_state, optimizer_state
 from textdecade.pretrain.schedules import lr_at
@@ -47,6 +47,15 @@ def test_unknown_names_are_config_errors():
         lr_at("cosin", 0, lr=1, total=1, warmup=0, min_ratio=0)
     with pytest.raises(ConfigError, match="unknown optimizer 'adam'.*adamw"):
         build_optimizer("adam", torch.nn.Linear(2, 2), TrainConfig(), torch.device("cpu"))
+
+
+def test_every_name_the_config_accepts_is_built():
+    """TrainConfig checks train.optimizer/schedule against these tuples: none may fail later."""
+    for name in OPTIMIZERS:
+        config = TrainConfig(optimizer=name)
+        build_optimizer(name, torch.nn.Linear(2, 2), config, torch.device("cpu"))
+    for name in SCHEDULES:
+        assert lr_at(TrainConfig(schedule=name).schedule, 5, lr=1, total=9, warmup=2, min_ratio=0)
 
 
 @pytest.mark.parametrize("name", ["adamw", "sgd", "adagrad"])

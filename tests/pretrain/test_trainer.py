@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from tests.pretrain import toy_family
 from textdecade import models
 from textdecade.config import build_config
-from textdecade.errors import CheckpointError, UserError
+from textdecade.errors import CheckpointError, ConfigError, UserError
 from textdecade.pretrain import rundir
 from textdecade.pretrain.trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
@@ -173,3 +173,19 @@ def test_register_family_refuses_a_taken_name_and_a_module_without_the_contract(
             models.get_family("broken")
     finally:
         models.unregister_family("broken")
+
+
+def test_resume_with_nothing_to_resume_is_refused_and_creates_nothing(tmp_path):
+    missing, empty = tmp_path / "missing" / "run", tmp_path / "empty"
+    empty.mkdir()
+    for run_dir, where in ((missing, "does not exist"), (empty, "holds no textdecade run")):
+        with pytest.raises(UserError, match=f"nothing to resume in .*{where}"):
+            rundir.prepare_run_dir(run_dir, "toy", resume=True, overwrite=False)
+    assert not missing.parent.exists() and not any(empty.iterdir())
+
+
+def test_a_vocabulary_too_small_to_train_is_refused_before_the_run_directory(tmp_path, texts):
+    run_dir = tmp_path / "run"
+    with pytest.raises(ConfigError, match="tokenizer.vocab_size=100 is too small"):
+        fit(run_dir, texts, "tokenizer.vocab_size=100")
+    assert not run_dir.exists()

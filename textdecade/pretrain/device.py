@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from textdecade.config import DTYPES, check_device
 from textdecade.errors import ConfigError
 
 #: Dense bf16/fp16 tensor-core peaks (FLOP/s) by GPU name fragment, from the vendors' sheets.
@@ -50,16 +51,14 @@ class Precision:
 def select_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     """``auto`` picks cuda > mps > cpu; otherwise as named. ``auto`` and a bare ``cuda``
     take the GPU of this process's local rank (``cuda:LOCAL_RANK`` under torchrun)."""
+    check_device(name)  # the spelling TrainConfig checks too
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank % torch.cuda.device_count())
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device '{name}' (use auto, cpu, cuda, cuda:N or mps)") from None
+    device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' requested but torch sees no CUDA GPU")
     if device.type == "cuda" and device.index is None:
@@ -83,7 +82,7 @@ def select_precision(name: str, device: torch.device) -> Precision:
         return Precision("bf16", torch.bfloat16, False)
     if name == "fp16":
         return Precision("fp16", torch.float16, device.type == "cuda")
-    raise ConfigError(f"unknown dtype '{name}' (use auto, fp32, bf16 or fp16)")
+    raise ConfigError(f"unknown dtype '{name}' (use {', '.join(DTYPES)})")
 
 
 def peak_flops(device: torch.device) -> float | None:

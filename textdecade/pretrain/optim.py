@@ -8,10 +8,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from textdecade.config import TrainConfig
+# OPTIMIZERS lives in config so that TrainConfig checks train.optimizer against the same
+# names; a new optimizer goes there and into build_optimizer together.
+from textdecade.config import OPTIMIZERS, TrainConfig
 from textdecade.errors import ConfigError
-
-OPTIMIZERS = ("adamw", "sgd", "adagrad")
 
 
 def build_optimizer(

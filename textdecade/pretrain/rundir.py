@@ -53,10 +53,17 @@ def prepare_run_dir(run_dir: Path, family: str, *, resume: bool, overwrite: bool
     """Make ``run_dir`` ready for a run of ``family``; return True when resuming.
 
     Refuses a directory that holds another run unless ``resume`` (same family only) or
-    ``overwrite``; refuses a non-empty directory that holds no run at all.
+    ``overwrite``; refuses a non-empty directory that holds no run at all, and ``resume``
+    where there is no run to resume (creating nothing).
     """
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"output path {run_dir} is a file, not a directory")
+    if resume and not overwrite and not is_run_dir(run_dir):
+        # Starting afresh instead would hide a mistyped -o behind a run the user never asked for.
+        where = "does not exist" if not run_dir.exists() else "holds no textdecade run"
+        raise UserError(
+            f"--resume: nothing to resume in {run_dir} (it {where}); drop --resume to start a run"
+        )
     if is_run_dir(run_dir):
         existing = read_config_dict(run_dir)["family"]
         if overwrite:
@@ -74,8 +81,6 @@ def prepare_run_dir(run_dir: Path, family: str, *, resume: bool, overwrite: bool
             )
     elif run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
         raise UserError(f"{run_dir} is not empty and holds no run; choose another -o directory")
-    elif resume and not run_dir.exists():
-        raise UserError(f"--resume: {run_dir} does not exist")
     run_dir.mkdir(parents=True, exist_ok=True)
     return False
 

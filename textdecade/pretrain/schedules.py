@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
+# SCHEDULES lives in config so that TrainConfig checks train.schedule against the same names.
+from textdecade.config import SCHEDULES
 from textdecade.errors import ConfigError
-
-SCHEDULES = ("cosine", "linear", "noam", "constant")
 
 
 def lr_at(

@@ -174,8 +174,21 @@ class Trainer:
             # TF32 for whatever stays in fp32 (nanoGPT does the same); bf16 autocast does the rest.
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        if train.threads:
+        if train.threads is not None:  # a positive count (TrainConfig checks it)
             torch.set_num_threads(train.threads)
+        tok_cfg = self.config.tokenizer
+        if self.tokenizer is None and not tok_cfg.path:
+            from textdecade.tokenizer.tokenizer import check_training_settings
+
+            # Before the run directory exists: a vocabulary too small for the bytes and
+            # specials would otherwise fail after it, leaving a half-made run behind.
+            check_training_settings(
+                tok_cfg.vocab_size,
+                tok_cfg.backend,
+                tok_cfg.model_type,
+                tok_cfg.min_frequency,
+                prefix="tokenizer.",
+            )
         if self.info.is_main:
             rundir.prepare_run_dir(
                 self.run_dir, self.config.family, resume=self.resume, overwrite=self.overwrite

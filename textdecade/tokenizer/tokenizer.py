@@ -29,16 +29,47 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from textdecade.io import write_text
-
+# The same tuples that tokenizer.backend and tokenizer.model_type are checked against.
+from ..config import TOKENIZER_BACKENDS as BACKENDS
+from ..config import TOKENIZER_MODEL_TYPES as MODEL_TYPES
 from ..errors import ConfigError, CorpusError, FormatError
+from ..io import write_text
 from .bpe import MIN_BPE_VOCAB, HFBackend, counted, train_bpe
 from .specials import SPECIALS, find_specials
 from .spm import SPMBackend, train_spm
 
 FORMAT_VERSION = 1
-BACKENDS = ("bpe", "sentencepiece")
-MODEL_TYPES = ("bpe", "unigram")
+
+
+def check_training_settings(
+    vocab_size: int, backend: str, model_type: str, min_frequency: int, prefix: str = ""
+) -> None:
+    """Raise ConfigError unless a tokenizer can be trained with these settings.
+
+    Cheap and reads no text, so a run checks it before it creates its directory.
+
+    Args:
+        vocab_size, backend, model_type, min_frequency: as :meth:`Tokenizer.train`.
+        prefix: put before the setting's name in messages (``"tokenizer."`` for a run).
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown tokenizer backend {backend!r}; choose one of {BACKENDS}")
+    if model_type not in MODEL_TYPES:
+        raise ConfigError(f"unknown model_type {model_type!r}; choose one of {MODEL_TYPES}")
+    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
+        raise ConfigError(f"{prefix}vocab_size must be an integer, got {vocab_size!r}")
+    if backend == "bpe" and vocab_size < MIN_BPE_VOCAB:
+        raise ConfigError(
+            f"{prefix}vocab_size={vocab_size} is too small: byte-level BPE needs at least "
+            f"{MIN_BPE_VOCAB} (7 special tokens + 256 bytes)"
+        )
+    if backend == "sentencepiece" and vocab_size <= MIN_BPE_VOCAB:
+        raise ConfigError(
+            f"{prefix}vocab_size={vocab_size} is too small: sentencepiece with byte fallback "
+            f"needs more than {MIN_BPE_VOCAB} (7 special tokens + 256 bytes + characters)"
+        )
+    if min_frequency < 1:
+        raise ConfigError(f"{prefix}min_frequency must be >= 1, got {min_frequency}")
 
 
 class Tokenizer:
@@ -101,24 +132,7 @@ class Tokenizer:
             ConfigError: unknown backend/model_type or a vocab_size too small.
             CorpusError: no non-empty text to train on.
         """
-        if backend not in BACKENDS:
-            raise ConfigError(f"unknown tokenizer backend {backend!r}; choose one of {BACKENDS}")
-        if model_type not in MODEL_TYPES:
-            raise ConfigError(f"unknown model_type {model_type!r}; choose one of {MODEL_TYPES}")
-        if not isinstance(vocab_size, int) or isinstance(vocab_size, bool):
-            raise ConfigError(f"vocab_size must be an integer, got {vocab_size!r}")
-        if backend == "bpe" and vocab_size < MIN_BPE_VOCAB:
-            raise ConfigError(
-                f"vocab_size={vocab_size} is too small: byte-level BPE needs at least "
-                f"{MIN_BPE_VOCAB} (7 special tokens + 256 bytes)"
-            )
-        if backend == "sentencepiece" and vocab_size <= MIN_BPE_VOCAB:
-            raise ConfigError(
-                f"vocab_size={vocab_size} is too small: sentencepiece with byte fallback "
-                f"needs more than {MIN_BPE_VOCAB} (7 special tokens + 256 bytes + characters)"
-            )
-        if min_frequency < 1:
-            raise ConfigError(f"min_frequency must be >= 1, got {min_frequency}")
+        check_training_settings(vocab_size, backend, model_type, min_frequency)
         n = [0]
         stream = counted((t for t in texts if t and not t.isspace()), n)
         meta = {"lowercase": bool(lowercase)}
