@@ -61,42 +61,34 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-texts", type=int, default=None, help="read at most this many texts")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="textdecade",
-        description="A decade of NLP on one tokenizer, one engine, one evaluation suite: "
-        "Word2Vec, GloVe, attention seq2seq, the Transformer, BERT and GPT.",
+def _add(parent, name: str, help_text: str, epilog: str, handler) -> argparse.ArgumentParser:
+    """A subcommand parser whose handler ``main`` calls with the parsed arguments."""
+    p = parent.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="start with:  textdecade decade   (all six families on the built-in sample)",
     )
-    parser.add_argument("--version", action="version", version=f"textdecade {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p.set_defaults(handler=handler)
+    return p
 
-    def add(name, help_text, epilog, handler, parent=sub):
-        p = parent.add_parser(
-            name,
-            help=help_text,
-            description=help_text,
-            epilog=epilog,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        p.set_defaults(handler=handler)
-        return p
 
-    # tokenizer
+def _register_tokenizer(sub) -> None:
+    """``textdecade tokenizer train``."""
     tok = sub.add_parser(
         "tokenizer",
         help="train the shared tokenizer",
         description="Train the one tokenizer all six families share.",
     )
     tok_sub = tok.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
-    p = add(
+    p = _add(
+        tok_sub,
         "train",
         "train a BPE (HF tokenizers) or sentencepiece tokenizer on a corpus",
         "example:\n  textdecade tokenizer train --corpus corpus/*.txt --vocab-size 16000 "
         "-o tokenizer.json",
         cmd_tokenizer_train,
-        tok_sub,
     )
     _add_corpus_args(p)
     p.add_argument("--vocab-size", type=int, default=8000)
@@ -108,28 +100,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lowercase", action="store_true")
     p.add_argument("-o", "--output", default="tokenizer.json")
 
-    # data
+
+def _register_data(sub) -> None:
+    """``textdecade data prepare``."""
     data = sub.add_parser(
         "data",
         help="prepare token shards",
         description="Encode a corpus into memmapped token shards.",
     )
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    p = add(
+    p = _add(
+        data_sub,
         "prepare",
         "encode a corpus into token shards on disk (uint16/uint32 memmaps)",
         "example:\n  textdecade data prepare --corpus corpus/ --tokenizer tokenizer.json "
         "-o shards/",
         cmd_data_prepare,
-        data_sub,
     )
     _add_corpus_args(p)
     p.add_argument("--tokenizer", required=True, help="a tokenizer.json")
     p.add_argument("-o", "--output", required=True, help="output directory")
 
-    # pretrain
-    p = add(
-        "pretrain", "pretrain a model family through the one engine", EPILOG_PRETRAIN, cmd_pretrain
+
+def _register_pretrain(sub) -> None:
+    """``textdecade pretrain FAMILY``."""
+    p = _add(
+        sub,
+        "pretrain",
+        "pretrain a model family through the one engine",
+        EPILOG_PRETRAIN,
+        cmd_pretrain,
     )
     from textdecade.models import FAMILIES
 
@@ -161,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tensorboard", action="store_true", help="also log to RUN/tensorboard")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
-    # eval
+
+def _register_eval(sub) -> None:
+    """``textdecade eval analogy|similarity|homograph|perplexity|bleu``."""
     ev = sub.add_parser(
         "eval",
         help="score models on analogy, similarity, homographs, perplexity, BLEU",
@@ -169,30 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev_sub = ev.add_subparsers(dest="eval_command", metavar="TASK", required=True)
 
-    def eval_parser(name, help_text, example, handler):
-        p = add(name, help_text, "example:\n  " + example, handler, ev_sub)
-        p.add_argument(
-            "models",
-            nargs="+",
-            metavar="RUN_OR_VECTORS",
-            help="run directories, HF model directories or vectors files "
-            "(.txt/.vec/.bin/.safetensors); several give one side-by-side table",
-        )
-        p.add_argument("--device", help=DEVICE_HELP)
-        p.add_argument("--format", choices=["table", "json", "csv"], default="table")
-        return p
-
-    def vectors_args(p):
-        p.add_argument(
-            "--vectors",
-            choices=["input", "context"],
-            default="input",
-            help="contextual models: input-embedding vectors, or states averaged "
-            "over a corpus sample (Bommasani et al. 2020)",
-        )
-        _add_corpus_args(p)
-
-    p = eval_parser(
+    p = _eval_parser(
+        ev_sub,
         "analogy",
         "word analogies (Google questions-words by default, or MSR)",
         "textdecade eval analogy runs/w2v runs/glove --method 3cosmul",
@@ -207,8 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the N most frequent words form the vocabulary (word2vec's "
         "compute-accuracy uses 30000; gensim 300000; 0 = all)",
     )
-    vectors_args(p)
-    p = eval_parser(
+    _vectors_args(p)
+    p = _eval_parser(
+        ev_sub,
         "similarity",
         "word-pair similarity: Spearman/Pearson and coverage",
         "textdecade eval similarity runs/w2v --data EN-SIMLEX-999.txt",
@@ -216,8 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", nargs="+", help="similarity files (default: WS-353 and SimLex-999)")
     p.add_argument("--restrict-vocab", type=int, default=None)
-    vectors_args(p)
-    p = eval_parser(
+    _vectors_args(p)
+    p = _eval_parser(
+        ev_sub,
         "homograph",
         "does a contextual vector separate a word's senses?",
         "textdecade eval homograph runs/bert-tiny --data CoarseWSD-20/ --layers last4",
@@ -235,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--probe", action="store_true", help="also score a linear probe (logistic regression)"
     )
 
-    p = eval_parser(
+    p = _eval_parser(
+        ev_sub,
         "perplexity",
         "held-out loss, perplexity and bits per byte (tokenizer-free)",
         "textdecade eval perplexity runs/gpt-tiny --corpus held_out.txt",
@@ -244,8 +227,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batches", type=int, default=100)
     _add_corpus_args(p)
 
-    # embed
-    p = add(
+    p = _eval_parser(
+        ev_sub,
+        "bleu",
+        "corpus BLEU with sacrebleu (detokenized; signature printed)",
+        "textdecade eval bleu runs/mt --source test.de --reference test.en",
+        cmd_eval_bleu,
+    )
+    p.add_argument("--source", required=True)
+    p.add_argument("--reference", required=True)
+    p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--max-lines", type=int, default=None)
+    p.add_argument("--output", help="also write the translations here")
+
+
+def _register_embed(sub) -> None:
+    """``textdecade embed``."""
+    p = _add(
+        sub,
         "embed",
         "embed texts (one per line) with any model of the decade, or save word vectors",
         "examples:\n  textdecade embed runs/bert-tiny --input texts.txt -o vectors.npy\n"
@@ -268,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--words", nargs="+", help="print these words' vectors")
 
-    # export / import
+
+def _register_interop(sub) -> None:
+    """``textdecade export hf`` and ``textdecade import hf``."""
     for verb, help_text, handler in (
         ("export", "export a BERT or GPT run to a HF transformers directory", cmd_export_hf),
         ("import", "import a HF BERT or GPT-2 directory as a textdecade run", cmd_import_hf),
@@ -280,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
             if verb == "export"
             else "textdecade import hf path/to/bert -o runs/bert-imported"
         )
-        p = add("hf", help_text, "example:\n  " + example, handler, top_sub)
+        p = _add(top_sub, "hf", help_text, "example:\n  " + example, handler)
         if verb == "export":
             p.add_argument("run", help="a BERT or GPT run directory")
             p.add_argument("-o", "--output", required=True, help="the HF directory to write")
@@ -289,8 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("-o", "--output", required=True, help="the run directory to write")
             p.add_argument("--overwrite", action="store_true")
 
-    # generate
-    p = add(
+
+def _register_generate(sub) -> None:
+    """``textdecade generate``."""
+    p = _add(
+        sub,
         "generate",
         "sample text from a GPT run (KV cache, temperature, top-k, top-p)",
         'example:\n  textdecade generate runs/gpt-tiny "The river bank" --max-new-tokens 80',
@@ -306,8 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-stream", action="store_true", help="print the text at the end")
     p.add_argument("--device", help=DEVICE_HELP)
 
-    # decade
-    p = add(
+
+def _register_decade(sub) -> None:
+    """``textdecade decade``."""
+    p = _add(
+        sub,
         "decade",
         "train all six families on one corpus and compare them in one table",
         "examples:\n  textdecade decade                      # built-in sample, tiny preset, "
@@ -339,8 +346,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace the report in the directory")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
-    # translate
-    p = add(
+
+def _register_translate(sub) -> None:
+    """``textdecade translate``."""
+    p = _add(
+        sub,
         "translate",
         "translate with a seq2seq or Transformer run (greedy or beam search)",
         'example:\n  textdecade translate runs/mt "Ein Mann fährt Fahrrad ." --beam 4',
@@ -353,20 +363,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--length-penalty", type=float, default=0.6, help="GNMT length penalty alpha")
     p.add_argument("--max-len", type=int, default=None)
     p.add_argument("--device", help=DEVICE_HELP)
-    p = eval_parser(
-        "bleu",
-        "corpus BLEU with sacrebleu (detokenized; signature printed)",
-        "textdecade eval bleu runs/mt --source test.de --reference test.en",
-        cmd_eval_bleu,
-    )
-    p.add_argument("--source", required=True)
-    p.add_argument("--reference", required=True)
-    p.add_argument("--beam", type=int, default=4)
-    p.add_argument("--max-lines", type=int, default=None)
-    p.add_argument("--output", help="also write the translations here")
 
-    # plot
-    p = add(
+
+def _register_plot(sub) -> None:
+    """``textdecade plot [curves|attention|embeddings]``."""
+    p = _add(
+        sub,
         "plot",
         "plot a run's curves, a seq2seq/Transformer attention map, or word vectors",
         "examples:\n  textdecade plot runs/gpt-tiny                      # loss and lr curves\n"
@@ -387,6 +389,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--method", choices=["pca", "tsne"], default="pca", help="embeddings: projection"
     )
+
+
+def _eval_parser(ev_sub, name, help_text, example, handler):
+    """One ``textdecade eval TASK`` parser with the arguments every task shares."""
+    p = _add(ev_sub, name, help_text, "example:\n  " + example, handler)
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="RUN_OR_VECTORS",
+        help="run directories, HF model directories or vectors files "
+        "(.txt/.vec/.bin/.safetensors); several give one side-by-side table",
+    )
+    p.add_argument("--device", help=DEVICE_HELP)
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    return p
+
+
+def _vectors_args(p: argparse.ArgumentParser) -> None:
+    """How a contextual model gives word vectors to the word-level tasks."""
+    p.add_argument(
+        "--vectors",
+        choices=["input", "context"],
+        default="input",
+        help="contextual models: input-embedding vectors, or states averaged "
+        "over a corpus sample (Bommasani et al. 2020)",
+    )
+    _add_corpus_args(p)
+
+
+#: The subcommands, in the order ``textdecade --help`` lists them.
+REGISTER = (
+    _register_tokenizer,
+    _register_data,
+    _register_pretrain,
+    _register_eval,
+    _register_embed,
+    _register_interop,
+    _register_generate,
+    _register_decade,
+    _register_translate,
+    _register_plot,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``textdecade`` parser: each subcommand registers its own arguments."""
+    parser = argparse.ArgumentParser(
+        prog="textdecade",
+        description="A decade of NLP on one tokenizer, one engine, one evaluation suite: "
+        "Word2Vec, GloVe, attention seq2seq, the Transformer, BERT and GPT.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="start with:  textdecade decade   (all six families on the built-in sample)",
+    )
+    parser.add_argument("--version", action="version", version=f"textdecade {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in REGISTER:
+        register(sub)
     return parser
 
 
