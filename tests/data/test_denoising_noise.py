@@ -11,7 +11,8 @@ from textdecade.data.denoising import (
     span_mask,
     split_sentences,
 )
-from textdecade.data.parallel import MASK_ID, BucketBatcher
+from textdecade.data.parallel import BucketBatcher
+from textdecade.tokenizer.specials import MASK_ID
 
 
 class WordTokenizer:

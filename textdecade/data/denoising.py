@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from textdecade.data.parallel import MASK_ID, flatten, load_array, save_array
+from textdecade.data.parallel import flatten, load_array, save_array
+from textdecade.tokenizer.specials import MASK_ID
 
 # Whitespace after . ! or ? (optionally followed by a closing quote or bracket).
 _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+(?=\S)")

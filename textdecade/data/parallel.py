@@ -29,9 +29,7 @@ import torch
 from textdecade.data.batcher import Batcher
 from textdecade.errors import CorpusError, FormatError
 from textdecade.io import atomic_path
-
-#: Special ids fixed by the shared tokenizer for both backends.
-PAD_ID, UNK_ID, BOS_ID, EOS_ID, CLS_ID, SEP_ID, MASK_ID = range(7)
+from textdecade.tokenizer.specials import BOS_ID, EOS_ID, PAD_ID  # fixed for both backends
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -21,6 +21,8 @@ SPECIALS: tuple[tuple[str, str], ...] = (
 )
 SPECIAL_TOKENS: tuple[str, ...] = tuple(token for _, token in SPECIALS)
 N_SPECIALS = len(SPECIALS)
+#: The fixed ids, the one place they are written down (batchers and decoders use these).
+PAD_ID, UNK_ID, BOS_ID, EOS_ID, CLS_ID, SEP_ID, MASK_ID = range(N_SPECIALS)
 
 # Spellings used by imported tokenizers (BERT's WordPiece, GPT-2's byte-level BPE, ...),
 # tried in order when a plain HF tokenizer.json is loaded.

@@ -22,7 +22,7 @@ from typing import Any
 import sentencepiece as spm
 
 from ..errors import ConfigError
-from .specials import N_SPECIALS, SPECIALS
+from .specials import BOS_ID, EOS_ID, N_SPECIALS, PAD_ID, SPECIALS, UNK_ID
 from .words import split_words
 
 _SPACE = "\u2581"  # sentencepiece's visible space, "▁"
@@ -61,10 +61,10 @@ def train_spm(
             byte_fallback=True,
             character_coverage=0.9995,
             normalization_rule_name="nmt_nfkc_cf" if lowercase else "nmt_nfkc",
-            pad_id=0,
-            unk_id=1,
-            bos_id=2,
-            eos_id=3,
+            pad_id=PAD_ID,
+            unk_id=UNK_ID,
+            bos_id=BOS_ID,
+            eos_id=EOS_ID,
             pad_piece=SPECIALS[0][1],
             unk_piece=SPECIALS[1][1],
             bos_piece=SPECIALS[2][1],
