@@ -145,7 +145,7 @@ def test_fsdp_resume_lands_on_the_uninterrupted_losses(runs):
 
 
 def test_fsdp_refusals_are_one_line():
-    with pytest.raises(ConfigError, match="allowed: ddp, fsdp"):
+    with pytest.raises(ConfigError, match="one of ddp, fsdp"):
         _config(["train.parallel=zero"])
 
     class Bigram(torch.nn.Module):

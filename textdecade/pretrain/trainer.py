@@ -25,6 +25,7 @@ from textdecade.config import RunConfig
 from textdecade.errors import UserError
 from textdecade.io import write_json
 from textdecade.models import get_family
+from textdecade.models.base import PreparedData
 from textdecade.pretrain import checkpoint as ckpt
 from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp, rundir
@@ -73,6 +74,22 @@ def open_corpus(config: RunConfig):
         text_field=data.text_field,
         max_texts=data.max_texts,
     )
+
+
+@dataclass
+class _Loop:
+    """What the training loop carries from step to step."""
+
+    model: Any
+    step_fn: Any
+    optimizer: Any
+    batcher: Any
+    schedule: str
+    scaler: Any
+    units_per_step: int
+    n_params: int
+    step: int = 0
+    last: dict[str, float] = field(default_factory=dict)
 
 
 class Trainer:
@@ -166,16 +183,65 @@ class Trainer:
     # ------------------------------------------------------------------------------ fit
     def fit(self) -> FitResult:
         """Run (or resume) training to ``config.train.steps``; returns the final metrics."""
+        self._start_process()
+        tokenizer, data, resuming = self.prepare_run()
+        loop = self._build(data, resuming)
+        train = self.config.train
+        self._say(
+            f"{self.config.family}: {human(loop.n_params)} parameters | "
+            f"{human(loop.units_per_step)} {data.unit}/step | device {self.device} "
+            f"x{self.info.world_size} | {self.precision.name} | {loop.schedule} lr "
+            f"{train.lr:g} | {train.steps} steps"
+        )
+        log = (
+            MetricsLog(self.run_dir, loop.step if resuming else None, train.tensorboard)
+            if self.info.is_main
+            else None
+        )
+        bar = Progress(train.steps, loop.step, data.unit, self.info.is_main and self.show_progress)
+        old_handlers = _install_signal_handlers(self._on_signal)
+        t0 = time.perf_counter()
+        try:
+            self._run_loop(loop, data, log, bar)
+        finally:
+            _restore_signal_handlers(old_handlers)
+            bar.close()
+            if log is not None:
+                log.close()
+            dist.shutdown(self.info)
+        seconds = time.perf_counter() - t0
+        self._say(f"done: step {loop.step} in {seconds:.1f}s -> {self.run_dir}")
+        return FitResult(
+            self.run_dir,
+            loop.step,
+            seconds,
+            loop.last,
+            loop.n_params,
+            data.unit,
+            loop.step * loop.units_per_step,
+            is_main=self.info.is_main,
+        )
+
+    def _start_process(self) -> None:
+        """Join the job (torchrun), pick the device and precision, set the thread count."""
         train = self.config.train
         self.info = dist.init_distributed(None if train.device == "auto" else train.device)
-        device = select_device(train.device, self.info.local_rank)
-        precision = select_precision(train.dtype, device)
-        if device.type == "cuda":
+        self.device = select_device(train.device, self.info.local_rank)
+        self.precision = select_precision(train.dtype, self.device)
+        if self.device.type == "cuda":
             # TF32 for whatever stays in fp32 (nanoGPT does the same); bf16 autocast does the rest.
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         if train.threads is not None:  # a positive count (TrainConfig checks it)
             torch.set_num_threads(train.threads)
+
+    def prepare_run(self) -> tuple[Any, PreparedData, bool]:
+        """Check what can fail early, lay out the run directory, train the tokenizer and
+        prepare the data (each cached in the run directory, so a resume skips it).
+
+        Returns:
+            ``(tokenizer, data, resuming)``.
+        """
         tok_cfg = self.config.tokenizer
         if self.tokenizer is None and not tok_cfg.path:
             from textdecade.tokenizer.tokenizer import check_training_settings
@@ -189,17 +255,22 @@ class Trainer:
                 tok_cfg.min_frequency,
                 prefix="tokenizer.",
             )
+        resuming = self.resume and rundir.is_run_dir(self.run_dir)
+        if self.info.is_main and not resuming and self.corpus is None:
+            # A missing corpus is one line before any directory is made.
+            self.corpus = open_corpus(self.config)
         if self.info.is_main:
             rundir.prepare_run_dir(
                 self.run_dir, self.config.family, resume=self.resume, overwrite=self.overwrite
             )
             rundir.write_config(self.run_dir, self.config)
         dist.barrier(self.info)
-        resuming = self.resume and rundir.is_run_dir(self.run_dir)
-
         tokenizer = self._setup_tokenizer(resuming)
-        data = self._setup_data(tokenizer, resuming)
+        return tokenizer, self._setup_data(tokenizer, resuming), resuming
 
+    def _build(self, data: PreparedData, resuming: bool) -> _Loop:
+        """The model, its wrapper, optimizer and batcher, restored from the last checkpoint."""
+        train, device = self.config.train, self.device
         torch.manual_seed(train.seed)
         np.random.seed(train.seed % 2**32)
         random.seed(train.seed)
@@ -211,7 +282,7 @@ class Trainer:
             self.info,
             device,
             train.parallel,
-            precision,
+            self.precision,
             compile=train.compile and not manual,
         )
         if manual and train.compile:
@@ -221,133 +292,125 @@ class Trainer:
             optimizer = build_optimizer(
                 train.optimizer or self.Model.default_optimizer, model, train, device
             )
-        schedule = train.schedule or self.Model.default_schedule
         batcher = model.batcher(data, train.batch_size, seed=train.seed, rank=0, world_size=1)
-
-        start_step = 0
+        loop = _Loop(
+            model=model,
+            step_fn=step_fn,
+            optimizer=optimizer,
+            batcher=batcher,
+            schedule=train.schedule or self.Model.default_schedule,
+            scaler=torch.amp.GradScaler(device.type) if self.precision.needs_scaler else None,
+            units_per_step=batcher.units_per_batch * train.grad_accum,
+            n_params=sum(p.numel() for p in model.parameters()),
+        )
         checkpoint = ckpt.latest_checkpoint(self.run_dir) if resuming else None
         if checkpoint is not None:
             ckpt.restore(checkpoint, model, optimizer, self.info)
             batcher.load_state_dict(checkpoint.trainer["batcher"])
-            start_step = checkpoint.step
-            self._say(f"resuming from step {start_step}")
+            loop.step = checkpoint.step
+            self._say(f"resuming from step {loop.step}")
         elif resuming:
             self._say("no complete checkpoint found: starting from step 0")
+        return loop
 
-        scaler = torch.amp.GradScaler(device.type) if precision.needs_scaler else None
-
-        units_per_step = batcher.units_per_batch * train.grad_accum
-        n_params = sum(p.numel() for p in model.parameters())
-        peak = peak_flops(device)
-        self._say(
-            f"{self.config.family}: {human(n_params)} parameters | {human(units_per_step)} "
-            f"{data.unit}/step | device {device} x{self.info.world_size} | {precision.name} | "
-            f"{schedule} lr {train.lr:g} | {train.steps} steps"
-        )
-
-        log = (
-            MetricsLog(self.run_dir, start_step if resuming else None, train.tensorboard)
-            if self.info.is_main
-            else None
-        )
-        bar = Progress(train.steps, start_step, data.unit, self.info.is_main and self.show_progress)
-        old_handlers = _install_signal_handlers(self._on_signal)
-        t0 = time.perf_counter()
+    def _run_loop(self, loop: _Loop, data: PreparedData, log, bar) -> None:
+        """Step to ``train.steps``; every few steps log, evaluate and checkpoint."""
+        train = self.config.train
+        peak = peak_flops(self.device)
         window_t, window_units = time.perf_counter(), 0
-        last: dict[str, float] = {}
-        sync_every = _sync_interval(device, train.log_every)
+        sync_every = _sync_interval(self.device, train.log_every)
         pending: list[tuple[dict[str, Any], torch.Tensor | float]] = []
-        step = start_step
-        model.train()
-        try:
-            while step < train.steps:
-                lr = lr_at(
-                    schedule,
-                    step,
-                    lr=train.lr,
-                    total=train.steps,
-                    warmup=train.warmup_steps,
-                    min_ratio=train.min_lr_ratio,
-                )
-                if manual:
-                    step_loss: torch.Tensor | float = 0.0
-                    for _ in range(train.grad_accum):
-                        batch = _to_device(dist.rank_slice(next(batcher), self.info), device)
-                        step_loss += model.manual_step(batch, lr) / train.grad_accum
-                else:
-                    step_loss = self._optimizer_step(
-                        step_fn, model, optimizer, scaler, precision, batcher, device, lr
-                    )
-                step += 1
-                window_units += units_per_step
-                pending.append(
-                    ({"step": step, "lr": lr, "epoch": round(batcher.epoch, 4)}, step_loss)
-                )
-                logged = step % train.log_every == 0 or step == train.steps
-                evaluated = bool(train.eval_every) and (
-                    step % train.eval_every == 0 or step == train.steps
-                )
-                saved = step % train.ckpt_every == 0 or step == train.steps
-                if not (logged or evaluated or saved or step % sync_every == 0):
-                    continue  # a signal is acted on at the next of these steps
-                # Under torchrun this is a collective: every rank stops at the same step.
-                stop = dist.any_rank(self._stop_signal is not None, self.info, device)
-                saved = saved or stop
-                records = self._settle_losses(pending, device)
-                pending = []
-                record = records[-1]
-                now = time.perf_counter()
-                rate = window_units / max(now - window_t, 1e-9)
-                if logged:
-                    record[f"{data.unit}_per_s"] = rate
-                    flops = model.flops_per_unit()
-                    if peak and flops:
-                        record["mfu"] = flops * rate / (peak * self.info.world_size)
-                    window_t, window_units = now, 0
-                if evaluated:
-                    model.eval()
-                    with torch.no_grad(), precision.autocast(device), fsdp.full_params(model):
-                        record.update(model.evaluate(data, train.eval_batches))
-                    model.train()
-                    if self.info.is_main and self.show_progress:
-                        bar.write(
-                            " | ".join(
-                                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                for k, v in record.items()
-                            )
-                        )
-                if log is not None:
-                    for r in records:
-                        log.write(r)
-                last = {k: v for k, v in record.items() if isinstance(v, int | float)}
-                mfu = f" | MFU {record['mfu']:.1%}" if "mfu" in record else ""
-                bar.update(record["loss"], rate, mfu, steps=len(records))
-                if saved:
-                    self._checkpoint(step, model, optimizer, batcher)
-                if stop:
-                    name = signal.Signals(self._stop_signal or signal.SIGTERM).name
-                    raise TrainingInterrupted(
-                        f"{name} received: checkpoint of step {step} written to {self.run_dir}; "
-                        "continue with --resume"
-                    )
-        finally:
-            _restore_signal_handlers(old_handlers)
-            bar.close()
+        loop.model.train()
+        while loop.step < train.steps:
+            lr = lr_at(
+                loop.schedule,
+                loop.step,
+                lr=train.lr,
+                total=train.steps,
+                warmup=train.warmup_steps,
+                min_ratio=train.min_lr_ratio,
+            )
+            step_loss = self._train_step(loop, lr)
+            loop.step += 1
+            step = loop.step
+            window_units += loop.units_per_step
+            pending.append(
+                ({"step": step, "lr": lr, "epoch": round(loop.batcher.epoch, 4)}, step_loss)
+            )
+            logged = step % train.log_every == 0 or step == train.steps
+            evaluated = bool(train.eval_every) and (
+                step % train.eval_every == 0 or step == train.steps
+            )
+            saved = step % train.ckpt_every == 0 or step == train.steps
+            if not (logged or evaluated or saved or step % sync_every == 0):
+                continue  # a signal is acted on at the next of these steps
+            # Under torchrun this is a collective: every rank stops at the same step.
+            stop = dist.any_rank(self._stop_signal is not None, self.info, self.device)
+            records = self._settle_losses(pending, self.device)
+            pending = []
+            record = records[-1]
+            now = time.perf_counter()
+            rate = window_units / max(now - window_t, 1e-9)
+            if logged:
+                self._add_throughput(record, loop.model, data.unit, rate, peak)
+                window_t, window_units = now, 0
+            if evaluated:
+                self._evaluate(record, loop.model, data, bar)
             if log is not None:
-                log.close()
-            dist.shutdown(self.info)
-        seconds = time.perf_counter() - t0
-        self._say(f"done: step {step} in {seconds:.1f}s -> {self.run_dir}")
-        return FitResult(
-            self.run_dir,
-            step,
-            seconds,
-            last,
-            n_params,
-            data.unit,
-            step * units_per_step,
-            is_main=self.info.is_main,
-        )
+                for r in records:
+                    log.write(r)
+            loop.last = {k: v for k, v in record.items() if isinstance(v, int | float)}
+            mfu = f" | MFU {record['mfu']:.1%}" if "mfu" in record else ""
+            bar.update(record["loss"], rate, mfu, steps=len(records))
+            if saved or stop:
+                self._checkpoint(step, loop.model, loop.optimizer, loop.batcher)
+            if stop:
+                name = signal.Signals(self._stop_signal or signal.SIGTERM).name
+                raise TrainingInterrupted(
+                    f"{name} received: checkpoint of step {step} written to {self.run_dir}; "
+                    "continue with --resume"
+                )
+
+    def _train_step(self, loop: _Loop, lr: float) -> torch.Tensor | float:
+        """One step: the family's hand-written update, or backward and the optimizer."""
+        train = self.config.train
+        if not self.Model.manual_update:
+            return self._optimizer_step(
+                loop.step_fn,
+                loop.model,
+                loop.optimizer,
+                loop.scaler,
+                self.precision,
+                loop.batcher,
+                self.device,
+                lr,
+            )
+        step_loss: torch.Tensor | float = 0.0
+        for _ in range(train.grad_accum):
+            batch = _to_device(dist.rank_slice(next(loop.batcher), self.info), self.device)
+            step_loss += loop.model.manual_step(batch, lr) / train.grad_accum
+        return step_loss
+
+    def _add_throughput(self, record: dict, model, unit: str, rate: float, peak: float) -> None:
+        """Units per second since the last log and, where the peak is known, MFU."""
+        record[f"{unit}_per_s"] = rate
+        flops = model.flops_per_unit()
+        if peak and flops:
+            record["mfu"] = flops * rate / (peak * self.info.world_size)
+
+    def _evaluate(self, record: dict, model, data: PreparedData, bar) -> None:
+        """The family's validation metrics, added to ``record`` and shown above the bar."""
+        model.eval()
+        with torch.no_grad(), self.precision.autocast(self.device), fsdp.full_params(model):
+            record.update(model.evaluate(data, self.config.train.eval_batches))
+        model.train()
+        if self.info.is_main and self.show_progress:
+            bar.write(
+                " | ".join(
+                    f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                    for k, v in record.items()
+                )
+            )
 
     def _optimizer_step(
         self, step_fn, model, optimizer, scaler, precision, batcher, device, lr
