@@ -5,7 +5,9 @@ with exact GELU as in the paper; the masked-LM head (dense, GELU, LayerNorm, the
 input embedding matrix as decoder plus a bias) as HF ``BertForMaskedLM``. Next-sentence
 prediction is optional and off by default (RoBERTa, Liu et al. 2019, found it does not
 help). Module names follow HF (``embeddings.word_embeddings``, ``embeddings.LayerNorm``,
-``mlm.dense`` ~ ``cls.predictions.transform.dense``) where that costs nothing.
+``mlm.dense`` ~ ``cls.predictions.transform.dense``) where that costs nothing. Those are
+the defaults: ``model.norm``, ``norm_type``, ``activation``, ``init`` and ``residual`` swap
+the parts (:mod:`textdecade.models.blocks`) for the lab; only the defaults export to HF.
 """
 
 from __future__ import annotations

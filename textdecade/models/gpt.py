@@ -4,7 +4,9 @@ Pre-LN blocks as GPT-2 (LayerNorm before each sublayer, one more after the last 
 learned positions, input and output embeddings tied (Press & Wolf 2017), and GPT-2's
 scaled init of residual projections. Parameter names follow HF ``GPT2LMHeadModel``
 (``wte``, ``wpe``, ``h.{i}.ln_1``, ``ln_f``) with the attention/MLP names of
-:mod:`textdecade.models.layers`.
+:mod:`textdecade.models.layers`. Those are the defaults: ``model.norm``, ``norm_type``,
+``activation``, ``init`` and ``residual`` swap the blocks' parts
+(:mod:`textdecade.models.blocks`) for the lab; only the defaults export to HF.
 """
 
 from __future__ import annotations

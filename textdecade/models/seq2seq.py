@@ -198,10 +198,10 @@ class Config(NeuralConfig):
     #: Block settings this RNN does not have: config keys -> why (a one-line ConfigError).
     UNSUPPORTED: ClassVar[dict[str, str]] = dict.fromkeys(
         ("norm", "norm_type", "residual"),
-        "seq2seq has no norm, norm_type or residual settings: they place norms and skip "
-        "connections around Transformer sublayers (gpt, bert, transformer), and its GRUs "
-        "gate their own state (a LayerNorm inside the recurrence, Ba et al. 2016, is not "
-        "something nn.GRU exposes)",
+        "seq2seq has no norm, norm_type or residual: they set the norms and skip "
+        "connections of Transformer blocks (gpt, bert, transformer), and its GRU layers "
+        "gate their own state (Ba et al. 2016 normalise inside the recurrence, which nn.GRU "
+        "does not expose)",
     )
 
     vocab_size: int = 0
