@@ -334,6 +334,10 @@ def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(names))
     if unknown:
+        # a section may say why it lacks a key other families have (seq2seq: no norm)
+        why = getattr(cls, "UNSUPPORTED", {}).get(unknown[0])
+        if why:
+            raise ConfigError(f"{prefix}{unknown[0]}: {why}")
         raise ConfigError(
             f"unknown config key '{prefix}{unknown[0]}' (allowed: {', '.join(names)})"
         )

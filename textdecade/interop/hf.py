@@ -32,6 +32,7 @@ from textdecade.interop.hf_files import (
 )
 from textdecade.interop.hf_tables import (
     EXPORTS,
+    check_exportable,
     config_from_hf,
     config_to_hf,
     hf_framing,
@@ -183,6 +184,7 @@ def export_hf(handle: Any, out_dir: str | Path) -> Path:
             f"a {handle.family} model cannot be exported to HF transformers "
             "(textdecade exports bert and gpt runs)"
         )
+    check_exportable(kind, model.config)  # before anything is written
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"output path {out} is a file, not a directory")

@@ -13,7 +13,7 @@ from tokenizers import processors
 from textdecade.embedding import Framing
 from textdecade.errors import CheckpointError, UserError
 
-#: HF activation names <-> textdecade's (see :func:`textdecade.models.layers.activation_fn`).
+#: HF activation names <-> textdecade's (see :data:`textdecade.models.blocks.ACTIVATIONS`).
 ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh",
                "relu": "relu"}  # fmt: skip
 _ACT_TO_HF = {"gelu": "gelu", "gelu_tanh": "gelu_new", "relu": "relu"}
@@ -184,9 +184,34 @@ def config_from_hf(
     return values, meta, eps
 
 
+#: The block settings HF's GPT-2 and BERT are built with (the rest cannot be exported).
+HF_BLOCKS = {
+    "gpt2": {"norm": "pre", "norm_type": "layernorm", "residual": True},
+    "bert": {"norm": "post", "norm_type": "layernorm", "residual": True},
+}
+
+
+def check_exportable(kind: str, config: Any) -> None:
+    """A one-line UserError when ``config`` asks for blocks HF ``kind`` cannot express.
+
+    (``init`` only chose the starting weights, and GPT's ``bias=False`` exports as zeros.)
+    """
+    wanted = {**HF_BLOCKS[kind], "activation": tuple(_ACT_TO_HF)}
+    for key, ok in wanted.items():
+        value = getattr(config, key, None)
+        if value is not None and value not in (ok if isinstance(ok, tuple) else (ok,)):
+            shown = str(value).lower() if isinstance(value, bool) else value
+            allowed = ", ".join(ok) if isinstance(ok, tuple) else str(ok).lower()
+            raise UserError(
+                f"a model with model.{key}={shown} cannot be exported to HF {kind} "
+                f"(its blocks have {key}={allowed})"
+            )
+
+
 def config_to_hf(kind: str, model: torch.nn.Module, tokenizer: Any) -> dict[str, Any]:
     """A HF ``config.json`` describing ``model`` (BertForMaskedLM or GPT2LMHeadModel)."""
     c = model.config
+    check_exportable(kind, c)
     values = {td: getattr(c, td, None) for td in CONFIG_KEYS[kind]}
     values["d_ff"] = values["d_ff"] or 4 * c.d_model
     values["activation"] = _ACT_TO_HF[c.activation]

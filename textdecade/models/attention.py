@@ -237,13 +237,17 @@ class AdditiveAttention(nn.Module):
     Args:
         query_dim: width of the decoder state s.  key_dim: width of the encoder states h.
         attn_dim: A, the width of the scoring layer.
+        activation: the scoring layer's nonlinearity (default tanh, as the paper).
     """
 
-    def __init__(self, query_dim: int, key_dim: int, attn_dim: int):
+    def __init__(
+        self, query_dim: int, key_dim: int, attn_dim: int, activation: nn.Module | None = None
+    ):
         super().__init__()
         self.W = nn.Linear(query_dim, attn_dim, bias=False)
         self.U = nn.Linear(key_dim, attn_dim, bias=True)
         self.v = nn.Linear(attn_dim, 1, bias=False)
+        self.act = activation if activation is not None else nn.Tanh()
 
     def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
         """U h for all encoder states: (B, S, key_dim) -> (B, S, A)."""
@@ -269,7 +273,7 @@ class AdditiveAttention(nn.Module):
             with zeros on padding.
         """
         uh = self.project_keys(keys) if projected_keys is None else projected_keys
-        scores = self.v(torch.tanh(self.W(query)[:, None, :] + uh)).squeeze(-1)  # (B, S)
+        scores = self.v(self.act(self.W(query)[:, None, :] + uh)).squeeze(-1)  # (B, S)
         if mask is not None:
             scores = scores.masked_fill(~mask.to(torch.bool), float("-inf"))
         weights = scores.softmax(dim=-1)

@@ -137,6 +137,15 @@ class Family(nn.Module, metaclass=ABCMeta):
         """Training FLOPs per token (6N + attention) for MFU; 0 when it does not apply."""
         return 0.0
 
+    def fsdp_units(self) -> list[nn.Module]:
+        """The modules ``train.parallel=fsdp`` shards one by one, in forward order.
+
+        A family's repeated blocks (each a ZeRO-3 unit whose parameters are gathered just
+        before it runs); the engine shards the rest with the root. Empty (the default)
+        when the family has no such blocks: FSDP then refuses it with one line.
+        """
+        return []
+
 
 # ---------------------------------------------------------------------- capabilities
 # What a family can do is declared by inheriting these classes (checked with isinstance

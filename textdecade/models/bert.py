@@ -5,7 +5,9 @@ with exact GELU as in the paper; the masked-LM head (dense, GELU, LayerNorm, the
 input embedding matrix as decoder plus a bias) as HF ``BertForMaskedLM``. Next-sentence
 prediction is optional and off by default (RoBERTa, Liu et al. 2019, found it does not
 help). Module names follow HF (``embeddings.word_embeddings``, ``embeddings.LayerNorm``,
-``mlm.dense`` ~ ``cls.predictions.transform.dense``) where that costs nothing.
+``mlm.dense`` ~ ``cls.predictions.transform.dense``) where that costs nothing. Those are
+the defaults: ``model.norm``, ``norm_type``, ``activation``, ``init`` and ``residual`` swap
+the parts (:mod:`textdecade.models.blocks`) for the lab; only the defaults export to HF.
 """
 
 from __future__ import annotations
@@ -30,18 +32,20 @@ from textdecade.data.lm import (
 from textdecade.errors import ConfigError
 from textdecade.io import atomic_path
 from textdecade.models.base import Family, MaskedLM, PreparedData
-from textdecade.models.layers import (
-    LearnedPositions,
-    PostLNBlock,
-    activation_fn,
+from textdecade.models.blocks import (
+    BlockConfig,
+    BlockParts,
+    block_parts,
     init_normal_,
+    init_weights_,
 )
+from textdecade.models.layers import ENCODER_BLOCKS, LearnedPositions
 
 WORD_STARTS = "word_starts.npy"
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(BlockConfig):
     """BERT hyperparameters.
 
     Attributes:
@@ -50,12 +54,19 @@ class Config:
         dropout: on embeddings, attention and residual branches (BERT: 0.1).
         max_len: sequence length T, [CLS] and [SEP] included.
         type_vocab_size: segment ids (2: sentence A and B).
-        activation: "gelu" (exact, as BERT), "gelu_tanh" or "relu".
-        ln_eps: LayerNorm epsilon (BERT: 1e-12).
+        activation: "gelu" (exact, as BERT) or another of
+            :data:`~textdecade.models.blocks.ACTIVATIONS`; also the MLM head's.
+        ln_eps: the norms' epsilon (BERT: 1e-12).
         mask_prob: share of tokens chosen for prediction (15%).
         whole_word: choose whole words instead of single pieces.
         nsp: add next-sentence prediction (off by default, as RoBERTa).
-        init_std: normal init standard deviation.
+        init: "default" (BERT's N(0, init_std)) or a scheme of
+            :func:`~textdecade.models.blocks.init_weights_`.
+        init_std: normal init standard deviation (0.02).
+        norm: "post" (BERT) or "pre" (then a final ``ln_f`` before the head, as HF's
+            RoBERTa-PreLayerNorm).  norm_type: "layernorm" (BERT), "rmsnorm", "batchnorm"
+            or "none", for every norm (embeddings, blocks, MLM head).
+        residual: skip connections in the blocks (true).
         valid_fraction: share of documents held out for validation.
     """
 
@@ -76,6 +87,7 @@ class Config:
     valid_fraction: float = 0.01
 
     def __post_init__(self):
+        super().__post_init__()  # the block fields' names
         if self.d_model % self.n_heads:
             raise ConfigError(
                 f"model.d_model ({self.d_model}) must be divisible by model.n_heads ({self.n_heads})"
@@ -86,7 +98,6 @@ class Config:
             raise ConfigError(f"model.mask_prob must be in (0, 1), got {self.mask_prob}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
-        activation_fn(self.activation)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -136,34 +147,42 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 class BertEmbeddings(nn.Module):
-    """Token + position + segment embeddings, then LayerNorm and dropout (HF names)."""
+    """Token + position + segment embeddings, then the norm and dropout (HF names).
 
-    def __init__(self, vocab_size: int, c: Config):
+    The norm keeps HF's name ``LayerNorm`` whatever ``parts.norm`` makes.
+    """
+
+    def __init__(self, vocab_size: int, c: Config, parts: BlockParts):
         super().__init__()
         self.word_embeddings = nn.Embedding(vocab_size, c.d_model)
         self.position_embeddings = LearnedPositions(c.max_len, c.d_model)
         self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.d_model)
-        self.LayerNorm = nn.LayerNorm(c.d_model, eps=c.ln_eps)
+        self.LayerNorm = parts.norm(c.d_model)
         self.dropout = nn.Dropout(c.dropout)
 
-    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None):
-        """(B, T) ids (and segment ids) -> (B, T, D)."""
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ):
+        """(B, T) ids (and segment ids; mask 1 = real, for a batch norm) -> (B, T, D)."""
         x = self.word_embeddings(input_ids) + self.position_embeddings(input_ids.shape[1])
         if token_type_ids is None:
             x = x + self.token_type_embeddings.weight[0]  # all sentence A
         else:
             x = x + self.token_type_embeddings(token_type_ids)
-        return self.dropout(self.LayerNorm(x))
+        return self.dropout(self.LayerNorm(x, attention_mask))
 
 
 class MLMHead(nn.Module):
-    """dense -> GELU -> LayerNorm -> (tied embedding matrix)^T + bias (HF ``cls.predictions``)."""
+    """dense -> act -> norm -> (tied embedding matrix)^T + bias (HF ``cls.predictions``)."""
 
-    def __init__(self, vocab_size: int, c: Config):
+    def __init__(self, vocab_size: int, c: Config, parts: BlockParts):
         super().__init__()
         self.dense = nn.Linear(c.d_model, c.d_model)
-        self.act = activation_fn(c.activation)
-        self.LayerNorm = nn.LayerNorm(c.d_model, eps=c.ln_eps)
+        self.act = parts.activation()
+        self.LayerNorm = parts.norm(c.d_model)
         self.bias = nn.Parameter(torch.zeros(vocab_size))
 
     def forward(self, h: torch.Tensor, decoder_weight: torch.Tensor) -> torch.Tensor:
@@ -190,19 +209,33 @@ class Model(Family, MaskedLM):
         self.vocab_size = max(c.vocab_size, int(meta.get("vocab_size", 0)))
         if self.vocab_size < 1:
             raise ConfigError("bert needs a vocabulary size (model.vocab_size or a tokenizer)")
-        self.embeddings = BertEmbeddings(self.vocab_size, c)
+        parts = block_parts(c, eps=c.ln_eps)
+        self.embeddings = BertEmbeddings(self.vocab_size, c, parts)
         d_ff = c.d_ff or 4 * c.d_model
         self.layer = nn.ModuleList(
-            PostLNBlock(c.d_model, c.n_heads, d_ff, c.dropout, c.activation, ln_eps=c.ln_eps)
+            ENCODER_BLOCKS[c.norm](
+                c.d_model,
+                c.n_heads,
+                d_ff,
+                c.dropout,
+                parts.activation(),
+                norm=parts.norm,
+                residual=parts.residual(),
+            )  # fmt: skip
             for _ in range(c.n_layers)
         )
-        self.mlm = MLMHead(self.vocab_size, c)
+        self.ln_f = parts.final_norm(c.d_model)  # identity after post-norm blocks
+        self.mlm = MLMHead(self.vocab_size, c, parts)
         if c.nsp:
             self.pooler = nn.Linear(c.d_model, c.d_model)  # tanh(W h_[CLS]), as BERT
             self.nsp_head = nn.Linear(c.d_model, 2)
-        init_normal_(self, c.init_std)
+        init_weights_(self, c.init, c.init_std, default=lambda m: init_normal_(m, c.init_std))
         self._eval_batch_size = 8
         self._eval_batcher: MaskedLMBatcher | None = None
+
+    def fsdp_units(self) -> list[nn.Module]:
+        """The encoder layers."""
+        return list(self.layer)
 
     # ------------------------------------------------------------------ forward passes
     def encode(
@@ -225,13 +258,14 @@ class Model(Family, MaskedLM):
         Padding keys are masked, so a text's states do not depend on what it is batched
         with (states at padded positions are meaningless).
         """
-        x = self.embeddings(input_ids, token_type_ids)
         if attention_mask is not None and bool(attention_mask.all()):
             attention_mask = None  # nothing padded: the unmasked (faster) kernel
+        x = self.embeddings(input_ids, token_type_ids, attention_mask)
         states = [x]
         for block in self.layer:
             x = block(x, attention_mask)
             states.append(x)
+        states[-1] = self.ln_f(x, attention_mask)
         return states
 
     mask_optional = True  # padding keys are masked; without padding, no mask is the same

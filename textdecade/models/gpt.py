@@ -4,7 +4,9 @@ Pre-LN blocks as GPT-2 (LayerNorm before each sublayer, one more after the last 
 learned positions, input and output embeddings tied (Press & Wolf 2017), and GPT-2's
 scaled init of residual projections. Parameter names follow HF ``GPT2LMHeadModel``
 (``wte``, ``wpe``, ``h.{i}.ln_1``, ``ln_f``) with the attention/MLP names of
-:mod:`textdecade.models.layers`.
+:mod:`textdecade.models.layers`. Those are the defaults: ``model.norm``, ``norm_type``,
+``activation``, ``init`` and ``residual`` swap the blocks' parts
+(:mod:`textdecade.models.blocks`) for the lab; only the defaults export to HF.
 """
 
 from __future__ import annotations
@@ -26,30 +28,33 @@ from textdecade.data.lm import (
 )
 from textdecade.errors import ConfigError
 from textdecade.models.base import Family, Generates, PreparedData
-from textdecade.models.layers import (
-    KVCache,
-    LearnedPositions,
-    PreLNBlock,
-    activation_fn,
+from textdecade.models.blocks import (
+    BlockConfig,
+    block_parts,
     init_normal_,
-    make_caches,
+    init_weights_,
     scale_residual_init_,
 )
+from textdecade.models.layers import ENCODER_BLOCKS, KVCache, LearnedPositions, make_caches
 from textdecade.models.losses import linear_cross_entropy
 
 
 @dataclass(frozen=True)
-class Config:
-    """GPT hyperparameters.
+class Config(BlockConfig):
+    """GPT hyperparameters (GPT-2's in brackets).
 
     Attributes:
         vocab_size: output vocabulary; 0 takes the tokenizer's.
         d_model: D.  n_heads: H.  n_layers: L.  d_ff: F (0 means 4 * D).
         dropout: on embeddings, attention and residual branches (GPT-2: 0.1).
         max_len: the context length T.
-        activation: "gelu_tanh" (GPT-2), "gelu" or "relu".
-        bias: biases in linear layers and LayerNorms.
-        init_std: the normal init's standard deviation (0.02).
+        activation: ["gelu_tanh"] or another of :data:`~textdecade.models.blocks.ACTIVATIONS`.
+        bias: biases in linear layers and norms.
+        init: ["default"]: N(0, init_std) with GPT-2's residual scaling; see
+            :func:`~textdecade.models.blocks.init_weights_` for the others.
+        init_std: the normal init's standard deviation [0.02].
+        norm: ["pre"] or "post" (without ``ln_f``, as GPT-1).  norm_type: ["layernorm"],
+            "rmsnorm", "batchnorm" or "none".  residual: skip connections [true].
         valid_fraction: share of documents held out for validation.
     """
 
@@ -63,9 +68,11 @@ class Config:
     activation: str = "gelu_tanh"
     bias: bool = True
     init_std: float = 0.02
+    norm: str = "pre"
     valid_fraction: float = 0.01
 
     def __post_init__(self):
+        super().__post_init__()  # the block fields' names
         if self.d_model % self.n_heads:
             raise ConfigError(
                 f"model.d_model ({self.d_model}) must be divisible by model.n_heads ({self.n_heads})"
@@ -74,7 +81,6 @@ class Config:
             raise ConfigError("model.d_model, n_heads, n_layers and max_len must be positive")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
-        activation_fn(self.activation)  # raises on an unknown name
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -145,18 +151,35 @@ class Model(Family, Generates):
         self.wpe = LearnedPositions(c.max_len, c.d_model)
         self.drop = nn.Dropout(c.dropout)
         d_ff = c.d_ff or 4 * c.d_model
+        parts = block_parts(c, bias=c.bias)
         self.h = nn.ModuleList(
-            PreLNBlock(
-                c.d_model, c.n_heads, d_ff, c.dropout, c.activation, causal=True, bias=c.bias
-            )
+            ENCODER_BLOCKS[c.norm](
+                c.d_model,
+                c.n_heads,
+                d_ff,
+                c.dropout,
+                parts.activation(),
+                causal=True,
+                bias=c.bias,
+                norm=parts.norm,
+                residual=parts.residual(),
+            )  # fmt: skip
             for _ in range(c.n_layers)
         )
-        self.ln_f = nn.LayerNorm(c.d_model, bias=c.bias)
+        self.ln_f = parts.final_norm(c.d_model)
         self.lm_head = nn.Linear(c.d_model, self.vocab_size, bias=False)
-        init_normal_(self, c.init_std)
-        scale_residual_init_(self, c.n_layers, c.init_std, suffix="proj.weight")
+        init_weights_(self, c.init, c.init_std, default=self._paper_init)
         self.lm_head.weight = self.wte.weight  # tied (after init: one tensor, one init)
         self._eval_batch_size = 8
+
+    def _paper_init(self, module: nn.Module) -> None:
+        """GPT-2: N(0, init_std), residual projections scaled by 1 / sqrt(2 L)."""
+        init_normal_(module, self.config.init_std)
+        scale_residual_init_(module, self.config.n_layers, self.config.init_std)
+
+    def fsdp_units(self) -> list[nn.Module]:
+        """The decoder blocks."""
+        return list(self.h)
 
     # ------------------------------------------------------------------ forward passes
     def _embed(self, input_ids: torch.Tensor, offset: int = 0) -> torch.Tensor:
@@ -185,7 +208,7 @@ class Model(Family, Generates):
         x = self._embed(input_ids, offset)
         for i, block in enumerate(self.h):
             x = block(x, attention_mask, cache[i] if cache else None)
-        return self.ln_f(x)
+        return self.ln_f(x, None if attention_mask is None else attention_mask[:, -x.shape[1] :])
 
     def new_cache(self, batch: int = 1, device=None, dtype=None) -> list[KVCache]:
         """Empty KV caches for ``batch`` sequences of up to ``max_len`` positions."""
@@ -220,7 +243,7 @@ class Model(Family, Generates):
         for block in self.h:
             x = block(x, attention_mask)
             states.append(x)
-        states[-1] = self.ln_f(x)
+        states[-1] = self.ln_f(x, attention_mask)
         return states
 
     mask_optional = True  # causal: a batch without padding needs no mask

@@ -1,8 +1,10 @@
-"""Shared neural layers: feed-forward, Transformer blocks, positions, initialisation.
+"""Shared neural layers: feed-forward, Transformer blocks, positions.
 
 Attention itself (multi-head, additive, KV caches) lives in :mod:`textdecade.models.attention`;
 its public names are re-exported here, so ``from textdecade.models.layers import
-MultiHeadAttention`` keeps working.
+MultiHeadAttention`` keeps working. The blocks receive their parts (norms, activation,
+residual, MLP) as arguments; :mod:`textdecade.models.blocks` builds them from config names
+and holds the initialisation.
 
 Legend of tensor dimensions used in shape comments throughout the model code:
 
@@ -25,10 +27,11 @@ attention ``qkv`` (fused, GPT-2 ``c_attn`` / BERT ``query,key,value`` concatenat
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from textdecade.models.attention import (
@@ -38,8 +41,18 @@ from textdecade.models.attention import (
     attention_bias_mask,
     make_caches,
 )
+from textdecade.models.blocks import (
+    LayerNorm,
+    Residual,
+    init_normal_,
+    init_xavier_,
+    make_activation,
+    scale_residual_init_,
+)
 
 __all__ = [
+    "DECODER_BLOCKS",
+    "ENCODER_BLOCKS",
     "AdditiveAttention",
     "FeedForward",
     "KVCache",
@@ -58,31 +71,38 @@ __all__ = [
     "scale_residual_init_",
 ]
 
-_ACTIVATIONS = {
-    "gelu": lambda x: F.gelu(x),  # exact erf form (BERT)
-    "gelu_tanh": lambda x: F.gelu(x, approximate="tanh"),  # GPT-2's "gelu_new"
-    "relu": F.relu,  # Vaswani et al. 2017
-}
+#: The activation registry now lives in :mod:`textdecade.models.blocks`; the old name stays.
+activation_fn = make_activation
+
+NormFactory = Callable[[int], nn.Module]
 
 
-def activation_fn(name: str):
-    """The activation function called ``name`` ("gelu", "gelu_tanh" or "relu")."""
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"unknown activation '{name}' (choose from: {', '.join(_ACTIVATIONS)})")
-    return _ACTIVATIONS[name]
+def _pad_mask(x: torch.Tensor, attention_mask, pad_mask):
+    """The (B, T) padding mask of x for its norms: given, else the last T columns of the
+    (B, P+T) self-attention mask (the positions of x; the first P are cached)."""
+    if pad_mask is not None or attention_mask is None:
+        return pad_mask
+    return attention_mask[:, -x.shape[1] :]
 
 
 # --------------------------------------------------------------------------- blocks
 
 
 class FeedForward(nn.Module):
-    """Position-wise feed-forward: proj(dropout(act(fc(x)))), D -> F -> D."""
+    """Position-wise feed-forward: proj(act(fc(x))), D -> F -> D.
 
-    def __init__(self, d_model: int, d_ff: int, activation: str = "gelu", bias: bool = True):
+    Args:
+        d_model: D.  d_ff: F.  bias: biases in both linear layers.
+        activation: a name of :data:`~textdecade.models.blocks.ACTIVATIONS` or a module.
+    """
+
+    def __init__(
+        self, d_model: int, d_ff: int, activation: str | nn.Module = "gelu", bias: bool = True
+    ):
         super().__init__()
         self.fc = nn.Linear(d_model, d_ff, bias=bias)
         self.proj = nn.Linear(d_ff, d_model, bias=bias)
-        self.act = activation_fn(activation)
+        self.act = make_activation(activation) if isinstance(activation, str) else activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, D) -> (B, T, D)."""
@@ -90,7 +110,19 @@ class FeedForward(nn.Module):
 
 
 class _Block(nn.Module):
-    """Self-attention + feed-forward sublayers; subclasses fix where LayerNorm goes."""
+    """Self-attention + feed-forward sublayers; subclasses fix where the norms go.
+
+    Args:
+        d_model: D.  n_heads: H.  d_ff: F.  dropout: on sublayer outputs and attention.
+        activation: the MLP's activation, a name or a module.  causal: decoder masking.
+        bias: biases in linear layers (and in the default LayerNorms).
+        ln_eps: the default LayerNorms' epsilon.
+        norm: ``d_model -> norm module``, called once per norm (default: LayerNorm with
+            ``ln_eps`` and ``bias``); see :func:`textdecade.models.blocks.make_norm`.
+        residual: joins a sublayer's input and output (default: x + f(x)).
+        attn: the self-attention module (default: :class:`MultiHeadAttention`).
+        mlp: the feed-forward module (default: :class:`FeedForward`).
+    """
 
     def __init__(
         self,
@@ -98,54 +130,67 @@ class _Block(nn.Module):
         n_heads: int,
         d_ff: int,
         dropout: float = 0.0,
-        activation: str = "gelu",
+        activation: str | nn.Module = "gelu",
         causal: bool = False,
         bias: bool = True,
         ln_eps: float = 1e-5,
+        *,
+        norm: NormFactory | None = None,
+        residual: nn.Module | None = None,
+        attn: nn.Module | None = None,
+        mlp: nn.Module | None = None,
     ):
         super().__init__()
-        self.attn = MultiHeadAttention(d_model, n_heads, dropout, bias=bias, causal=causal)
-        self.ln_1 = nn.LayerNorm(d_model, eps=ln_eps)
-        self.mlp = FeedForward(d_model, d_ff, activation, bias=bias)
-        self.ln_2 = nn.LayerNorm(d_model, eps=ln_eps)
+        norm = norm or functools.partial(LayerNorm, eps=ln_eps, bias=bias)
+        self.attn = attn or MultiHeadAttention(d_model, n_heads, dropout, bias=bias, causal=causal)
+        self.ln_1 = norm(d_model)
+        self.mlp = mlp or FeedForward(d_model, d_ff, activation, bias=bias)
+        self.ln_2 = norm(d_model)
         self.drop = nn.Dropout(dropout)
+        self.residual = residual or Residual()
 
 
 class PreLNBlock(_Block):
-    """x + attn(LN(x)), then x + mlp(LN(x)): GPT-2 (Radford et al. 2019; Xiong et al. 2020).
+    """x + attn(N(x)), then x + mlp(N(x)): GPT-2 (Radford et al. 2019; Xiong et al. 2020).
 
-    Args:
-        d_model: D.  n_heads: H.  d_ff: F.  dropout: on sublayer outputs and attention.
-        activation: "gelu", "gelu_tanh" or "relu".  causal: decoder-style masking.
-        bias: biases in linear layers.  ln_eps: LayerNorm epsilon.
+    N is the norm the block was given (LayerNorm unless told). Arguments: see ``_Block``.
     """
 
-    def forward(self, x, attention_mask=None, cache=None, need_weights=False):
-        """(B, T, D) -> (B, T, D); with ``need_weights``, ``(x, weights (B, H, T, S))``."""
-        a = self.attn(self.ln_1(x), None, attention_mask, cache, need_weights)
+    def forward(self, x, attention_mask=None, cache=None, need_weights=False, pad_mask=None):
+        """(B, T, D) -> (B, T, D); with ``need_weights``, ``(x, weights (B, H, T, S))``.
+
+        ``attention_mask`` (B, P+T) 1 = real; ``pad_mask`` (B, T) the real positions of x
+        for the norms (default: the last T columns of ``attention_mask``).
+        """
+        m = _pad_mask(x, attention_mask, pad_mask)
+        a = self.attn(self.ln_1(x, m), None, attention_mask, cache, need_weights)
         a, w = a if need_weights else (a, None)
-        x = x + self.drop(a)
-        x = x + self.drop(self.mlp(self.ln_2(x)))
+        x = self.residual(x, self.drop(a))
+        x = self.residual(x, self.drop(self.mlp(self.ln_2(x, m))))
         return (x, w) if need_weights else x
 
 
 class PostLNBlock(_Block):
-    """LN(x + attn(x)), then LN(x + mlp(x)): the original Transformer and BERT.
+    """N(x + attn(x)), then N(x + mlp(x)): the original Transformer and BERT.
 
-    Same arguments as :class:`PreLNBlock`.
+    Same arguments and call as :class:`PreLNBlock`.
     """
 
-    def forward(self, x, attention_mask=None, cache=None, need_weights=False):
+    def forward(self, x, attention_mask=None, cache=None, need_weights=False, pad_mask=None):
         """(B, T, D) -> (B, T, D); with ``need_weights``, ``(x, weights (B, H, T, S))``."""
+        m = _pad_mask(x, attention_mask, pad_mask)
         a = self.attn(x, None, attention_mask, cache, need_weights)
         a, w = a if need_weights else (a, None)
-        x = self.ln_1(x + self.drop(a))
-        x = self.ln_2(x + self.drop(self.mlp(x)))
+        x = self.ln_1(self.residual(x, self.drop(a)), m)
+        x = self.ln_2(self.residual(x, self.drop(self.mlp(x))), m)
         return (x, w) if need_weights else x
 
 
 class _CrossBlock(nn.Module):
-    """Causal self-attention, cross-attention to an encoder, feed-forward (Vaswani 2017)."""
+    """Causal self-attention, cross-attention to an encoder, feed-forward (Vaswani 2017).
+
+    Same arguments as ``_Block`` (without ``causal``: always causal), plus ``cross_attn``.
+    """
 
     def __init__(
         self,
@@ -153,29 +198,37 @@ class _CrossBlock(nn.Module):
         n_heads: int,
         d_ff: int,
         dropout: float = 0.0,
-        activation: str = "relu",
+        activation: str | nn.Module = "relu",
         bias: bool = True,
         ln_eps: float = 1e-5,
+        *,
+        norm: NormFactory | None = None,
+        residual: nn.Module | None = None,
+        attn: nn.Module | None = None,
+        cross_attn: nn.Module | None = None,
+        mlp: nn.Module | None = None,
     ):
         super().__init__()
-        self.attn = MultiHeadAttention(d_model, n_heads, dropout, bias=bias, causal=True)
-        self.ln_1 = nn.LayerNorm(d_model, eps=ln_eps)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout, bias=bias)
-        self.ln_2 = nn.LayerNorm(d_model, eps=ln_eps)
-        self.mlp = FeedForward(d_model, d_ff, activation, bias=bias)
-        self.ln_3 = nn.LayerNorm(d_model, eps=ln_eps)
+        norm = norm or functools.partial(LayerNorm, eps=ln_eps, bias=bias)
+        self.attn = attn or MultiHeadAttention(d_model, n_heads, dropout, bias=bias, causal=True)
+        self.ln_1 = norm(d_model)
+        self.cross_attn = cross_attn or MultiHeadAttention(d_model, n_heads, dropout, bias=bias)
+        self.ln_2 = norm(d_model)
+        self.mlp = mlp or FeedForward(d_model, d_ff, activation, bias=bias)
+        self.ln_3 = norm(d_model)
         self.drop = nn.Dropout(dropout)
+        self.residual = residual or Residual()
 
 
 class PreLNDecoderBlock(_CrossBlock):
-    """Pre-LN decoder block with cross-attention.
+    """Pre-norm decoder block with cross-attention.
 
     ``forward(x, memory, memory_mask=None, attention_mask=None, cache=None,
-    need_weights=False, memory_kv=None)``: x (B, T, D) decoder states, memory (B, S, D)
-    encoder outputs, memory_mask (B, S); ``memory_kv`` is
+    need_weights=False, memory_kv=None, pad_mask=None)``: x (B, T, D) decoder states,
+    memory (B, S, D) encoder outputs, memory_mask (B, S); ``memory_kv`` is
     ``self.cross_attn.project_kv(memory)`` computed once per source (incremental
-    decoding), and then ``memory`` may be None. Returns (B, T, D), or
-    ``(x, (self_weights, cross_weights))``.
+    decoding), and then ``memory`` may be None; ``pad_mask`` (B, T) the real target
+    positions for the norms. Returns (B, T, D), or ``(x, (self_weights, cross_weights))``.
     """
 
     def forward(
@@ -187,19 +240,21 @@ class PreLNDecoderBlock(_CrossBlock):
         cache=None,
         need_weights=False,
         memory_kv=None,
+        pad_mask=None,
     ):
-        a = self.attn(self.ln_1(x), None, attention_mask, cache, need_weights)
+        m = _pad_mask(x, attention_mask, pad_mask)
+        a = self.attn(self.ln_1(x, m), None, attention_mask, cache, need_weights)
         a, w_self = a if need_weights else (a, None)
-        x = x + self.drop(a)
-        c = self.cross_attn(self.ln_2(x), memory, memory_mask, None, need_weights, memory_kv)
+        x = self.residual(x, self.drop(a))
+        c = self.cross_attn(self.ln_2(x, m), memory, memory_mask, None, need_weights, memory_kv)
         c, w_cross = c if need_weights else (c, None)
-        x = x + self.drop(c)
-        x = x + self.drop(self.mlp(self.ln_3(x)))
+        x = self.residual(x, self.drop(c))
+        x = self.residual(x, self.drop(self.mlp(self.ln_3(x, m))))
         return (x, (w_self, w_cross)) if need_weights else x
 
 
 class PostLNDecoderBlock(_CrossBlock):
-    """Post-LN decoder block with cross-attention (the original Transformer's decoder).
+    """Post-norm decoder block with cross-attention (the original Transformer's decoder).
 
     Same call as :class:`PreLNDecoderBlock`.
     """
@@ -213,15 +268,25 @@ class PostLNDecoderBlock(_CrossBlock):
         cache=None,
         need_weights=False,
         memory_kv=None,
+        pad_mask=None,
     ):
+        m = _pad_mask(x, attention_mask, pad_mask)
         a = self.attn(x, None, attention_mask, cache, need_weights)
         a, w_self = a if need_weights else (a, None)
-        x = self.ln_1(x + self.drop(a))
+        x = self.ln_1(self.residual(x, self.drop(a)), m)
         c = self.cross_attn(x, memory, memory_mask, None, need_weights, memory_kv)
         c, w_cross = c if need_weights else (c, None)
-        x = self.ln_2(x + self.drop(c))
-        x = self.ln_3(x + self.drop(self.mlp(x)))
+        x = self.ln_2(self.residual(x, self.drop(c)), m)
+        x = self.ln_3(self.residual(x, self.drop(self.mlp(x))), m)
         return (x, (w_self, w_cross)) if need_weights else x
+
+
+#: ``config.norm`` -> the block class with the norms there (self-attention / cross-attention).
+ENCODER_BLOCKS: dict[str, type[_Block]] = {"pre": PreLNBlock, "post": PostLNBlock}
+DECODER_BLOCKS: dict[str, type[_CrossBlock]] = {
+    "pre": PreLNDecoderBlock,
+    "post": PostLNDecoderBlock,
+}
 
 
 # --------------------------------------------------------------------------- positions
@@ -265,44 +330,3 @@ class SinusoidalPositions(nn.Module):
         """Encodings of positions ``offset .. offset+length-1``: (T, D)."""
         _check_len(offset + length, self.pe.shape[0])
         return self.pe[offset : offset + length]
-
-
-# --------------------------------------------------------------------------- init
-
-
-def init_normal_(module: nn.Module, std: float = 0.02) -> None:
-    """GPT/BERT init: Linear and Embedding weights ~ N(0, std), biases 0, LayerNorm 1/0."""
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Embedding):
-            nn.init.normal_(m.weight, 0.0, std)
-        elif isinstance(m, nn.LayerNorm):
-            if m.weight is not None:
-                nn.init.ones_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-
-
-def scale_residual_init_(
-    module: nn.Module, n_layers: int, std: float = 0.02, suffix: str = "proj.weight"
-) -> None:
-    """GPT-2 (Radford et al. 2019): residual output projections ~ N(0, std / sqrt(2 L)).
-
-    Each layer adds two residual branches (attention, MLP), so the residual stream's
-    variance grows with 2L; scaling their last projections keeps it bounded at init.
-    """
-    for name, p in module.named_parameters():
-        if name.endswith(suffix):
-            nn.init.normal_(p, 0.0, std / math.sqrt(2 * n_layers))
-
-
-def init_xavier_(module: nn.Module) -> None:
-    """Xavier/Glorot uniform on every matrix (Vaswani et al. 2017's setup), biases 0."""
-    for name, p in module.named_parameters():
-        if p.dim() > 1:
-            nn.init.xavier_uniform_(p)
-        elif name.endswith("bias"):
-            nn.init.zeros_(p)

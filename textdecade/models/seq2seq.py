@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ from textdecade.models.base import (
     PreparedData,
     Translates,
 )
+from textdecade.models.blocks import NeuralConfig, init_weights_, make_activation
 from textdecade.models.layers import AdditiveAttention
 
 OBJECTIVES = ("auto", "translate", "denoise")
@@ -185,7 +186,7 @@ def _select(arrays: DenoisingArrays, idx: np.ndarray) -> DenoisingArrays:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(NeuralConfig):
     """Attention seq2seq hyperparameters (Bahdanau et al. 2014 in brackets).
 
     ``d_model`` is the embedding width [620], ``d_hidden`` the GRU state per direction and
@@ -193,7 +194,22 @@ class Config:
     ``n_layers`` stacks bidirectional encoder layers (the decoder has one). ``attention``:
     "additive", or "none" for the fixed-context baseline. ``objective``: "auto" translates
     given a parallel corpus and denoises plain text. ``vocab_size`` 0 = the tokenizer's.
+
+    ``activation`` is the nonlinearity of the two feed-forward layers, the alignment model
+    v^T act(W s + U h) and the deep output act(W [s; c; Ey]) ["tanh"]; the GRU's own gates
+    stay sigmoid and tanh. ``init`` ["default": PyTorch's uniform, orthogonal recurrent
+    matrices, embeddings N(0, d^-1/2)] or a scheme of
+    :func:`~textdecade.models.blocks.init_weights_` (``init_std`` for "normal").
     """
+
+    #: Block settings this RNN does not have: config keys -> why (a one-line ConfigError).
+    UNSUPPORTED: ClassVar[dict[str, str]] = dict.fromkeys(
+        ("norm", "norm_type", "residual"),
+        "seq2seq has no norm, norm_type or residual: they set the norms and skip "
+        "connections of Transformer blocks (gpt, bert, transformer), and its GRU layers "
+        "gate their own state (Ba et al. 2016 normalise inside the recurrence, which nn.GRU "
+        "does not expose)",
+    )
 
     vocab_size: int = 0
     d_model: int = 256
@@ -207,6 +223,7 @@ class Config:
     label_smoothing: float = 0.0
     noise_ratio: float = 0.3
     span_lambda: float = 3.0
+    activation: str = "tanh"
 
 
 class FinalStateContext(nn.Module):
@@ -254,7 +271,8 @@ class Model(EncoderDecoderFamily):
         # s_0 = tanh(W_s h_1_backward) (Bahdanau et al. 2014, appendix A.2.2)
         self.init_state = nn.Linear(h, h)
         if c.attention == "additive":
-            self.attention = AdditiveAttention(h, 2 * h, c.d_attn or h)
+            act = make_activation(c.activation)
+            self.attention = AdditiveAttention(h, 2 * h, c.d_attn or h, activation=act)
         elif c.attention == "none":
             self.attention = FinalStateContext(h)
         else:
@@ -262,8 +280,14 @@ class Model(EncoderDecoderFamily):
         self.cell = nn.GRUCell(c.d_model + 2 * h, h)
         # Deep output t_i = f(s_i, c_i, E y_{i-1}) (appendix A.2.2), then tied E^T.
         self.out = nn.Linear(h + 2 * h + c.d_model, c.d_model)
+        self.act = make_activation(c.activation)
         self.drop = nn.Dropout(c.dropout)
-        nn.init.normal_(self.embed.weight, 0.0, c.d_model**-0.5)
+        init_weights_(self, c.init, c.init_std, default=self._paper_init)
+
+    def _paper_init(self, module: nn.Module) -> None:
+        """PyTorch's uniform, but embeddings N(0, d^-1/2) and orthogonal recurrent matrices
+        (Saxe et al. 2014: a product of orthogonal matrices neither explodes nor vanishes)."""
+        nn.init.normal_(self.embed.weight, 0.0, self.config.d_model**-0.5)
         for gru in [*self.encoder, self.cell]:
             for name, p in gru.named_parameters():
                 if "weight_hh" in name:
@@ -312,7 +336,7 @@ class Model(EncoderDecoderFamily):
             state["h"], state["memory"], state["mask"], state.get("keys")
         )
         h = self.cell(torch.cat([emb, context], -1), state["h"])
-        out = torch.tanh(self.out(self.drop(torch.cat([h, context, emb], -1))))
+        out = self.act(self.out(self.drop(torch.cat([h, context, emb], -1))))
         state["h"] = h
         return out, weights
 

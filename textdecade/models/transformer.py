@@ -7,8 +7,10 @@ source, target and the output softmax (section 3.4; one joint tokenizer makes th
 possible), label smoothing 0.1 (section 5.4), the Noam warmup schedule (section 5.3) and
 Xavier initialisation (as in the tensor2tensor reference code).
 
-``norm="post"`` is the paper's post-LN; ``norm="pre"`` puts LayerNorm before each sublayer
-(Xiong et al. 2020), which trains without warmup tricks and needs a final LayerNorm.
+``norm="post"`` is the paper's post-LN; ``norm="pre"`` puts the norm before each sublayer
+(Xiong et al. 2020), which trains without warmup tricks and needs a final norm. The
+blocks' parts (``norm_type``, ``activation``, ``residual``, ``init``) come from
+:mod:`textdecade.models.blocks`; the defaults are the paper's.
 The data side (translation or denoising) and the loss come from
 :class:`~textdecade.models.seq2seq.EncoderDecoderFamily`.
 """
@@ -24,15 +26,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from textdecade.data.parallel import PAD_ID
-from textdecade.errors import ConfigError
+from textdecade.models.blocks import BlockConfig, block_parts, init_weights_, init_xavier_
 from textdecade.models.decoding import reorder_tensors
 from textdecade.models.layers import (
-    PostLNBlock,
-    PostLNDecoderBlock,
-    PreLNBlock,
-    PreLNDecoderBlock,
+    DECODER_BLOCKS,
+    ENCODER_BLOCKS,
     SinusoidalPositions,
-    init_xavier_,
     make_caches,
 )
 from textdecade.models.seq2seq import EncoderDecoderFamily
@@ -40,17 +39,18 @@ from textdecade.models.seq2seq import EncoderDecoderFamily
 #: Decoding-state entries that depend only on the source (see ``Model.reorder_state``).
 _SOURCE_SIDE = ("memory", "mask", "cross_kv")
 
-_BLOCKS = {"post": (PostLNBlock, PostLNDecoderBlock), "pre": (PreLNBlock, PreLNDecoderBlock)}
-
 
 @dataclass(frozen=True)
-class Config:
+class Config(BlockConfig):
     """Transformer hyperparameters (the paper's base model in brackets).
 
     ``n_layers`` is the depth of the encoder and of the decoder each [6]; ``d_ff`` the
-    feed-forward width [2048]; ``norm`` "post" [paper] or "pre". ``objective``: "auto"
-    translates given a parallel corpus and denoises plain text. ``vocab_size`` 0 = the
-    tokenizer's.
+    feed-forward width [2048]; ``norm`` "post" [paper] or "pre"; ``norm_type``
+    ["layernorm"], "rmsnorm", "batchnorm" or "none"; ``activation`` of the feed-forward
+    ["relu"]; ``init`` ["default": Xavier uniform, embeddings N(0, d^-1/2)] or a scheme of
+    :func:`~textdecade.models.blocks.init_weights_` (``init_std`` for "normal");
+    ``residual`` [true]. ``objective``: "auto" translates given a parallel corpus and
+    denoises plain text. ``vocab_size`` 0 = the tokenizer's.
     """
 
     vocab_size: int = 0
@@ -61,6 +61,7 @@ class Config:
     dropout: float = 0.1
     max_len: int = 256
     norm: str = "post"
+    activation: str = "relu"
     objective: str = "auto"
     label_smoothing: float = 0.1
     noise_ratio: float = 0.3
@@ -77,35 +78,57 @@ class Model(EncoderDecoderFamily):
     def __init__(self, config: Config, meta: dict[str, Any]):
         super().__init__(config, meta)
         c = config
-        if c.norm not in _BLOCKS:
-            raise ConfigError("model.norm must be 'post' or 'pre'")
-        enc_block, dec_block = _BLOCKS[c.norm]
+        parts = block_parts(c)
         v = c.vocab_size or meta["vocab_size"]
         self.embed = nn.Embedding(v, c.d_model, padding_idx=PAD_ID)
         self.positions = SinusoidalPositions(c.max_len, c.d_model)
         self.drop = nn.Dropout(c.dropout)
+        kw = {"norm": parts.norm}
         self.encoder = nn.ModuleList(
-            enc_block(c.d_model, c.n_heads, c.d_ff, c.dropout, activation="relu")
+            ENCODER_BLOCKS[c.norm](
+                c.d_model,
+                c.n_heads,
+                c.d_ff,
+                c.dropout,
+                parts.activation(),
+                residual=parts.residual(),
+                **kw,
+            )  # fmt: skip
             for _ in range(c.n_layers)
         )
         self.decoder = nn.ModuleList(
-            dec_block(c.d_model, c.n_heads, c.d_ff, c.dropout, activation="relu")
+            DECODER_BLOCKS[c.norm](
+                c.d_model,
+                c.n_heads,
+                c.d_ff,
+                c.dropout,
+                parts.activation(),
+                residual=parts.residual(),
+                **kw,
+            )  # fmt: skip
             for _ in range(c.n_layers)
         )
-        # Pre-LN leaves the residual stream un-normalised: close each stack with a LayerNorm.
-        pre = c.norm == "pre"
-        self.enc_norm = nn.LayerNorm(c.d_model) if pre else nn.Identity()
-        self.dec_norm = nn.LayerNorm(c.d_model) if pre else nn.Identity()
-        init_xavier_(self)
+        # Pre-norm leaves the residual stream un-normalised: close each stack with a norm.
+        self.enc_norm = parts.final_norm(c.d_model)
+        self.dec_norm = parts.final_norm(c.d_model)
+        init_weights_(self, c.init, c.init_std, default=self._paper_init)
+
+    def _paper_init(self, module: nn.Module) -> None:
+        """Xavier uniform (tensor2tensor), embeddings N(0, d^-1/2), the pad row zero."""
+        init_xavier_(module)
         # Embeddings ~ N(0, d^-1/2): scaled by sqrt(d) on input they have unit variance, and
         # as the tied output matrix they give logits of unit scale (fairseq's choice).
-        nn.init.normal_(self.embed.weight, 0.0, c.d_model**-0.5)
+        nn.init.normal_(self.embed.weight, 0.0, self.config.d_model**-0.5)
         with torch.no_grad():
             self.embed.weight[PAD_ID].zero_()
 
     @property
     def state_size(self) -> int:
         return self.config.d_model
+
+    def fsdp_units(self) -> list[nn.Module]:
+        """The encoder blocks, then the decoder blocks (the order of a forward pass)."""
+        return [*self.encoder, *self.decoder]
 
     def input_embeddings(self) -> nn.Embedding:
         return self.embed
@@ -124,7 +147,7 @@ class Model(EncoderDecoderFamily):
         for block in self.encoder:
             x = block(x, attention_mask)
             states.append(x)
-        states[-1] = self.enc_norm(states[-1])
+        states[-1] = self.enc_norm(states[-1], attention_mask)
         return states
 
     def encode(self, src: torch.Tensor, src_mask: torch.Tensor) -> dict[str, Any]:
@@ -151,19 +174,20 @@ class Model(EncoderDecoderFamily):
         in every layer (the uncached reference path).
         """
         x = self._embed(tgt_in, offset)
+        pad = tgt_in != PAD_ID  # (B, T): the real target positions, for a batch norm
         cross = []
         cross_kv = state.get("cross_kv")
         for i, block in enumerate(self.decoder):
             cache = caches[i] if caches is not None else None
             kv = cross_kv[i] if cross_kv is not None else None
             # The causal mask alone hides right padding from real tokens: no mask tensor.
-            y = block(x, state["memory"], state["mask"], None, cache, need_weights, kv)
+            y = block(x, state["memory"], state["mask"], None, cache, need_weights, kv, pad)
             if need_weights:
                 x, (_, w) = y
                 cross.append(w)  # (B, H, T, S)
             else:
                 x = y
-        logits = self.dec_norm(x) @ self.embed.weight.t()  # (B, T, D) @ (D, V) -> (B, T, V)
+        logits = self.dec_norm(x, pad) @ self.embed.weight.t()  # (B, T, D) @ (D, V) -> (B, T, V)
         return (logits, torch.stack(cross, 1)) if need_weights else logits
 
     def decode_step(self, state: dict[str, Any], tokens: torch.Tensor):

@@ -20,15 +20,15 @@ import torch.distributed as dist
 from torch import nn
 
 from textdecade.errors import ConfigError
+from textdecade.models.base import Family
 
 if TYPE_CHECKING:
     from textdecade.pretrain.distributed import DistInfo
 
 
 def fsdp_blocks(model: nn.Module, precision: Any = None) -> list[nn.Module]:
-    """The transformer blocks FSDP shards one by one; a one-line ConfigError when none fit."""
-    from textdecade.models import layers
-
+    """The blocks FSDP shards one by one, as the family declares them
+    (:meth:`~textdecade.models.base.Family.fsdp_units`); a one-line ConfigError when none."""
     name = getattr(model, "name", "") or type(model).__name__
     if getattr(model, "manual_update", False):
         raise ConfigError(
@@ -40,9 +40,7 @@ def fsdp_blocks(model: nn.Module, precision: Any = None) -> list[nn.Module]:
             "train.parallel=fsdp trains in bf16 or fp32, not fp16 with loss scaling; "
             "set train.dtype=bf16 (or fp32)"
         )
-    kinds = (layers.PreLNBlock, layers.PostLNBlock, layers.PreLNDecoderBlock)
-    kinds += (layers.PostLNDecoderBlock,)
-    blocks = [m for m in model.modules() if isinstance(m, kinds)]
+    blocks = model.fsdp_units() if isinstance(model, Family) else []
     if not blocks:
         raise ConfigError(
             f"train.parallel=fsdp shards transformer blocks and {name} has none; "
