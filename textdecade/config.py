@@ -32,7 +32,7 @@ PARALLEL = ("ddp", "fsdp")  # train.parallel: how torchrun ranks share the model
 # The names the builders accept. They live here, the lowest floor, so that a config is
 # checked when it is built (before any work starts) against the very tuples that
 # pretrain.optim, pretrain.schedules, pretrain.device and the tokenizer dispatch on.
-OPTIMIZERS = ("adamw", "sgd", "adagrad")
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw", "adagrad")
 SCHEDULES = ("cosine", "linear", "noam", "constant")
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 TOKENIZER_BACKENDS = ("bpe", "sentencepiece")
@@ -187,9 +187,9 @@ class TrainConfig:
     optimizer: str | None = None  # one of OPTIMIZERS; None: the family's default
     schedule: str | None = None  # one of SCHEDULES; None: the family's default
     warmup_steps: int = 100
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
+    weight_decay: float = 0.1  # of matrices only: decoupled in adamw, an L2 term elsewhere
+    beta1: float = 0.9  # Adam's first-moment decay; the momentum of "momentum"
+    beta2: float = 0.95  # Adam's second-moment decay; RMSProp's squared-gradient decay
     clip: float = 1.0  # gradient norm clipping; 0 turns it off
     seed: int = 1337
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps

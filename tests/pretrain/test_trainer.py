@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import warnings
 
 import pytest
@@ -11,7 +12,7 @@ from safetensors.torch import load_file
 
 from tests.pretrain import toy_family
 from textdecade import models
-from textdecade.config import build_config
+from textdecade.config import OPTIMIZERS, build_config
 from textdecade.errors import CheckpointError, ConfigError, UserError
 from textdecade.pretrain import rundir
 from textdecade.pretrain.trainer import Trainer, TrainingDiverged, TrainingInterrupted
@@ -189,3 +190,16 @@ def test_a_vocabulary_too_small_to_train_is_refused_before_the_run_directory(tmp
     with pytest.raises(ConfigError, match="tokenizer.vocab_size=100 is too small"):
         fit(run_dir, texts, "tokenizer.vocab_size=100")
     assert not run_dir.exists()
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_trains_and_resumes_bitwise(name, tmp_path, texts):
+    # the lab compares these on equal terms: each must train and resume exactly
+    settings = [f"train.optimizer={name}", "train.lr=0.01", "train.steps=12", "train.ckpt_every=4"]
+    straight = fit(tmp_path / "straight", texts, *settings)
+    assert all(math.isfinite(v) for v in straight.metrics.values())
+    crashed = tmp_path / "crashed"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        fit(crashed, texts, *settings, "model.crash_at=9")
+    fit(crashed, texts, *settings, resume=True)
+    assert_bitwise_equal(weights(crashed), weights(tmp_path / "straight"))

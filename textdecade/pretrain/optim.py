@@ -17,30 +17,36 @@ from textdecade.errors import ConfigError
 def build_optimizer(
     name: str, model: nn.Module, train: TrainConfig, device: torch.device
 ) -> torch.optim.Optimizer:
-    """Build optimizer ``name`` over ``model``'s trainable parameters.
+    """Build optimizer ``name`` (one of :data:`~textdecade.config.OPTIMIZERS`) over
+    ``model``'s trainable parameters.
 
-    AdamW decays only matrices (embeddings and weights), not biases and norms (as in
-    nanoGPT and BERT), and uses the fused CUDA kernel on GPUs.
+    Every optimizer decays only matrices (embeddings and weights), not biases and norms
+    (as nanoGPT and BERT do): AdamW decoupled from the gradient (Loshchilov & Hutter
+    2019), the others as an L2 term in it. ``beta1`` is Adam's first-moment decay and the
+    momentum of "momentum" (heavy ball, Polyak 1964); ``beta2`` Adam's second-moment decay
+    and RMSProp's squared-gradient decay (Tieleman & Hinton 2012). Fused CUDA kernels where
+    torch has them.
     """
     params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": train.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    fused = device.type == "cuda"
+    betas = (train.beta1, train.beta2)
     if name == "adamw":
-        decay = [p for p in params if p.dim() >= 2]
-        no_decay = [p for p in params if p.dim() < 2]
-        groups = [
-            {"params": decay, "weight_decay": train.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
-        return torch.optim.AdamW(
-            groups,
-            lr=train.lr,
-            betas=(train.beta1, train.beta2),
-            fused=device.type == "cuda",
-        )
+        return torch.optim.AdamW(groups, lr=train.lr, betas=betas, fused=fused)
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=train.lr, betas=betas, fused=fused)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=train.lr)
+        return torch.optim.SGD(groups, lr=train.lr)
+    if name == "momentum":
+        return torch.optim.SGD(groups, lr=train.lr, momentum=train.beta1)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=train.lr, alpha=train.beta2)
     if name == "adagrad":
         # GloVe's AdaGrad (Pennington et al. 2014) starts the accumulator at 1 as glove.c does.
-        return torch.optim.Adagrad(params, lr=train.lr, initial_accumulator_value=1.0)
+        return torch.optim.Adagrad(groups, lr=train.lr, initial_accumulator_value=1.0)
     raise ConfigError(f"unknown optimizer '{name}' (allowed: {', '.join(OPTIMIZERS)})")
 
 
