@@ -147,6 +147,24 @@ class Family(nn.Module, metaclass=ABCMeta):
         return []
 
 
+def resolve_vocab_size(family: str, configured: int, meta: dict[str, Any]) -> int:
+    """The one meaning of ``model.vocab_size`` in every family: 0 takes the tokenizer's;
+    a larger value pads the tables (GPT-2's 50,304 trick); a smaller one cannot hold the
+    tokenizer's ids and is a one-line error."""
+    from textdecade.errors import ConfigError
+
+    tokens = int(meta.get("vocab_size", 0) or 0)
+    if configured and configured < tokens:
+        raise ConfigError(
+            f"model.vocab_size={configured} is smaller than the tokenizer's {tokens} ids "
+            "(0 takes the tokenizer's)"
+        )
+    size = max(int(configured or 0), tokens)
+    if size < 1:
+        raise ConfigError(f"{family} needs a vocabulary size (model.vocab_size or a tokenizer)")
+    return size
+
+
 # ---------------------------------------------------------------------- capabilities
 # What a family can do is declared by inheriting these classes (checked with isinstance
 # by the api, eval and the commands), never discovered by probing the model.

@@ -31,7 +31,7 @@ from textdecade.data.lm import (
 )
 from textdecade.errors import ConfigError
 from textdecade.io import atomic_path
-from textdecade.models.base import Family, MaskedLM, PreparedData
+from textdecade.models.base import Family, MaskedLM, PreparedData, resolve_vocab_size
 from textdecade.models.blocks import (
     BlockConfig,
     BlockParts,
@@ -206,9 +206,7 @@ class Model(Family, MaskedLM):
     def __init__(self, config: Config, meta: dict[str, Any]):
         super().__init__(config, meta)
         c = config
-        self.vocab_size = max(c.vocab_size, int(meta.get("vocab_size", 0)))
-        if self.vocab_size < 1:
-            raise ConfigError("bert needs a vocabulary size (model.vocab_size or a tokenizer)")
+        self.vocab_size = resolve_vocab_size("bert", c.vocab_size, meta)
         parts = block_parts(c, eps=c.ln_eps)
         self.embeddings = BertEmbeddings(self.vocab_size, c, parts)
         d_ff = c.d_ff or 4 * c.d_model

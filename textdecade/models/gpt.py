@@ -27,7 +27,7 @@ from textdecade.data.lm import (
     prepare_lm_shards,
 )
 from textdecade.errors import ConfigError
-from textdecade.models.base import Family, Generates, PreparedData
+from textdecade.models.base import Family, Generates, PreparedData, resolve_vocab_size
 from textdecade.models.blocks import (
     BlockConfig,
     block_parts,
@@ -144,9 +144,7 @@ class Model(Family, Generates):
     def __init__(self, config: Config, meta: dict[str, Any]):
         super().__init__(config, meta)
         c = config
-        self.vocab_size = max(c.vocab_size, int(meta.get("vocab_size", 0)))
-        if self.vocab_size < 1:
-            raise ConfigError("gpt needs a vocabulary size (model.vocab_size or a tokenizer)")
+        self.vocab_size = resolve_vocab_size("gpt", c.vocab_size, meta)
         self.wte = nn.Embedding(self.vocab_size, c.d_model)
         self.wpe = LearnedPositions(c.max_len, c.d_model)
         self.drop = nn.Dropout(c.dropout)

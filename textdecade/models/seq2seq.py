@@ -35,6 +35,7 @@ from textdecade.models.base import (
     HiddenStates,
     PreparedData,
     Translates,
+    resolve_vocab_size,
 )
 from textdecade.models.blocks import NeuralConfig, init_weights_, make_activation
 from textdecade.models.layers import AdditiveAttention
@@ -261,7 +262,7 @@ class Model(EncoderDecoderFamily):
     def __init__(self, config: Config, meta: dict[str, Any]):
         super().__init__(config, meta)
         c = config
-        v = c.vocab_size or meta["vocab_size"]
+        v = resolve_vocab_size("seq2seq", c.vocab_size, meta)
         h = c.d_hidden
         self.embed = nn.Embedding(v, c.d_model, padding_idx=PAD_ID)
         self.encoder = nn.ModuleList(

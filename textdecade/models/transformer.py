@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from textdecade.data.parallel import PAD_ID
+from textdecade.models.base import resolve_vocab_size
 from textdecade.models.blocks import BlockConfig, block_parts, init_weights_, init_xavier_
 from textdecade.models.decoding import reorder_tensors
 from textdecade.models.layers import (
@@ -79,7 +80,7 @@ class Model(EncoderDecoderFamily):
         super().__init__(config, meta)
         c = config
         parts = block_parts(c)
-        v = c.vocab_size or meta["vocab_size"]
+        v = resolve_vocab_size("transformer", c.vocab_size, meta)
         self.embed = nn.Embedding(v, c.d_model, padding_idx=PAD_ID)
         self.positions = SinusoidalPositions(c.max_len, c.d_model)
         self.drop = nn.Dropout(c.dropout)
