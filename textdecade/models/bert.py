@@ -210,17 +210,8 @@ class Model(Family, MaskedLM):
         parts = block_parts(c, eps=c.ln_eps)
         self.embeddings = BertEmbeddings(self.vocab_size, c, parts)
         d_ff = c.d_ff or 4 * c.d_model
-        self.layer = nn.ModuleList(
-            ENCODER_BLOCKS[c.norm](
-                c.d_model,
-                c.n_heads,
-                d_ff,
-                c.dropout,
-                parts.activation(),
-                norm=parts.norm,
-                residual=parts.residual(),
-            )  # fmt: skip
-            for _ in range(c.n_layers)
+        self.layer = parts.stack(
+            ENCODER_BLOCKS[c.norm], c.n_layers, c.d_model, c.n_heads, d_ff, c.dropout
         )
         self.ln_f = parts.final_norm(c.d_model)  # identity after post-norm blocks
         self.mlm = MLMHead(self.vocab_size, c, parts)

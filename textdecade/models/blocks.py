@@ -300,6 +300,27 @@ class BlockParts:
     residual: Callable[[], nn.Module]
     pre: bool
 
+    def stack(
+        self, block: type, n: int, d_model: int, n_heads: int, d_ff: int, dropout: float, **extra
+    ) -> nn.ModuleList:
+        """``n`` blocks of class ``block``, each given its own activation, norms and skips.
+
+        ``extra`` goes to every block (``causal=True``, ``bias=False``, ...).
+        """
+        return nn.ModuleList(
+            block(
+                d_model,
+                n_heads,
+                d_ff,
+                dropout,
+                self.activation(),
+                norm=self.norm,
+                residual=self.residual(),
+                **extra,
+            )
+            for _ in range(n)
+        )
+
     def final_norm(self, d_model: int) -> nn.Module:
         """The norm that closes a pre-norm stack (its residual stream is un-normalised);
         post-norm blocks already end in one, so the identity."""

@@ -150,19 +150,15 @@ class Model(Family, Generates):
         self.drop = nn.Dropout(c.dropout)
         d_ff = c.d_ff or 4 * c.d_model
         parts = block_parts(c, bias=c.bias)
-        self.h = nn.ModuleList(
-            ENCODER_BLOCKS[c.norm](
-                c.d_model,
-                c.n_heads,
-                d_ff,
-                c.dropout,
-                parts.activation(),
-                causal=True,
-                bias=c.bias,
-                norm=parts.norm,
-                residual=parts.residual(),
-            )  # fmt: skip
-            for _ in range(c.n_layers)
+        self.h = parts.stack(
+            ENCODER_BLOCKS[c.norm],
+            c.n_layers,
+            c.d_model,
+            c.n_heads,
+            d_ff,
+            c.dropout,
+            causal=True,
+            bias=c.bias,
         )
         self.ln_f = parts.final_norm(c.d_model)
         self.lm_head = nn.Linear(c.d_model, self.vocab_size, bias=False)

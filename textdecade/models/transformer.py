@@ -84,30 +84,11 @@ class Model(EncoderDecoderFamily):
         self.embed = nn.Embedding(v, c.d_model, padding_idx=PAD_ID)
         self.positions = SinusoidalPositions(c.max_len, c.d_model)
         self.drop = nn.Dropout(c.dropout)
-        kw = {"norm": parts.norm}
-        self.encoder = nn.ModuleList(
-            ENCODER_BLOCKS[c.norm](
-                c.d_model,
-                c.n_heads,
-                c.d_ff,
-                c.dropout,
-                parts.activation(),
-                residual=parts.residual(),
-                **kw,
-            )  # fmt: skip
-            for _ in range(c.n_layers)
+        self.encoder = parts.stack(
+            ENCODER_BLOCKS[c.norm], c.n_layers, c.d_model, c.n_heads, c.d_ff, c.dropout
         )
-        self.decoder = nn.ModuleList(
-            DECODER_BLOCKS[c.norm](
-                c.d_model,
-                c.n_heads,
-                c.d_ff,
-                c.dropout,
-                parts.activation(),
-                residual=parts.residual(),
-                **kw,
-            )  # fmt: skip
-            for _ in range(c.n_layers)
+        self.decoder = parts.stack(
+            DECODER_BLOCKS[c.norm], c.n_layers, c.d_model, c.n_heads, c.d_ff, c.dropout
         )
         # Pre-norm leaves the residual stream un-normalised: close each stack with a norm.
         self.enc_norm = parts.final_norm(c.d_model)
