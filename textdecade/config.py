@@ -180,6 +180,9 @@ class TrainConfig:
     """How the engine trains, the same for every family."""
 
     steps: int = 1000
+    # Passes over the data instead of a step count (gensim's ``epochs``): the engine turns
+    # them into steps once the data is prepared and its size known; None keeps ``steps``.
+    epochs: float | None = None
     batch_size: int = 32
     grad_accum: int = 1
     lr: float = 3e-4
@@ -210,6 +213,7 @@ class TrainConfig:
 
 _TRAIN_RULES = {
     "steps": POSITIVE_INT,
+    "epochs": optional(POSITIVE, "train.steps"),
     "batch_size": POSITIVE_INT,
     "grad_accum": POSITIVE_INT,
     "lr": POSITIVE,

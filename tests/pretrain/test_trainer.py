@@ -203,3 +203,11 @@ def test_every_optimizer_trains_and_resumes_bitwise(name, tmp_path, texts):
         fit(crashed, texts, *settings, "model.crash_at=9")
     fit(crashed, texts, *settings, resume=True)
     assert_bitwise_equal(weights(crashed), weights(tmp_path / "straight"))
+
+
+def test_epochs_instead_of_steps_make_that_many_passes(tmp_path, texts):
+    result = fit(tmp_path / "run", texts, "train.epochs=0.05", "train.steps=999")
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    per_step = records[0]["epoch"] / records[0]["step"]
+    assert result.step == records[-1]["step"] < 999  # epochs win over steps
+    assert 0.05 <= records[-1]["epoch"] < 0.05 + per_step + 1e-4  # that far, not a step more

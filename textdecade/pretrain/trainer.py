@@ -88,6 +88,7 @@ class _Loop:
     scaler: Any
     units_per_step: int
     n_params: int
+    total: int  # the steps of the whole run
     step: int = 0
     last: dict[str, float] = field(default_factory=dict)
 
@@ -182,7 +183,8 @@ class Trainer:
 
     # ------------------------------------------------------------------------------ fit
     def fit(self) -> FitResult:
-        """Run (or resume) training to ``config.train.steps``; returns the final metrics."""
+        """Run (or resume) training to ``config.train.steps`` (or ``train.epochs`` passes over
+        the data); returns the final metrics."""
         self._start_process()
         tokenizer, data, resuming = self.prepare_run()
         loop = self._build(data, resuming)
@@ -191,14 +193,14 @@ class Trainer:
             f"{self.config.family}: {human(loop.n_params)} parameters | "
             f"{human(loop.units_per_step)} {data.unit}/step | device {self.device} "
             f"x{self.info.world_size} | {self.precision.name} | {loop.schedule} lr "
-            f"{train.lr:g} | {train.steps} steps"
+            f"{train.lr:g} | {loop.total} steps"
         )
         log = (
             MetricsLog(self.run_dir, loop.step if resuming else None, train.tensorboard)
             if self.info.is_main
             else None
         )
-        bar = Progress(train.steps, loop.step, data.unit, self.info.is_main and self.show_progress)
+        bar = Progress(loop.total, loop.step, data.unit, self.info.is_main and self.show_progress)
         old_handlers = _install_signal_handlers(self._on_signal)
         t0 = time.perf_counter()
         try:
@@ -302,6 +304,7 @@ class Trainer:
             scaler=torch.amp.GradScaler(device.type) if self.precision.needs_scaler else None,
             units_per_step=batcher.units_per_batch * train.grad_accum,
             n_params=sum(p.numel() for p in model.parameters()),
+            total=_total_steps(train, data, batcher.units_per_batch),
         )
         checkpoint = ckpt.latest_checkpoint(self.run_dir) if resuming else None
         if checkpoint is not None:
@@ -314,19 +317,19 @@ class Trainer:
         return loop
 
     def _run_loop(self, loop: _Loop, data: PreparedData, log, bar) -> None:
-        """Step to ``train.steps``; every few steps log, evaluate and checkpoint."""
+        """Step to ``loop.total``; every few steps log, evaluate and checkpoint."""
         train = self.config.train
         peak = peak_flops(self.device)
         window_t, window_units = time.perf_counter(), 0
         sync_every = _sync_interval(self.device, train.log_every)
         pending: list[tuple[dict[str, Any], torch.Tensor | float]] = []
         loop.model.train()
-        while loop.step < train.steps:
+        while loop.step < loop.total:
             lr = lr_at(
                 loop.schedule,
                 loop.step,
                 lr=train.lr,
-                total=train.steps,
+                total=loop.total,
                 warmup=train.warmup_steps,
                 min_ratio=train.min_lr_ratio,
             )
@@ -337,11 +340,11 @@ class Trainer:
             pending.append(
                 ({"step": step, "lr": lr, "epoch": round(loop.batcher.epoch, 4)}, step_loss)
             )
-            logged = step % train.log_every == 0 or step == train.steps
+            logged = step % train.log_every == 0 or step == loop.total
             evaluated = bool(train.eval_every) and (
-                step % train.eval_every == 0 or step == train.steps
+                step % train.eval_every == 0 or step == loop.total
             )
-            saved = step % train.ckpt_every == 0 or step == train.steps
+            saved = step % train.ckpt_every == 0 or step == loop.total
             if not (logged or evaluated or saved or step % sync_every == 0):
                 continue  # a signal is acted on at the next of these steps
             # Under torchrun this is a collective: every rank stops at the same step.
@@ -471,6 +474,14 @@ class Trainer:
             )
             rundir.save_weights(weights, self.run_dir, self.config.family)
         dist.barrier(self.info)
+
+
+def _total_steps(train, data: PreparedData, units_per_batch: int) -> int:
+    """``train.steps``, or the steps that make ``train.epochs`` passes over the data."""
+    if train.epochs is None:
+        return train.steps
+    per_step = max(units_per_batch * train.grad_accum, 1)
+    return max(1, math.ceil(train.epochs * data.n_units / per_step))
 
 
 def _sync_interval(device: torch.device, log_every: int) -> int:
