@@ -120,7 +120,10 @@ BAD_SETTINGS = [
     (["--set", "train.device=tpu"], "train.device must be auto, cpu, cuda, cuda:N or mps"),
     (["--device", "tpu"], "train.device must be auto, cpu, cuda, cuda:N or mps (got 'tpu')"),
     (["--set", "train.schedule=weird"], "train.schedule must be one of cosine, linear, noam"),
-    (["--set", "train.optimizer=weird"], "train.optimizer must be one of adamw, sgd, adagrad"),
+    (
+        ["--set", "train.optimizer=weird"],
+        "train.optimizer must be one of sgd, momentum, rmsprop, adam, adamw, adagrad",
+    ),
     (["--set", "train.dtype=weird"], "train.dtype must be one of auto, fp32, bf16, fp16"),
     (["--set", "train.parallel=zero"], "train.parallel must be one of ddp, fsdp"),
     (["--set", "train.clip=-1"], "train.clip must be a non-negative number"),

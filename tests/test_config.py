@@ -100,7 +100,7 @@ def test_unknown_preset_and_bad_recipe(tmp_path):
         (TrainConfig, {"threads": 0}, "train.threads must be a positive integer"),
         (TrainConfig, {"device": "tpu"}, "train.device must be auto, cpu, cuda, cuda:N or mps"),
         (TrainConfig, {"device": "cuda:x"}, "train.device must be"),
-        (TrainConfig, {"optimizer": "weird"}, "train.optimizer must be one of adamw, sgd"),
+        (TrainConfig, {"optimizer": "weird"}, "train.optimizer must be one of sgd, momentum"),
         (TrainConfig, {"schedule": "weird"}, "train.schedule must be one of cosine, linear"),
         (TrainConfig, {"dtype": "weird"}, "train.dtype must be one of auto, fp32, bf16, fp16"),
         (TrainConfig, {"min_lr_ratio": 1.5}, "train.min_lr_ratio must be a number in [0, 1]"),

@@ -59,39 +59,32 @@ def build_run_config(args):
     from textdecade.pretrain import rundir
 
     _, Config, presets = get_family(args.family)
-    overrides = list(args.set or ())
+    # The flags go in as typed values (they win over --set), not as TOML text parsed again.
+    settings: dict[str, dict] = {"data": {}, "train": {}}
     if args.corpus:
-        overrides.append("data.corpus=" + _toml_list(args.corpus))
-    for flag, key in (
-        ("dataset", "data.dataset"),
-        ("split", "data.split"),
-        ("text_field", "data.text_field"),
-        ("source", "data.source"),
-        ("target", "data.target"),
-        ("device", "train.device"),
+        settings["data"]["corpus"] = tuple(args.corpus)
+    for flag, section, key in (
+        ("dataset", "data", "dataset"),
+        ("split", "data", "split"),
+        ("text_field", "data", "text_field"),
+        ("source", "data", "source"),
+        ("target", "data", "target"),
+        ("max_texts", "data", "max_texts"),
+        ("device", "train", "device"),
+        ("steps", "train", "steps"),
     ):
-        value = getattr(args, flag, None)
-        if value is not None:
-            overrides.append(f"{key}={_toml_str(value)}")
-    for flag, key in (("max_texts", "data.max_texts"), ("steps", "train.steps")):
         if getattr(args, flag, None) is not None:
-            overrides.append(f"{key}={getattr(args, flag)}")
+            settings[section][key] = getattr(args, flag)
     if args.compile:
-        overrides.append("train.compile=true")
+        settings["train"]["compile"] = True
     if args.tensorboard:
-        overrides.append("train.tensorboard=true")
+        settings["train"]["tensorboard"] = True
     recipe = args.config
     if args.resume and rundir.is_run_dir(args.output):
         recipe = rundir.read_config_dict(args.output)  # resume with the run's own settings
-    return build_config(args.family, Config, presets, args.preset, recipe, overrides)
-
-
-def _toml_str(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _toml_list(values: list[str]) -> str:
-    return "[" + ", ".join(_toml_str(v) for v in values) + "]"
+    return build_config(
+        args.family, Config, presets, args.preset, recipe, list(args.set or ()), settings
+    )
 
 
 def cmd_pretrain(args) -> int:

@@ -394,8 +394,10 @@ def build_config(
     preset: str = "tiny",
     recipe: str | Path | dict[str, Any] | None = None,
     overrides: list[str] | tuple[str, ...] = (),
+    settings: dict[str, dict[str, Any]] | None = None,
 ) -> RunConfig:
-    """Layer defaults, ``presets[preset]``, a recipe and ``--set`` overrides into a RunConfig.
+    """Layer defaults, ``presets[preset]``, a recipe, ``--set`` overrides and typed
+    ``settings`` into a RunConfig.
 
     Args:
         family: the family name (written into the config).
@@ -405,6 +407,8 @@ def build_config(
         recipe: a TOML file (or an already-read dict) with the same sections.
         overrides: ``section.key=value`` strings; a bare ``key=value`` whose key belongs to
             exactly one section is accepted too.
+        settings: ``{section: {key: value}}`` already typed (the CLI's own flags, such as
+            ``--device``), applied last and checked like the rest.
     """
     if preset not in presets:
         raise ConfigError(f"unknown preset '{preset}' (allowed: {', '.join(presets)})")
@@ -426,6 +430,7 @@ def build_config(
                     f"(allowed: {', '.join(sections)})"
                 )
         values = merge(values, _nest(path, value))
+    values = merge(values, settings or {})
     unknown = sorted(set(values) - set(sections))
     if unknown:
         raise ConfigError(f"unknown config section '{unknown[0]}' (allowed: {', '.join(sections)})")
