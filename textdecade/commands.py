@@ -9,14 +9,17 @@ from textdecade.errors import UserError
 
 
 def _corpus_from_args(args):
-    from textdecade.data.corpus import Corpus
+    from textdecade.config import DataConfig
+    from textdecade.data.opening import open_corpus
 
-    return Corpus(
-        paths=tuple(args.corpus or ()),
-        dataset=args.dataset,
-        split=args.split or "train",
-        text_field=args.text_field or "text",
-        max_texts=args.max_texts,
+    return open_corpus(
+        DataConfig(
+            corpus=tuple(args.corpus or ()),
+            dataset=args.dataset,
+            split=args.split or "train",
+            text_field=args.text_field or "text",
+            max_texts=args.max_texts,
+        )
     )
 
 

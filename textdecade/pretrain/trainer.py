@@ -58,22 +58,10 @@ class FitResult:
 
 
 def open_corpus(config: RunConfig):
-    """The corpus a run reads: parallel files or a translation dataset (encoder-decoders),
-    text files, a HF dataset name, or the built-in sample."""
-    from textdecade.data.corpus import Corpus
-    from textdecade.data.parallel import ParallelCorpus
+    """The corpus a run reads (see :func:`textdecade.data.opening.open_corpus`)."""
+    from textdecade.data.opening import open_corpus as open_data
 
-    parallel = ParallelCorpus.from_config(config.data)
-    if parallel is not None:
-        return parallel
-    data = config.data
-    return Corpus(
-        paths=data.corpus,
-        dataset=data.dataset,
-        split=data.split,
-        text_field=data.text_field,
-        max_texts=data.max_texts,
-    )
+    return open_data(config.data)
 
 
 @dataclass
