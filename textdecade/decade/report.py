@@ -1,0 +1,212 @@
+"""Score every run of a decade directory and write its report (markdown, JSON, pictures)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textdecade.errors import UserError
+from textdecade.io import write_json, write_text
+from textdecade.pretrain.progress import human, read_metrics
+
+NAMES = {
+    "word2vec": "Word2Vec (2013)",
+    "glove": "GloVe (2014)",
+    "seq2seq": "Seq2seq+attention (2014)",
+    "transformer": "Transformer (2017)",
+    "bert": "BERT (2018)",
+    "gpt": "GPT (2018-19)",
+}
+
+
+def score_all(
+    out: Path,
+    plan: dict,
+    corpus: Any,
+    settings: Any,
+    *,
+    device: str | None,
+    say: Callable[[str], None],
+) -> None:
+    """Evaluate each trained family once (scores are cached in the plan)."""
+    from textdecade.api import load
+    from textdecade.eval.scorecard import score_model
+
+    sample = list(itertools.islice(iter(corpus), settings.sample_texts))
+    for family in settings.families:
+        state = plan["families"][family]
+        if "scores" in state:
+            continue
+        say(f"decade: scoring {family}")
+        run_dir = out / "runs" / family
+        records = read_metrics(run_dir)
+        last_eval = next((r for r in reversed(records) if "val_loss" in r), {})
+        handle = load(run_dir, device=device)
+        state["scores"] = score_model(handle, sample, last_eval, settings.homograph_data)
+        state["loss"] = records[-1]["loss"] if records else None
+
+
+def _fmt(value: Any, kind: str = "pct") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if kind == "pct":
+        return f"{100 * value:.1f}"
+    if kind == "rho":
+        return f"{value:.3f}"
+    return f"{value:.2f}"
+
+
+def table_rows(plan: dict, families: list[str]) -> list[dict[str, Any]]:
+    """One flat dict per family: what report.json holds and report.md shows."""
+    rows = []
+    for family in families:
+        state = plan["families"].get(family, {})
+        s = state.get("scores", {})
+        rows.append(
+            {
+                "family": family,
+                "parameters": state.get("n_params"),
+                "train_seconds": state.get("seconds"),
+                "seen": state.get("units_seen"),
+                "unit": state.get("unit"),
+                "final_loss": state.get("loss"),
+                **{k: v for k, v in s.items() if k != "family"},
+            }
+        )
+    return rows
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The side-by-side table of the decade."""
+    head = (
+        "| model | params | train time | seen | analogy acc % (coverage %) | WS-353 ρ | "
+        "SimLex-999 ρ | homograph acc % (MFS %) | homograph probe % | val ppl | bits/byte |"
+    )
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        ws = next(
+            (
+                v
+                for k, v in r.items()
+                if k.lower().startswith("wordsim353") and k.endswith("spearman")
+            ),
+            None,
+        )
+        sl = next(
+            (v for k, v in r.items() if k.lower().startswith("simlex") and k.endswith("spearman")),
+            None,
+        )
+        seen = f"{human(r['seen'])} {r['unit']}" if r.get("seen") else "-"
+        seconds = r.get("train_seconds")
+        lines.append(
+            f"| {NAMES.get(r['family'], r['family'])} | {human(r['parameters'] or 0)} | "
+            f"{(seconds or 0) / 60:.1f} min | {seen} | "
+            f"{_fmt(r.get('analogy_acc'))} ({_fmt(r.get('analogy_coverage'))}) | "
+            f"{_fmt(ws, 'rho')} | {_fmt(sl, 'rho')} | "
+            f"{_fmt(r.get('homograph_acc'))} ({_fmt(r.get('homograph_mfs'))}) | "
+            f"{_fmt(r.get('homograph_probe_acc'))} | "
+            f"{_fmt(r.get('val_ppl'), 'num')} | {_fmt(r.get('val_bpb'), 'num')} |"
+        )
+    return "\n".join(lines)
+
+
+def loss_curves(out: Path, families: list[str]) -> Path:
+    """All families' training loss on one figure (one panel each: their losses differ)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    cols = 3
+    rows = math.ceil(len(families) / cols)
+    fig = Figure(figsize=(4.2 * cols, 3.2 * rows))
+    FigureCanvasAgg(fig)
+    for k, family in enumerate(families):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        records = read_metrics(out / "runs" / family)
+        ax.plot(
+            [r["step"] for r in records], [r["loss"] for r in records], linewidth=1, label="train"
+        )
+        val = [(r["step"], r["val_loss"]) for r in records if "val_loss" in r]
+        if val:
+            ax.plot(*zip(*val, strict=True), "o-", markersize=3, label="validation")
+        ax.set_title(NAMES.get(family, family), fontsize=10)
+        ax.set_xlabel("step", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("Training loss of each family (its own objective)")
+    fig.tight_layout()
+    path = out / "loss_curves.png"
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def pictures(out: Path, plan: dict, settings: Any) -> tuple[list[tuple[str, Path]], list[str]]:
+    """Loss curves, a homograph sense map (a contextual model beside a static one), and
+    the seq2seq attention heatmap; a picture that cannot be drawn is noted, not fatal."""
+    from textdecade.api import load
+
+    made: list[tuple[str, Path]] = [("Loss curves", loss_curves(out, settings.families))]
+    notes: list[str] = []
+    fams = settings.families
+    static = next((f for f in ("word2vec", "glove") if f in fams), None)
+    contextual = next((f for f in ("bert", "gpt", "transformer", "seq2seq") if f in fams), None)
+    if static and contextual:
+        from textdecade.eval.plots import sense_map
+
+        word = "bank"
+        try:
+            panels = {
+                NAMES[contextual]: load(out / "runs" / contextual),
+                NAMES[static]: load(out / "runs" / static).vectors,
+            }
+            path = sense_map(panels, word, out / "sense_map.png", data=settings.homograph_data)
+            made.append((f"Sense map of '{word}'", path))
+        except UserError as exc:
+            notes.append(f"sense map: {exc}")
+    if "seq2seq" in fams:
+        from textdecade.eval.attention_plot import plot_attention
+
+        handle = load(out / "runs" / "seq2seq")
+        source = "the bank raised its rates after the river flooded the town"
+        try:
+            path = plot_attention(handle.model, handle.tokenizer, source, out / "attention.png")
+            made.append(("Seq2seq attention (denoising)", path))
+        except UserError as exc:
+            notes.append(f"attention map: {exc}")
+    return made, notes
+
+
+def write_report(out: Path, plan: dict, settings: Any) -> Path:
+    """Write ``report.json`` and ``report.md`` (with pictures); returns the markdown path."""
+    rows = table_rows(plan, settings.families)
+    figures, notes = pictures(out, plan, settings)
+    write_json(
+        out / "report.json",
+        {"settings": plan["settings"], "rows": rows, "figures": [str(p.name) for _, p in figures]},
+    )
+    corpus = ", ".join(settings.corpus) or settings.dataset or "the built-in sample corpus"
+    lines = [
+        "# The decade on one corpus",
+        "",
+        f"Corpus: {corpus}; preset `{settings.preset}`; one shared tokenizer "
+        "(`tokenizer.json`). Analogy: Google questions-words, 3CosAdd, restrict_vocab 30000, "
+        "accuracy over answered questions with coverage beside it. Similarity: Spearman ρ. "
+        "Homographs: nearest sense centroid, beside the most-frequent-sense baseline, and a "
+        "linear probe (logistic regression) on the same vectors "
+        f"({settings.homograph_data or 'built-in suite'}). Contextual models are scored on "
+        "static vectors averaged over their states in a corpus sample (Bommasani et al. 2020) "
+        "and on homographs with their contextual states.",
+        "",
+        markdown_table(rows),
+        "",
+    ]
+    for title, path in figures:
+        lines += [f"## {title}", "", f"![{title}]({path.name})", ""]
+    all_notes = notes + [f"{r['family']}: {n}" for r in rows for n in r.get("notes", [])]
+    if all_notes:
+        lines += ["## Notes", "", *[f"- {n}" for n in all_notes], ""]
+    path = out / "report.md"
+    write_text(path, "\n".join(lines))
+    return path

@@ -1,0 +1,194 @@
+"""The decade in one command: six families, one corpus, one tokenizer, one table.
+
+``textdecade decade -o DIR`` trains the shared tokenizer once, then Word2Vec, GloVe,
+attention seq2seq, the Transformer, BERT and GPT on the same corpus through the same
+engine, scores each on the same benchmarks (:mod:`textdecade.eval.scorecard`) and writes
+``DIR/report.md`` and ``DIR/report.json`` with pictures beside them.
+
+It is resumable: ``DIR/plan.json`` records the settings and what is finished; calling
+the same command again skips finished families and resumes an interrupted one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textdecade.errors import UserError
+from textdecade.io import write_json
+from textdecade.models import FAMILIES
+
+#: The decade in order of publication.
+ORDER = ("word2vec", "glove", "seq2seq", "transformer", "bert", "gpt")
+PLAN = "plan.json"
+#: Words a corpus needs, at least, for each preset to mean anything.
+MIN_WORDS = {"tiny": 20_000, "small": 1_000_000, "base": 10_000_000}
+#: The shared tokenizer's size per preset.
+VOCAB = {"tiny": 8000, "small": 16384, "base": 32768}
+#: Within the tiny decade, the encoder-decoders train fewer steps than their own tiny
+#: presets, so all six families fit in about 15 minutes on 2 CPU cores.
+BUDGET = {
+    "tiny": {
+        "seq2seq": ["train.steps=400", "train.eval_every=100", "train.warmup_steps=40"],
+        "transformer": ["train.steps=400", "train.eval_every=100", "train.warmup_steps=40"],
+    },
+}
+
+
+@dataclass
+class DecadeSettings:
+    """What defines a decade run (saved in ``plan.json``)."""
+
+    corpus: list[str] = field(default_factory=list)
+    dataset: str | None = None
+    preset: str = "tiny"
+    families: list[str] = field(default_factory=lambda: list(ORDER))
+    overrides: list[str] = field(default_factory=list)
+    homograph_data: str | None = None
+    max_texts: int | None = None
+    sample_texts: int = 3000  # corpus texts whose contextual states give static vectors
+
+
+def split_overrides(overrides: list[str], families: list[str]) -> dict[str, list[str]]:
+    """``gpt.train.steps=5`` applies to GPT only; ``train.steps=5`` to every family."""
+    out: dict[str, list[str]] = {f: [] for f in families}
+    for text in overrides:
+        head = text.split(".", 1)[0]
+        if head in FAMILIES:
+            if head in out:
+                out[head].append(text.split(".", 1)[1])
+        else:
+            for family in families:
+                out[family].append(text)
+    return out
+
+
+def _check_families(families: list[str]) -> list[str]:
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise UserError(f"unknown family '{unknown[0]}' (choose from: {', '.join(ORDER)})")
+    return [f for f in ORDER if f in families]
+
+
+def _open_plan(out: Path, settings: DecadeSettings, resume: bool, overwrite: bool) -> dict:
+    plan_path = out / PLAN
+    if plan_path.exists() and overwrite:
+        shutil.rmtree(out)
+    elif plan_path.exists():
+        plan = json.loads(plan_path.read_text(encoding="utf-8"))
+        if plan["settings"] == asdict(settings) or resume:
+            return plan
+        raise UserError(
+            f"{out} holds a decade report made with other settings; pass --resume to "
+            "continue it or --overwrite to replace it"
+        )
+    elif out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise UserError(f"{out} is not empty and holds no decade report; choose another -o")
+    out.mkdir(parents=True, exist_ok=True)
+    plan = {"settings": asdict(settings), "families": {}}
+    write_json(plan_path, plan)
+    return plan
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run_decade(
+    out_dir: str | Path,
+    settings: DecadeSettings,
+    *,
+    device: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Train and score every family of ``settings`` into ``out_dir``; returns report.md."""
+    from textdecade.config import DataConfig, build_config
+    from textdecade.data.opening import open_corpus
+    from textdecade.models import get_family
+    from textdecade.pretrain.rundir import is_run_dir
+    from textdecade.pretrain.trainer import Trainer
+    from textdecade.tokenizer import Tokenizer
+
+    out = Path(out_dir)
+    settings.families = _check_families(settings.families)
+    if settings.preset not in MIN_WORDS:
+        raise UserError(f"unknown preset '{settings.preset}' (choose from: tiny, small, base)")
+    plan = _open_plan(out, settings, resume, overwrite)
+    settings = DecadeSettings(**plan["settings"])
+    corpus = open_corpus(
+        DataConfig(
+            corpus=tuple(settings.corpus), dataset=settings.dataset, max_texts=settings.max_texts
+        )
+    )
+    needed = MIN_WORDS[settings.preset]
+    have = corpus.count_words(limit=needed)
+    if have < needed:
+        raise UserError(
+            f"the corpus has {have:,} words; the {settings.preset} preset needs at least "
+            f"{needed:,} (add text or choose a smaller preset)"
+        )
+
+    tokenizer_path = out / "tokenizer.json"
+    if not tokenizer_path.exists():
+        _say(f"decade: training the shared tokenizer ({VOCAB[settings.preset]} tokens)")
+        Tokenizer.train(corpus, vocab_size=VOCAB[settings.preset]).save(tokenizer_path)
+
+    per_family = split_overrides(settings.overrides, settings.families)
+    started = time.perf_counter()
+    n = len(settings.families)
+    for i, family in enumerate(settings.families, 1):
+        state = plan["families"].setdefault(family, {})
+        run_dir = out / "runs" / family
+        if state.get("trained"):
+            if is_run_dir(run_dir):
+                _say(f"decade [{i}/{n}] {family}: trained already, skipping")
+                continue
+            # Deleting a family's run directory is how a user asks for it again.
+            _say(f"decade [{i}/{n}] {family}: its run directory is gone; training it again")
+            state.clear()
+        _, Config, presets = get_family(family)
+        overrides = [
+            f'tokenizer.path="{tokenizer_path}"',
+            *BUDGET.get(settings.preset, {}).get(family, []),
+            *per_family[family],
+        ]
+        if device:
+            overrides.append(f'train.device="{device}"')
+        config = build_config(family, Config, presets, settings.preset, None, overrides)
+        elapsed = time.perf_counter() - started
+        _say(
+            f"decade [{i}/{n}] {family}: training ({config.train.steps} steps; "
+            f"{elapsed / 60:.1f} min so far)"
+        )
+        t0 = time.perf_counter()
+        result = Trainer(
+            config, run_dir, corpus=corpus, resume=is_run_dir(run_dir), progress=progress
+        ).fit()
+        state.update(
+            trained=True,
+            seconds=state.get("seconds", 0.0) + time.perf_counter() - t0,
+            step=result.step,
+            n_params=result.n_params,
+            unit=result.unit,
+            units_seen=result.units_seen,
+        )
+        write_json(out / PLAN, plan)
+
+    from textdecade.decade.report import score_all, write_report
+
+    score_all(out, plan, corpus, settings, device=device, say=_say)
+    write_json(out / PLAN, plan)
+    return write_report(out, plan, settings)
+
+
+def sample_texts(corpus: Any, n: int) -> list[str]:
+    """The first ``n`` texts of a corpus."""
+    return list(itertools.islice(iter(corpus), n))
