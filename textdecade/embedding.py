@@ -1,8 +1,8 @@
 """Batching and pooling for ``embed`` and ``embed_words``, for any family.
 
-Nothing here knows a family's name: a model either turns a text into static word vectors
-(``to_vectors``, Word2Vec and GloVe) or gives per-token hidden states (``hidden_states``,
-the encoders, BERT and GPT). The contextual path follows sentence-transformers
+Nothing here knows a family's name: a model either has static word vectors (it declares
+``StaticVectors``: Word2Vec and GloVe) or per-token hidden states (``HiddenStates``: the
+encoders, BERT and GPT). The contextual path follows sentence-transformers
 (Reimers & Gurevych 2019): tokenize everything once, sort by length so that each batch
 pads to almost nothing, run the batches, pool, and put the rows back in input order.
 :func:`embed_to_file` writes the vectors of a stream of texts (``.npy`` or JSON lines).
