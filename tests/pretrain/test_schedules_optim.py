@@ -23,6 +23,7 @@ def curve(name, total=100, warmup=10, lr=1.0, min_ratio=0.1):
 def test_cosine_warms_up_linearly_then_decays_to_the_floor():
     c = curve("cosine")
     assert c[0] == pytest.approx(0.1) and c[9] == pytest.approx(1.0)
+    assert c[10] == pytest.approx(1.0)  # the first step after warmup: the peak
     assert all(a >= b for a, b in zip(c[9:], c[10:], strict=False))
     assert c[-1] == pytest.approx(0.1)
     assert c[54] == pytest.approx(0.55, abs=0.02)  # halfway down
@@ -30,8 +31,8 @@ def test_cosine_warms_up_linearly_then_decays_to_the_floor():
 
 def test_linear_decay_like_word2vec_alpha():
     c = curve("linear", warmup=0, min_ratio=1e-4)
-    assert c[0] == pytest.approx(1 - (1 - 1e-4) / 100)
-    assert c[-1] == pytest.approx(1e-4)
+    assert c[0] == 1.0  # word2vec.c's first alpha
+    assert c[-1] == pytest.approx(1e-4)  # gensim's min_alpha on the last step
     diffs = {round(a - b, 9) for a, b in zip(c, c[1:], strict=False)}
     assert len(diffs) == 1  # a straight line
 

@@ -16,7 +16,8 @@ def lr_at(
 
     Args:
         schedule: ``cosine`` (linear warmup, cosine decay to ``lr * min_ratio``; GPT-2/nanoGPT),
-            ``linear`` (warmup, then linear decay to ``lr * min_ratio``; word2vec.c's alpha),
+            ``linear`` (warmup, then linear decay to ``lr * min_ratio``; word2vec.c's and
+            gensim's alpha: without warmup the first step runs at ``lr``, the last at the floor),
             ``noam`` (Vaswani et al. 2017: linear warmup then ``1/sqrt(step)`` decay, scaled so
             the peak at ``warmup`` equals ``lr``), or ``constant`` (after warmup).
         step: the optimizer step about to be taken.
@@ -32,7 +33,10 @@ def lr_at(
     if warmup > 0 and s <= warmup:
         return lr * s / warmup
     floor = lr * min_ratio
-    progress = min(max((s - warmup) / max(total - warmup, 1), 0.0), 1.0)
+    # The first step after warmup runs at the peak and the last at the floor: word2vec.c
+    # starts at alpha and gensim ends at min_alpha; a decay that left the peak unused (or
+    # stopped short of the floor) would train at rates neither reference uses.
+    progress = min(max((step - warmup) / max(total - warmup - 1, 1), 0.0), 1.0)
     if schedule == "cosine":
         return floor + 0.5 * (lr - floor) * (1 + math.cos(math.pi * progress))
     if schedule == "linear":
