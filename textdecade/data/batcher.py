@@ -22,10 +22,14 @@ class Batcher(Iterator[dict[str, torch.Tensor]]):
 
     Subclasses set ``units_per_batch`` (tokens or words a batch holds, for throughput)
     and implement ``__next__``, ``state_dict`` and ``load_state_dict``. ``epoch`` (float)
-    says how far training has gone through the data.
+    says how far training has gone through the data. A batcher whose passes end on a
+    batch boundary (the last batch of a pass is short) says how many batches a pass takes
+    in ``batches_per_epoch``, so ``train.epochs`` turns into whole passes; None leaves the
+    engine to count passes in units.
     """
 
     units_per_batch: int = 0
+    batches_per_epoch: int | None = None
 
     @property
     def epoch(self) -> float:

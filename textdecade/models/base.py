@@ -73,6 +73,11 @@ class Family(nn.Module, metaclass=ABCMeta):
         manual_update: True when the family updates its own weights in ``manual_step``
             (sparse SGD) instead of ``loss`` + backward + optimizer.
         default_optimizer / default_schedule: what the training config uses unless told.
+            A family with ``manual_update`` applies its own optimizer, so
+            ``train.optimizer`` may name only that one.
+        unread_train: the train settings a hand-written update does not read (gradient
+            clipping, weight decay, ...). Each must keep TrainConfig's default: the
+            Trainer refuses another value before any work rather than ignore it.
     """
 
     name: ClassVar[str] = ""
@@ -80,6 +85,7 @@ class Family(nn.Module, metaclass=ABCMeta):
     manual_update: ClassVar[bool] = False
     default_optimizer: ClassVar[str] = "adamw"
     default_schedule: ClassVar[str] = "cosine"
+    unread_train: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any, meta: dict[str, Any]):
         super().__init__()

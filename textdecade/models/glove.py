@@ -19,6 +19,7 @@ them and a resumed run continues exactly. The final vectors are W + W~ (glove.c'
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -146,6 +147,10 @@ class NonzeroBatcher(Batcher):
     @property
     def epoch(self) -> float:
         return self.epochs_done + self.cursor / max(len(self.table), 1)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return math.ceil(len(self.table) / self.units_per_batch)
 
     def _permutation(self) -> np.ndarray:
         if self._perm is None:
@@ -302,6 +307,8 @@ class Model(PoolOwner, Family, StaticVectors):
     manual_update = True
     default_optimizer = "adagrad"
     default_schedule = "constant"
+    # The sparse update has no gradient norm, moments or decay, and trains in float32.
+    unread_train = ("clip", "weight_decay", "beta1", "beta2", "dtype")
 
     def __init__(self, config: Config, meta: dict[str, Any]):
         super().__init__(config, meta)

@@ -17,6 +17,7 @@ and :func:`textdecade.eval.vectors.vectors_of` wraps them as ``Vectors``.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +192,10 @@ class WordBatcher(Batcher):
     def epoch(self) -> float:
         return self.epochs_done + self.cursor / max(len(self.data), 1)
 
+    @property
+    def batches_per_epoch(self) -> int:
+        return math.ceil(len(self.data) / self.units_per_batch)
+
     def __next__(self) -> dict[str, torch.Tensor]:
         n = len(self.data)
         start = self.cursor
@@ -267,6 +272,8 @@ class Model(PoolOwner, Family, StaticVectors):
     manual_update = True
     default_optimizer = "sgd"
     default_schedule = "linear"
+    # The sparse update has no gradient norm, moments or decay, and trains in float32.
+    unread_train = ("clip", "weight_decay", "beta1", "beta2", "dtype")
 
     def __init__(self, config: Config, meta: dict[str, Any]):
         super().__init__(config, meta)

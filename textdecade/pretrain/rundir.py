@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,34 @@ def prepare_run_dir(run_dir: Path, family: str, *, resume: bool, overwrite: bool
         raise UserError(f"{run_dir} is not empty and holds no run; choose another -o directory")
     run_dir.mkdir(parents=True, exist_ok=True)
     return False
+
+
+def check_data_source(source: Path, family: str) -> None:
+    """Refuse a ``data_from`` directory that is not a prepared run of ``family``."""
+    if not is_run_dir(source):
+        raise UserError(f"data_from: {source} is not a textdecade run directory")
+    if (other := read_config_dict(source).get("family")) != family:
+        raise UserError(f"data_from: {source} holds {other} data, not {family}'s")
+    if not (source / DATA_META).is_file() or not (source / DATA_DIR).is_dir():
+        raise UserError(f"data_from: {source} holds no prepared data (it never got that far)")
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Hard-link the files under ``source`` into ``target`` (copies across file systems).
+
+    Prepared data is only ever read, so one copy on disk serves many runs.
+    """
+    for path in sorted(source.rglob("*")):
+        dest = target / path.relative_to(source)
+        if path.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.unlink(missing_ok=True)
+        try:
+            os.link(path, dest)
+        except OSError:
+            shutil.copy2(path, dest)
 
 
 def read_json(path: str | Path) -> Any:

@@ -8,6 +8,7 @@ checkpoints, exact resume, metrics and signals.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import random
@@ -21,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from textdecade.config import RunConfig
-from textdecade.errors import UserError
+from textdecade.config import RunConfig, TrainConfig
+from textdecade.errors import ConfigError, UserError
 from textdecade.io import write_json
 from textdecade.models import get_family
 from textdecade.models.base import PreparedData
@@ -92,6 +93,10 @@ class Trainer:
         resume: continue from the newest complete checkpoint in ``run_dir``.
         overwrite: replace a run already in ``run_dir``.
         progress: show the progress bar and start banner on stderr.
+        data_from: a run directory of the same family whose tokenizer and prepared data
+            this run trains on instead of preparing its own (a sweep over settings that
+            leave the data alone: learning rates, update sizes, seeds). Its data files are
+            hard-linked (copied across file systems), so this run resumes on its own.
     """
 
     def __init__(
@@ -104,8 +109,10 @@ class Trainer:
         resume: bool = False,
         overwrite: bool = False,
         progress: bool = True,
+        data_from: str | Path | None = None,
     ):
         self.config = config
+        self.data_from = None if data_from is None else Path(data_from)
         self.run_dir = Path(run_dir)
         self.corpus = corpus
         self.tokenizer = tokenizer
@@ -128,6 +135,8 @@ class Trainer:
             tok_cfg = self.config.tokenizer
             if self.tokenizer is not None:
                 tokenizer = self.tokenizer
+            elif self.data_from is not None:
+                tokenizer = Tokenizer.load(self.data_from / rundir.TOKENIZER)
             elif tok_cfg.path:
                 tokenizer = Tokenizer.load(tok_cfg.path)
             else:
@@ -156,12 +165,16 @@ class Trainer:
         workdir = self.run_dir / rundir.DATA_DIR
         meta_path = self.run_dir / rundir.DATA_META
         if self.info.is_main and not (resuming and meta_path.exists()):
-            self._say("preparing data")
-            if self.corpus is None:
-                self.corpus = open_corpus(self.config)
-            workdir.mkdir(parents=True, exist_ok=True)
-            data = self.Model.prepare(self.corpus, tokenizer, self.config.model, workdir)
-            write_json(meta_path, data.meta)
+            if self.data_from is not None:
+                rundir.link_tree(self.data_from / rundir.DATA_DIR, workdir)
+                write_json(meta_path, rundir.read_json(self.data_from / rundir.DATA_META))
+            else:
+                self._say("preparing data")
+                if self.corpus is None:
+                    self.corpus = open_corpus(self.config)
+                workdir.mkdir(parents=True, exist_ok=True)
+                data = self.Model.prepare(self.corpus, tokenizer, self.config.model, workdir)
+                write_json(meta_path, data.meta)
         dist.barrier(self.info)
         meta = rundir.read_json(meta_path)
         return self.Model.load_prepared(workdir, meta)
@@ -173,6 +186,22 @@ class Trainer:
     def fit(self) -> FitResult:
         """Run (or resume) training to ``config.train.steps`` (or ``train.epochs`` passes over
         the data); returns the final metrics."""
+        with _keeping_thread_count():
+            return self._fit()
+
+    def prepare(self) -> tuple[Any, PreparedData]:
+        """Lay out the run directory, train the tokenizer and prepare the data, and stop
+        before training: a sweep then trains many runs on it (``data_from``).
+
+        Returns:
+            ``(tokenizer, data)``.
+        """
+        with _keeping_thread_count():
+            self._start_process()
+            tokenizer, data, _ = self.prepare_run()
+            return tokenizer, data
+
+    def _fit(self) -> FitResult:
         self._start_process()
         tokenizer, data, resuming = self.prepare_run()
         loop = self._build(data, resuming)
@@ -232,8 +261,11 @@ class Trainer:
         Returns:
             ``(tokenizer, data, resuming)``.
         """
+        check_train_settings(self.Model, self.config.train)
+        if self.data_from is not None:
+            rundir.check_data_source(self.data_from, self.config.family)
         tok_cfg = self.config.tokenizer
-        if self.tokenizer is None and not tok_cfg.path:
+        if self.tokenizer is None and not tok_cfg.path and self.data_from is None:
             from textdecade.tokenizer.tokenizer import check_training_settings
 
             # Before the run directory exists: a vocabulary too small for the bytes and
@@ -246,7 +278,7 @@ class Trainer:
                 prefix="tokenizer.",
             )
         resuming = self.resume and rundir.is_run_dir(self.run_dir)
-        if self.info.is_main and not resuming and self.corpus is None:
+        if self.info.is_main and not resuming and self.corpus is None and not self.data_from:
             # A missing corpus is one line before any directory is made.
             self.corpus = open_corpus(self.config)
         if self.info.is_main:
@@ -292,7 +324,7 @@ class Trainer:
             scaler=torch.amp.GradScaler(device.type) if self.precision.needs_scaler else None,
             units_per_step=batcher.units_per_batch * train.grad_accum,
             n_params=sum(p.numel() for p in model.parameters()),
-            total=_total_steps(train, data, batcher.units_per_batch),
+            total=_total_steps(train, data, batcher),
         )
         checkpoint = ckpt.latest_checkpoint(self.run_dir) if resuming else None
         if checkpoint is not None:
@@ -311,6 +343,7 @@ class Trainer:
         window_t, window_units = time.perf_counter(), 0
         sync_every = _sync_interval(self.device, train.log_every)
         pending: list[tuple[dict[str, Any], torch.Tensor | float]] = []
+        started = time.perf_counter()
         loop.model.train()
         while loop.step < loop.total:
             lr = lr_at(
@@ -325,9 +358,11 @@ class Trainer:
             loop.step += 1
             step = loop.step
             window_units += loop.units_per_step
-            pending.append(
-                ({"step": step, "lr": lr, "epoch": round(loop.batcher.epoch, 4)}, step_loss)
-            )
+            # "seconds": since this process's loop began (an accelerator's steps may still
+            # be queued, so a rate over many steps is right, a single step's time is not).
+            record = {"step": step, "lr": lr, "epoch": round(loop.batcher.epoch, 4)}
+            record["seconds"] = round(time.perf_counter() - started, 4)
+            pending.append((record, step_loss))
             logged = step % train.log_every == 0 or step == loop.total
             evaluated = bool(train.eval_every) and (
                 step % train.eval_every == 0 or step == loop.total
@@ -464,11 +499,34 @@ class Trainer:
         dist.barrier(self.info)
 
 
-def _total_steps(train, data: PreparedData, units_per_batch: int) -> int:
-    """``train.steps``, or the steps that make ``train.epochs`` passes over the data."""
+def check_train_settings(family: type, train: TrainConfig) -> None:
+    """Refuse the train settings a family's own update would ignore (``unread_train``).
+
+    Raises:
+        ConfigError: one line naming the setting.
+    """
+    if family.manual_update and train.optimizer not in (None, family.default_optimizer):
+        raise ConfigError(
+            f"train.optimizer={train.optimizer}: {family.name} trains with its own "
+            f"{family.default_optimizer} update, so no other optimizer applies"
+        )
+    defaults = TrainConfig()
+    for key in family.unread_train:
+        if getattr(train, key) != getattr(defaults, key):
+            raise ConfigError(
+                f"train.{key}={getattr(train, key)}: {family.name}'s own update does not "
+                f"read train.{key}; remove the setting"
+            )
+
+
+def _total_steps(train, data: PreparedData, batcher) -> int:
+    """``train.steps``, or the steps that make ``train.epochs`` passes over the data: whole
+    passes of the batcher's batches where it says how many a pass takes."""
     if train.epochs is None:
         return train.steps
-    per_step = max(units_per_batch * train.grad_accum, 1)
+    if batcher.batches_per_epoch:
+        return max(1, math.ceil(train.epochs * batcher.batches_per_epoch / train.grad_accum))
+    per_step = max(batcher.units_per_batch * train.grad_accum, 1)
     return max(1, math.ceil(train.epochs * data.n_units / per_step))
 
 
@@ -486,6 +544,16 @@ def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str
         k: v.pin_memory().to(device, non_blocking=True) if v.device.type == "cpu" else v.to(device)
         for k, v in batch.items()
     }
+
+
+@contextlib.contextmanager
+def _keeping_thread_count():
+    """``train.threads`` is the run's thread count, not the calling process's."""
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _install_signal_handlers(handler):
