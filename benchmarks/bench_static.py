@@ -1,5 +1,9 @@
 """textdecade Word2Vec / GloVe vs gensim / mittens, side by side, on a slice of corpus_en.
 
+textdecade trains through the engine, the Trainer that ``textdecade pretrain word2vec`` and
+``textdecade pretrain glove`` run (``textdecade.pretrain.fit.train``), so its rows time the
+code path users run: per-step scheduling, metrics and the final checkpoint included.
+
 Word2Vec (default): both train on the same words (the textdecade tokenizer's ``words``,
 the tokenizer trained once here and loaded by both) with gensim's settings: skip-gram
 (``--cbow`` for CBOW), negative 5, window 5, dim 100, sample 1e-3, min_count 5, 5 epochs,
@@ -73,11 +77,28 @@ def read_slice(mb: float) -> list[str]:
     return texts
 
 
-def later_rate(history) -> float:
+def later_rate(run) -> float:
     """Units per second after the first epoch (without torch.compile's compilation); the
     whole run's rate when there is one epoch."""
-    later = history.epochs[1:] or history.epochs
-    return history.data.n_units * len(later) / max(sum(e["seconds"] for e in later), 1e-9)
+    later = run.epochs[1:] or run.epochs
+    return run.data.n_units * len(later) / max(sum(e["seconds"] for e in later), 1e-9)
+
+
+def log_epochs(run) -> None:
+    """The engine's per-pass loss and throughput, and this process's RSS, on stderr."""
+    for e in run.epochs:
+        print(
+            f"epoch {e['epoch']}/{len(run.epochs)}: loss {e['loss']:.4f} | "
+            f"{e['units_per_s']:,.0f} {run.data.unit}/s | {e['seconds']:.1f}s | "
+            f"RSS {rss_mb():.0f} MiB",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+# What every textdecade row shares: the engine's settings for a timed run (no evaluation
+# between steps, and the one checkpoint a run always writes at its end).
+ENGINE = {"seed": 1, "eval_every": 0, "ckpt_every": 1_000_000}
 
 
 def scores(vectors) -> dict[str, float]:
@@ -99,61 +120,60 @@ def scores(vectors) -> dict[str, float]:
 
 
 def work_word2vec_td(spec: dict) -> list[dict]:
-    """textdecade Word2Vec, a row per ``pairs_per_update``, eager then compiled (one data)."""
+    """textdecade Word2Vec through the engine (``textdecade pretrain word2vec``'s Trainer),
+    a row per ``pairs_per_update``, eager then compiled; the later rows train on the first
+    one's prepared words (``data_from``)."""
     import torch
 
-    from textdecade.models import word2vec
-    from textdecade.models.static_fit import fit_static
+    from textdecade.pretrain.fit import train
     from textdecade.tokenizer import Tokenizer
 
     texts, tok = read_slice(spec["mb"]), Tokenizer.load(spec["tokenizer"])
-    meter, rows, data, keep = Meter(), [], None, None
+    meter, rows, first = Meter(), [], None
     runs = [(p, False) for p in spec["pairs_per_update"]]
     runs += [(p, True) for p in spec["compile_pairs"]]
     for pairs, compiled in runs:
         knobs = {k: spec[k] for k in ("shared_negatives", "block", "max_repeats")}
         knobs["pairs_per_update"] = pairs
-        cfg = word2vec.Config(
-            sg=spec["sg"],
-            workers=spec["workers"],
-            **{k: v for k, v in knobs.items() if v is not None},
-        )
+        model = {"sg": spec["sg"], "workers": spec["workers"]}
+        model.update({k: v for k, v in knobs.items() if v is not None})
+        settings = {
+            "model": model,
+            "train": {
+                **ENGINE,
+                "epochs": spec["epochs"],
+                "lr": spec["lr"],
+                "batch_size": spec["batch_words"],
+                "device": spec["device"],
+                "compile": compiled,
+            },
+        }
         how = "compiled" if compiled else "eager"
-        print(f"textdecade on {spec['device']}, {how}: {cfg}", file=sys.stderr)
+        print(f"textdecade on {spec['device']}, {how}: {model}", file=sys.stderr)
         cpu0 = cpu_seconds()
         if spec["device"].startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        model, history = fit_static(
-            word2vec.Model,
-            texts,
-            tok,
-            cfg,
-            epochs=spec["epochs"],
-            lr=spec["lr"],
-            batch_size=spec["batch_words"],
-            device=spec["device"],
-            log=lambda s: print(f"{s} | RSS {rss_mb():.0f} MiB", file=sys.stderr, flush=True),
-            data=data,
-            compile=compiled,
-        )
-        data, keep = history.data, keep or history  # the first owns the word stream's dir
-        n_words = history.data.n_units * spec["epochs"]
+        if first is None:  # the first row also builds the word stream (vocabulary, ids)
+            run = first = train("word2vec", texts, tokenizer=tok, settings=settings)
+        else:
+            run = train("word2vec", data_from=first.run_dir, settings=settings)
+        log_epochs(run)
+        n_words = run.data.n_units * spec["epochs"]
         row = {
-            "seconds": history.train_seconds,
-            "words_per_s": n_words / history.train_seconds,
-            "later_words_per_s": later_rate(history),
-            # the first row includes building the word stream (vocabulary, ids)
+            "seconds": run.seconds,
+            "words_per_s": n_words / run.seconds,
+            "later_words_per_s": later_rate(run),
             "cpu_s_per_Mword": (cpu_seconds() - cpu0) / n_words * 1e6,
-            "loss_last_epoch": history.epochs[-1]["loss"],
-            "vocab": len(history.data.meta["words"]),
-            "in_vocab_words": history.data.n_units,
+            "loss_last_epoch": run.epochs[-1]["loss"],
+            "vocab": len(run.data.meta["words"]),
+            "in_vocab_words": run.data.n_units,
             "pairs_per_update": pairs,
             "compiled": compiled,
             **meter.read(),  # cumulative over a sweep; before scoring
         }
         if spec["device"].startswith("cuda"):
             row["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        rows.append({**row, **scores(vectors_of(model, None))})
+        rows.append({**row, **scores(vectors_of(run.model, None))})
     meter.close()
     return rows
 
@@ -215,44 +235,40 @@ def wls_cost(w, c, bw, bc, table, x_max: float, alpha: float) -> float:
 
 
 def work_glove_td(spec: dict) -> list[dict]:
-    """textdecade GloVe on the prepared co-occurrence table (training only)."""
-    import torch
+    """textdecade GloVe through the engine on the prepared co-occurrence table (training
+    only: the run trains on the parent's prepared run, ``data_from``)."""
+    from textdecade.pretrain.fit import train
 
-    from textdecade.models import glove
-    from textdecade.models.static_fit import fit_static
-
-    torch.set_num_threads(spec["td_threads"])
-    meta = json.loads(Path(spec["meta"]).read_text(encoding="utf-8"))
-    data = glove.Model.load_prepared(Path(spec["workdir"]), meta)
-    cfg = glove.Config(**spec["config"])
+    settings = {
+        "model": spec["config"],
+        "train": {
+            **ENGINE,
+            "epochs": spec["epochs"],
+            "lr": spec["lr"],  # constant, as glove.c and mittens (the family's schedule)
+            "batch_size": spec["glove_batch"],
+            "threads": spec["td_threads"],
+            "device": "cpu",
+            "compile": spec.get("compiled", False),
+        },
+    }
     meter, cpu0 = Meter(), cpu_seconds()
-    model, history = fit_static(
-        glove.Model,
-        (),
-        None,
-        cfg,
-        epochs=spec["epochs"],
-        lr=spec["lr"],
-        min_lr_ratio=1.0,  # constant, as glove.c and mittens
-        batch_size=spec["glove_batch"],
-        data=data,
-        log=lambda s: print(f"{s} | RSS {rss_mb():.0f} MiB", file=sys.stderr, flush=True),
-        compile=spec.get("compiled", False),
-    )
-    nnz, seconds = len(data.train), history.train_seconds
+    run = train("glove", data_from=spec["prepared"], settings=settings)
+    log_epochs(run)
+    nnz, seconds = len(run.data.train), run.seconds
     row = {
         "seconds": seconds,
         "passes": spec["epochs"],
         "nonzeros_per_s": nnz * spec["epochs"] / seconds,
-        "later_nonzeros_per_s": later_rate(history),
+        "later_nonzeros_per_s": later_rate(run),
         "cpu_s": cpu_seconds() - cpu0,
         "nonzeros_per_cpu_s": nnz * spec["epochs"] / (cpu_seconds() - cpu0),
-        "cost_reported": history.epochs[-1]["loss"],  # running mean over the last epoch
+        "cost_reported": run.epochs[-1]["loss"],  # mean step cost over the last epoch
         **meter.read(),
     }
     meter.close()
+    model, cfg = run.model, run.model.config
     params = [t.detach().double().numpy() for t in (model.w, model.c, model.bw, model.bc)]
-    row["cost_final"] = wls_cost(*params, data.train, cfg.x_max, cfg.alpha)
+    row["cost_final"] = wls_cost(*params, run.data.train, cfg.x_max, cfg.alpha)
     return [{**row, **scores(vectors_of(model, None))}]
 
 
@@ -263,8 +279,9 @@ def work_glove_mittens(spec: dict) -> list[dict]:
     from textdecade.data.cooccurrence import load_cooccurrences
     from textdecade.eval.vectors import Vectors
 
-    meta = json.loads(Path(spec["meta"]).read_text(encoding="utf-8"))
-    table = load_cooccurrences(Path(spec["workdir"]) / "cooccurrence")
+    prepared = Path(spec["prepared"])
+    meta = json.loads((prepared / "data_meta.json").read_text(encoding="utf-8"))
+    table = load_cooccurrences(prepared / "data" / "cooccurrence")
     v = len(meta["words"])
     meter, cpu0 = Meter(), cpu_seconds()
     x = np.zeros((v, v))  # (V, V): building it counts as mittens' memory
@@ -378,17 +395,16 @@ def run_word2vec(args, spec: dict) -> None:
 
 
 def run_glove(args, spec: dict, texts: list[str], tok) -> None:
-    from textdecade.models import glove
+    from textdecade.pretrain.fit import prepare
 
     config = {"d_model": args.dim, "window": args.glove_window, "x_max": 100.0, "alpha": 0.75}
     config.update(min_count=5, max_vocab_size=args.glove_vocab, count_workers=args.workers)
     config.update(workers=args.workers)  # Hogwild processes, as glove.c's threads
     work = tempfile.TemporaryDirectory(prefix="bench-glove-")
+    prepared = Path(work.name) / "prepared"
     t0 = time.perf_counter()
-    data = glove.Model.prepare(texts, tok, glove.Config(**config), Path(work.name))
+    data = prepare("glove", texts, run_dir=prepared, tokenizer=tok, settings={"model": config})
     count_s = time.perf_counter() - t0
-    meta_path = Path(work.name) / "bench_meta.json"
-    meta_path.write_text(json.dumps(data.meta), encoding="utf-8")
     v, nnz = len(data.meta["words"]), len(data.train)
     print(
         f"GloVe: top {v} words (min_count 5), window {args.glove_window}, {nnz:,} nonzeros "
@@ -397,7 +413,7 @@ def run_glove(args, spec: dict, texts: list[str], tok) -> None:
         f"{args.epochs} passes (mittens {args.mittens_iters or args.epochs}); threads: "
         f"textdecade {args.workers} Hogwild processes, mittens' BLAS {args.workers}"
     )
-    spec.update(workdir=work.name, meta=str(meta_path), config=config, lr=args.glove_lr)
+    spec.update(prepared=str(prepared), config=config, lr=args.glove_lr)
     spec.update(glove_batch=args.glove_batch, td_threads=args.glove_td_threads)
     spec["mittens_iters"] = args.mittens_iters or args.epochs
     rows = {"textdecade": spawn("glove-td", spec)[0]}

@@ -13,7 +13,7 @@ from tests.conftest import data_path
 from textdecade.errors import ConfigError
 from textdecade.eval.vectors import vectors_of
 from textdecade.models import glove
-from textdecade.models.static_fit import fit_static
+from textdecade.pretrain.fit import train
 
 FILES = ("gensim_enwiki_sample.txt", "nltk_abc_news.txt")
 # Measured on these files with the fixture's settings (benchmarks/RESULTS.md, "Word2Vec and
@@ -42,34 +42,26 @@ def tokenizer():
     return Tokenizer.train(read_texts(), vocab_size=8000)
 
 
+def fit(texts, tokenizer, model: dict, **train_settings):
+    """GloVe through the engine (``textdecade pretrain glove``'s path): AdaGrad at a constant
+    rate, seed 1, no evaluations between steps, one torch thread in the main process (the
+    4096-nonzero updates gain little from intra-op threads, and on shared cores OpenMP's
+    spinning threads made them several times slower; measured)."""
+    settings = {"seed": 1, "eval_every": 0, "threads": 1, **train_settings}
+    return train("glove", texts, tokenizer=tokenizer, settings={"model": model, "train": settings})
+
+
 @pytest.fixture(scope="module")
-def trained(tokenizer, tmp_path_factory):
-    cfg = glove.Config(d_model=50, window=5, max_vocab_size=10_000)
-    threads = torch.get_num_threads()
-    # One thread: the 4096-nonzero updates gain little from intra-op threads, and on shared
-    # cores OpenMP's spinning threads made them several times slower (measured).
-    torch.set_num_threads(1)
-    try:
-        model, history = fit_static(
-            glove.Model,
-            read_texts(),
-            tokenizer,
-            cfg,
-            epochs=10,
-            lr=0.1,
-            min_lr_ratio=1.0,
-            batch_size=65_536,
-            workdir=tmp_path_factory.mktemp("glove"),
-        )
-    finally:
-        torch.set_num_threads(threads)
-    return model, history, vectors_of(model, tokenizer)
+def trained(tokenizer):
+    model = {"d_model": 50, "window": 5, "max_vocab_size": 10_000, "x_max": 100.0}
+    run = fit(read_texts(), tokenizer, model, epochs=10, lr=0.1, batch_size=65_536)
+    return run.model, run, vectors_of(run.model, tokenizer)
 
 
 @pytest.mark.slow
 def test_cost_falls_and_neighbours_make_sense(trained):
-    _, history, vectors = trained
-    costs = [e["loss"] for e in history.epochs]
+    _, run, vectors = trained
+    costs = [e["loss"] for e in run.epochs]
     assert costs[-1] < 0.7 * costs[0]
     near = {w for w, _ in vectors.most_similar("July", topn=10)}
     assert len(near & MONTHS) >= 5, near
@@ -146,48 +138,39 @@ def test_batches_keep_the_shuffled_order():
     assert updates.diff(dim=1).ge(0).all() and updates[1:, 0].lt(updates[:-1, -1]).any()
 
 
-def fit_small(tokenizer, workers: int = 1, **kwargs):
+def fit_small(tokenizer, workers: int = 1, **train_settings):
     """Three passes of a small GloVe on the first 2,000 lines."""
-    cfg = glove.Config(d_model=16, window=4, max_vocab_size=3000, workers=workers)
-    return fit_static(
-        glove.Model,
-        read_texts(2000),
-        tokenizer,
-        cfg,
-        epochs=3,
-        lr=0.1,
-        min_lr_ratio=1.0,
-        batch_size=50_000,
-        **kwargs,
+    model = {"d_model": 16, "window": 4, "max_vocab_size": 3000, "workers": workers}
+    model["x_max"] = 100.0
+    return fit(
+        read_texts(2000), tokenizer, model, epochs=3, lr=0.1, batch_size=50_000, **train_settings
     )
 
 
 def test_learns_on_the_test_device(tokenizer):
     """TEXTDECADE_TEST_DEVICE (cpu here; cuda in benchmarks/gpu.sh): the cost falls."""
-    _, history = fit_small(tokenizer, device=os.environ.get("TEXTDECADE_TEST_DEVICE", "cpu"))
-    costs = [e["loss"] for e in history.epochs]
+    run = fit_small(tokenizer, device=os.environ.get("TEXTDECADE_TEST_DEVICE", "cpu"))
+    costs = [e["loss"] for e in run.epochs]
     assert costs[2] < costs[0] and np.isfinite(costs).all()
 
 
-def test_compiled_update_lands_where_the_eager_one_does(tokenizer, tmp_path):
+def test_compiled_update_lands_where_the_eager_one_does(tokenizer):
     """``train.compile`` on the test device: full slices compiled, the short last one eager."""
     device = os.environ.get("TEXTDECADE_TEST_DEVICE", "cpu")
     costs = {}
     for compiled in (False, True):
-        model, history = fit_small(
-            tokenizer, workdir=tmp_path / str(compiled), device=device, compile=compiled
-        )
-        costs[compiled] = model.evaluate(history.data)["cost"]
+        run = fit_small(tokenizer, device=device, compile=compiled)
+        costs[compiled] = run.model.evaluate(run.data)["cost"]
     assert not glove.compiled_adagrad_update().failed  # compiled, not the eager fallback
     assert costs[True] == pytest.approx(costs[False], rel=1e-3), costs
 
 
-def test_hogwild_workers_learn_as_one_process(tokenizer, tmp_path):
+def test_hogwild_workers_learn_as_one_process(tokenizer):
     """Two worker processes update the parent's tables and reach one process's cost."""
     costs = {}
     for workers in (1, 2):
-        model, history = fit_small(tokenizer, workers, workdir=tmp_path / str(workers))
-        costs[workers] = model.evaluate(history.data)["cost"]
+        run = fit_small(tokenizer, workers)
+        costs[workers] = run.model.evaluate(run.data)["cost"]
     # Measured: 0.01150 (one process) and 0.01151 (two).
     assert costs[2] == pytest.approx(costs[1], rel=0.05), costs
 

@@ -10,8 +10,8 @@ import torch
 
 from tests.conftest import data_path
 from textdecade.eval.vectors import vectors_of
-from textdecade.models import chunk, sgns, word2vec
-from textdecade.models.static_fit import fit_static
+from textdecade.models import chunk, sgns
+from textdecade.pretrain.fit import train
 
 # Measured on the two files below (1.18M words, 8k BPE words, CBOW, 5 epochs, lr 0.05, 2
 # workers; benchmarks/RESULTS.md, Word2Vec): this kernel 3.2-4.0% of questions-words right
@@ -110,11 +110,16 @@ def cbow_vectors():
         with open(data_path("corpus_en", name), encoding="utf-8") as f:
             texts += [line.strip() for line in f if line.strip()]
     tok = Tokenizer.train(texts, vocab_size=8000)
-    cfg = word2vec.Config(sg=False, workers=2)
-    model, history = fit_static(
-        word2vec.Model, texts, tok, cfg, epochs=5, lr=0.05, batch_size=20_000
+    run = train(
+        "word2vec",
+        texts,
+        tokenizer=tok,
+        settings={
+            "model": {"sg": False, "workers": 2},
+            "train": {"epochs": 5, "lr": 0.05, "batch_size": 20_000, "seed": 1, "eval_every": 0},
+        },
     )
-    return history, vectors_of(model, None)
+    return run, vectors_of(run.model, None)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from tests.conftest import data_path
 from textdecade.errors import ConfigError, CorpusError
 from textdecade.eval.vectors import vectors_of
 from textdecade.models import word2vec
-from textdecade.models.static_fit import fit_static
+from textdecade.pretrain.fit import train
 
 # Measured with the fixture's settings (benchmarks/RESULTS.md, "Word2Vec and GloVe"): 367 of
 # 7,014 questions-words answered right (5.2%; 4.2% before pairs were spread over the chunk;
@@ -46,20 +46,19 @@ def tokenizer():
     return Tokenizer.train(read_texts(), vocab_size=8000)
 
 
-@pytest.fixture(scope="module")
-def trained(tokenizer, tmp_path_factory):
-    cfg = word2vec.Config(workers=2)
-    model, history = fit_static(
-        word2vec.Model,
-        read_texts(),
-        tokenizer,
-        cfg,
-        epochs=5,
-        lr=0.025,
-        batch_size=20_000,
-        workdir=tmp_path_factory.mktemp("w2v"),
+def fit(texts, tokenizer, model: dict, **train_settings):
+    """Word2Vec through the engine (``textdecade pretrain word2vec``'s path): the tiny
+    preset's SGD with linear decay, seed 1, no evaluations between steps."""
+    settings = {"seed": 1, "eval_every": 0, "device": DEVICE, **train_settings}
+    return train(
+        "word2vec", texts, tokenizer=tokenizer, settings={"model": model, "train": settings}
     )
-    return model, history, vectors_of(model, tokenizer)
+
+
+@pytest.fixture(scope="module")
+def trained(tokenizer):
+    run = fit(read_texts(), tokenizer, {"workers": 2}, epochs=5, lr=0.025, batch_size=20_000)
+    return run.model, run, vectors_of(run.model, tokenizer)
 
 
 @pytest.mark.slow
@@ -110,27 +109,23 @@ def test_oov_without_backoff_names_the_word(trained):
         plain["farmerss"]
 
 
-def test_workers_1_is_reproducible(tokenizer, tmp_path):
+def test_workers_1_is_reproducible(tokenizer):
     texts = read_texts(400)
-    cfg = word2vec.Config(workers=1, d_model=32, min_count=3)
-    runs = [
-        fit_static(word2vec.Model, texts, tokenizer, cfg, epochs=1, batch_size=5000, seed=7)[0]
-        for _ in range(2)
-    ]
+    model = {"workers": 1, "d_model": 32, "min_count": 3}
+    runs = [fit(texts, tokenizer, model, epochs=1, batch_size=5000, seed=7).model for _ in "ab"]
     assert torch.equal(runs[0].in_vectors, runs[1].in_vectors)
     assert torch.equal(runs[0].out_vectors, runs[1].out_vectors)
-    other = fit_static(word2vec.Model, texts, tokenizer, cfg, epochs=1, batch_size=5000, seed=8)
-    assert not torch.equal(runs[0].in_vectors, other[0].in_vectors)
+    other = fit(texts, tokenizer, model, epochs=1, batch_size=5000, seed=8).model
+    assert not torch.equal(runs[0].in_vectors, other.in_vectors)
 
 
 @pytest.mark.parametrize("sg", [False, True])
 def test_learns_on_the_test_device(tokenizer, sg):
     """CBOW and skip-gram on TEXTDECADE_TEST_DEVICE (cpu here; cuda in benchmarks/gpu.sh)."""
     texts = read_texts(3000)
-    cfg = word2vec.Config(sg=sg, workers=1, d_model=50)
     lr = 0.025 if sg else 0.05
-    _, history = fit_static(word2vec.Model, texts, tokenizer, cfg, epochs=2, lr=lr, device=DEVICE)
-    losses = [e["loss"] for e in history.epochs]
+    run = fit(texts, tokenizer, {"sg": sg, "workers": 1, "d_model": 50}, epochs=2, lr=lr)
+    losses = [e["loss"] for e in run.epochs]
     assert losses[1] < losses[0] < 4.16
 
 
@@ -139,11 +134,9 @@ def test_compiled_update_in_hogwild_workers(tokenizer):
     worker and learn as the eager ones do."""
     texts = read_texts(3000)
     for sg, lr in ((True, 0.025), (False, 0.05)):
-        cfg = word2vec.Config(sg=sg, workers=2, d_model=50)
-        _, history = fit_static(
-            word2vec.Model, texts, tokenizer, cfg, epochs=2, lr=lr, compile=True
-        )
-        losses = [e["loss"] for e in history.epochs]
+        model = {"sg": sg, "workers": 2, "d_model": 50}
+        run = fit(texts, tokenizer, model, epochs=2, lr=lr, compile=True, device="cpu")
+        losses = [e["loss"] for e in run.epochs]
         assert losses[1] < losses[0] < 4.16, (sg, losses)
 
 
