@@ -206,9 +206,15 @@ class TrainConfig:
     tensorboard: bool = False
     threads: int | None = None  # torch intra-op threads on CPU; None leaves torch's default
     parallel: str = "ddp"  # under torchrun: ddp (replicas) | fsdp (sharded; block models only)
+    # Per-block gradient norms and activation statistics in metrics.jsonl, on the first step
+    # and every N steps (pretrain/diagnostics.py); 0 turns them off.
+    diagnostics_every: int = 0
 
     def __post_init__(self) -> None:
         check_fields("train", self, _TRAIN_RULES)
+        if self.diagnostics_every and self.parallel == "fsdp":
+            # Each rank holds a shard of every gradient: a block's norm would be a shard's.
+            raise ConfigError("train.diagnostics_every needs whole gradients: use parallel=ddp")
 
 
 _TRAIN_RULES = {
@@ -236,6 +242,7 @@ _TRAIN_RULES = {
     # 0 used to mean "torch's default" by accident (a truthiness test); None says that.
     "threads": optional(POSITIVE_INT, "torch's default"),
     "parallel": one_of(PARALLEL),
+    "diagnostics_every": Rule(NON_NEGATIVE_INT.test, "a non-negative integer, 0 for none"),
 }
 
 

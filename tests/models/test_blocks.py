@@ -294,7 +294,7 @@ def test_cli_says_a_bad_name_in_one_line(capsys, tmp_path):
     assert len(lines) == 1 and "model.norm_type='bogus'" in lines[0] and "rmsnorm" in lines[0]
 
 
-def test_families_declare_their_fsdp_units():
+def test_families_declare_their_blocks():
     torch.manual_seed(0)
     g, b, t = _build("gpt"), _build("bert"), _build("transformer")
     assert fsdp.fsdp_blocks(g) == list(g.h)

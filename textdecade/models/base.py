@@ -143,12 +143,14 @@ class Family(nn.Module, metaclass=ABCMeta):
         """Training FLOPs per token (6N + attention) for MFU; 0 when it does not apply."""
         return 0.0
 
-    def fsdp_units(self) -> list[nn.Module]:
-        """The modules ``train.parallel=fsdp`` shards one by one, in forward order.
+    def blocks(self) -> list[nn.Module]:
+        """The family's repeated blocks (layers), in forward order.
 
-        A family's repeated blocks (each a ZeRO-3 unit whose parameters are gathered just
-        before it runs); the engine shards the rest with the root. Empty (the default)
-        when the family has no such blocks: FSDP then refuses it with one line.
+        ``train.parallel=fsdp`` shards them one by one (each a ZeRO-3 unit whose
+        parameters are gathered just before it runs; the rest is sharded with the root),
+        and ``train.diagnostics_every`` measures gradients and activations block by block.
+        Empty (the default) when the family has no such blocks: FSDP then refuses it with
+        one line, and diagnostics have no layers to report.
         """
         return []
 

@@ -222,7 +222,7 @@ class Model(Family, MaskedLM):
         self._eval_batch_size = 8
         self._eval_batcher: MaskedLMBatcher | None = None
 
-    def fsdp_units(self) -> list[nn.Module]:
+    def blocks(self) -> list[nn.Module]:
         """The encoder layers."""
         return list(self.layer)
 

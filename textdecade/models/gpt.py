@@ -171,7 +171,7 @@ class Model(Family, Generates):
         init_normal_(module, self.config.init_std)
         scale_residual_init_(module, self.config.n_layers, self.config.init_std)
 
-    def fsdp_units(self) -> list[nn.Module]:
+    def blocks(self) -> list[nn.Module]:
         """The decoder blocks."""
         return list(self.h)
 

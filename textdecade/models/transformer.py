@@ -108,7 +108,7 @@ class Model(EncoderDecoderFamily):
     def state_size(self) -> int:
         return self.config.d_model
 
-    def fsdp_units(self) -> list[nn.Module]:
+    def blocks(self) -> list[nn.Module]:
         """The encoder blocks, then the decoder blocks (the order of a forward pass)."""
         return [*self.encoder, *self.decoder]
 

@@ -272,8 +272,9 @@ class Model(PoolOwner, Family, StaticVectors):
     manual_update = True
     default_optimizer = "sgd"
     default_schedule = "linear"
-    # The sparse update has no gradient norm, moments or decay, and trains in float32.
-    unread_train = ("clip", "weight_decay", "beta1", "beta2", "dtype")
+    # The sparse update has no gradients to clip or diagnose, no moments or decay, and
+    # trains in float32.
+    unread_train = ("clip", "weight_decay", "beta1", "beta2", "dtype", "diagnostics_every")
 
     def __init__(self, config: Config, meta: dict[str, Any]):
         super().__init__(config, meta)

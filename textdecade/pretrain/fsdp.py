@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 def fsdp_blocks(model: nn.Module, precision: Any = None) -> list[nn.Module]:
     """The blocks FSDP shards one by one, as the family declares them
-    (:meth:`~textdecade.models.base.Family.fsdp_units`); a one-line ConfigError when none."""
+    (:meth:`~textdecade.models.base.Family.blocks`); a one-line ConfigError when none."""
     name = getattr(model, "name", "") or type(model).__name__
     if getattr(model, "manual_update", False):
         raise ConfigError(
@@ -40,7 +40,7 @@ def fsdp_blocks(model: nn.Module, precision: Any = None) -> list[nn.Module]:
             "train.parallel=fsdp trains in bf16 or fp32, not fp16 with loss scaling; "
             "set train.dtype=bf16 (or fp32)"
         )
-    blocks = model.fsdp_units() if isinstance(model, Family) else []
+    blocks = model.blocks() if isinstance(model, Family) else []
     if not blocks:
         raise ConfigError(
             f"train.parallel=fsdp shards transformer blocks and {name} has none; "

@@ -31,6 +31,7 @@ from textdecade.pretrain import checkpoint as ckpt
 from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp, rundir
 from textdecade.pretrain.device import peak_flops, select_device, select_precision
+from textdecade.pretrain.diagnostics import LayerProbe
 from textdecade.pretrain.optim import build_optimizer
 from textdecade.pretrain.progress import MetricsLog, Progress, human
 from textdecade.pretrain.schedules import lr_at
@@ -78,6 +79,8 @@ class _Loop:
     units_per_step: int
     n_params: int
     total: int  # the steps of the whole run
+    probe: LayerProbe | None = None  # train.diagnostics_every
+    layers: dict[str, list] = field(default_factory=dict)  # the probe's last reading
     step: int = 0
     last: dict[str, float] = field(default_factory=dict)
 
@@ -326,6 +329,8 @@ class Trainer:
             n_params=sum(p.numel() for p in model.parameters()),
             total=_total_steps(train, data, batcher),
         )
+        if train.diagnostics_every:
+            loop.probe = LayerProbe(model.blocks())
         checkpoint = ckpt.latest_checkpoint(self.run_dir) if resuming else None
         if checkpoint is not None:
             ckpt.restore(checkpoint, model, optimizer, self.info)
@@ -354,6 +359,11 @@ class Trainer:
                 warmup=train.warmup_steps,
                 min_ratio=train.min_lr_ratio,
             )
+            diagnose = loop.probe is not None and (
+                loop.step == 0 or (loop.step + 1) % train.diagnostics_every == 0
+            )
+            if diagnose:
+                loop.probe.arm()
             step_loss = self._train_step(loop, lr)
             loop.step += 1
             step = loop.step
@@ -362,6 +372,8 @@ class Trainer:
             # be queued, so a rate over many steps is right, a single step's time is not).
             record = {"step": step, "lr": lr, "epoch": round(loop.batcher.epoch, 4)}
             record["seconds"] = round(time.perf_counter() - started, 4)
+            if diagnose:
+                record["layers"] = loop.layers
             pending.append((record, step_loss))
             logged = step % train.log_every == 0 or step == loop.total
             evaluated = bool(train.eval_every) and (
@@ -401,16 +413,7 @@ class Trainer:
         """One step: the family's hand-written update, or backward and the optimizer."""
         train = self.config.train
         if not self.Model.manual_update:
-            return self._optimizer_step(
-                loop.step_fn,
-                loop.model,
-                loop.optimizer,
-                loop.scaler,
-                self.precision,
-                loop.batcher,
-                self.device,
-                lr,
-            )
+            return self._optimizer_step(loop, lr)
         step_loss: torch.Tensor | float = 0.0
         for _ in range(train.grad_accum):
             batch = _to_device(dist.rank_slice(next(loop.batcher), self.info), self.device)
@@ -438,16 +441,15 @@ class Trainer:
                 )
             )
 
-    def _optimizer_step(
-        self, step_fn, model, optimizer, scaler, precision, batcher, device, lr
-    ) -> torch.Tensor:
+    def _optimizer_step(self, loop: _Loop, lr: float) -> torch.Tensor:
         """One optimizer step over ``grad_accum`` micro-batches; the mean loss, on the device."""
-        train = self.config.train
+        train, device, precision = self.config.train, self.device, self.precision
+        model, optimizer, scaler, step_fn = loop.model, loop.optimizer, loop.scaler, loop.step_fn
         for group in optimizer.param_groups:
             group["lr"] = lr
         total = torch.zeros((), device=device)
         for micro in range(train.grad_accum):
-            batch = _to_device(dist.rank_slice(next(batcher), self.info), device)
+            batch = _to_device(dist.rank_slice(next(loop.batcher), self.info), device)
             sync = micro == train.grad_accum - 1 or not self.info.enabled
             with fsdp.grad_sync(step_fn, model, sync):  # backward inside: FSDP reads it there
                 with precision.autocast(device):
@@ -457,8 +459,12 @@ class Trainer:
                 else:
                     loss.backward()
             total += loss.detach().float()
+            if loop.probe is not None:
+                loop.probe.active = False  # the first micro-batch's activations suffice
         if scaler is not None:
             scaler.unscale_(optimizer)
+        if loop.probe is not None and loop.probe.armed:
+            loop.layers = loop.probe.read()  # the whole step's gradients, before clipping
         if train.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), train.clip)
         if scaler is not None:
