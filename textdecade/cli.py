@@ -25,6 +25,7 @@ from textdecade.commands import (
     cmd_export_hf,
     cmd_generate,
     cmd_import_hf,
+    cmd_lab,
     cmd_plot,
     cmd_pretrain,
     cmd_tokenizer_train,
@@ -347,6 +348,48 @@ def _register_decade(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
+def _register_lab(sub) -> None:
+    """``textdecade lab``."""
+    from textdecade.lab.experiments import EXPERIMENTS
+
+    listing = "\n".join(f"  {e.name:<11} {e.paper}" for e in EXPERIMENTS.values())
+    p = _add(
+        sub,
+        "lab",
+        "rerun one of the decade's deep-learning lessons as an experiment with a report",
+        f"experiments:\n{listing}\n\nexamples:\n  textdecade lab depth                 "
+        "# GPT, tiny preset, 3 seeds, built-in sample\n  textdecade lab optimizer --family "
+        "bert --seeds 2 -o lab-opt\n  textdecade lab norm --preset small --device cuda",
+        cmd_lab,
+    )
+    p.add_argument("experiment", metavar="EXPERIMENT", help=", ".join(EXPERIMENTS))
+    _add_corpus_args(p)
+    p.add_argument("--family", help="gpt (default), bert, transformer or seq2seq")
+    p.add_argument("--preset", default="tiny", choices=["tiny", "small"])
+    p.add_argument("--seeds", type=int, default=3, help="runs per variant (default: 3)")
+    p.add_argument("--variants", nargs="+", metavar="NAME", help="a subset of the variants")
+    p.add_argument(
+        "--depths",
+        nargs="+",
+        type=int,
+        metavar="N",
+        help="layer counts instead of the experiment's",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting of every cell",
+    )
+    p.add_argument("-o", "--output", help="output directory (default: lab-EXPERIMENT)")
+    p.add_argument("--device", help=DEVICE_HELP)
+    p.add_argument("--resume", action="store_true", help="continue a run made with other settings")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the experiment in the directory"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
 def _register_translate(sub) -> None:
     """``textdecade translate``."""
     p = _add(
@@ -428,6 +471,7 @@ REGISTER = (
     _register_interop,
     _register_generate,
     _register_decade,
+    _register_lab,
     _register_translate,
     _register_plot,
 )

@@ -286,9 +286,40 @@ def cmd_decade(args) -> int:
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
+    return _print_report(report)
+
+
+def _print_report(report) -> int:
     print(report.read_text(encoding="utf-8"))
     print(f"report -> {report}")
     return 0
+
+
+# ------------------------------------------------------------------------------ lab
+def cmd_lab(args) -> int:
+    from textdecade.lab import LabSettings, run_lab
+
+    settings = LabSettings(
+        experiment=args.experiment,
+        family=args.family,
+        preset=args.preset,
+        seeds=args.seeds,
+        corpus=list(args.corpus or ()),
+        dataset=args.dataset,
+        max_texts=args.max_texts,
+        overrides=list(args.set or ()),
+        variants=list(args.variants or ()),
+        depths=list(args.depths or ()),
+    )
+    report = run_lab(
+        args.output or f"lab-{args.experiment}",
+        settings,
+        device=args.device,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
+    return _print_report(report)
 
 
 # ------------------------------------------------------------------------------ translate
