@@ -3,8 +3,9 @@
 A checkpoint directory is written under a temporary name and renamed into place once
 every file in it (weights, optimizer, RNG states, batcher cursor) is on disk and a
 ``COMPLETE`` marker has been written, so a run killed at any instant leaves either the
-previous checkpoints or the new one, never half of one. Loading skips (with a warning)
-any checkpoint that is partial or unreadable and falls back to the previous one.
+previous checkpoints or the new one, never half of one. The marker records every file's
+size and sha256; loading verifies them all and skips (with one warning line) a checkpoint
+that is partial, truncated, altered or unreadable, falling back to the previous one.
 
 The files are the same however the run was parallelised: under FSDP, rank 0 writes the
 full state that :func:`textdecade.pretrain.distributed.full_state` gathered, and reads it
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import random
@@ -26,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 
 from textdecade.errors import CheckpointError, UserError
@@ -38,6 +40,7 @@ from textdecade.pretrain.optim import load_optimizer_state, optimizer_state
 STATE_DIR = "state"
 _PREFIX = "step_"
 _MARKER = "COMPLETE"
+_CHUNK = 1 << 20  # hash in 1 MiB reads: constant memory whatever the model's size
 
 
 @dataclass
@@ -127,11 +130,15 @@ def save_checkpoint(
             (tmp / "optimizer.json").write_text(meta, encoding="utf-8")
         save_file(rng_state(), str(tmp / "rng.safetensors"))
         (tmp / "trainer.json").write_text(json.dumps({"step": step, **trainer_state}))
-        for name in os.listdir(tmp):
+        files = {}
+        for name in sorted(os.listdir(tmp)):
             set_default_mode(tmp / name)
-            with open(tmp / name, "rb") as f:
-                os.fsync(f.fileno())
-        (tmp / _MARKER).write_text("ok\n")
+            files[name] = _digest_and_sync(tmp / name)
+        marker = tmp / _MARKER
+        marker.write_text(json.dumps({"files": files}, indent=1, sort_keys=True) + "\n")
+        set_default_mode(marker)
+        with open(marker, "rb") as f:
+            os.fsync(f.fileno())
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         _fsync_dir(state_dir)
@@ -149,6 +156,52 @@ def save_checkpoint(
     return final
 
 
+def _digest_and_sync(path: Path) -> dict[str, Any]:
+    """Size and sha256 of a file just written, and fsync it: one pass over bytes still in
+    the page cache (the fsync needed the open file anyway)."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+        os.fsync(f.fileno())
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def _verify_files(path: Path) -> None:
+    """Check every file the marker records against its size and sha256.
+
+    A marker written before checksums were recorded (the text ``ok``) records nothing;
+    such a checkpoint is checked only by opening its files in :func:`_read`, so runs
+    written by older versions still resume.
+    """
+    text = (path / _MARKER).read_text(encoding="utf-8")
+    if text.strip() == "ok":
+        return
+    try:
+        files = json.loads(text)["files"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise CheckpointError(f"{_MARKER} marker is corrupt") from None
+    for name, want in sorted(files.items()):
+        file = path / name
+        if not file.is_file():
+            raise CheckpointError(f"{name} is missing")
+        size = file.stat().st_size
+        if size != want["bytes"]:
+            raise CheckpointError(f"{name} is {size} bytes, {want['bytes']} were written")
+        if _digest(file) != want["sha256"]:
+            raise CheckpointError(f"{name} has changed since it was written (sha256 differs)")
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _prune(state_dir: Path, keep_last: int) -> None:
     complete = sorted(p for p in state_dir.glob(f"{_PREFIX}*") if (p / _MARKER).exists())
     for old in complete[: max(len(complete) - max(keep_last, 1), 0)]:
@@ -158,10 +211,18 @@ def _prune(state_dir: Path, keep_last: int) -> None:
 def _read(path: Path) -> Checkpoint:
     if not (path / _MARKER).exists():
         raise CheckpointError("no COMPLETE marker (the write was interrupted)")
+    _verify_files(path)
     trainer = json.loads((path / "trainer.json").read_text())
-    for name in ("model.safetensors", "rng.safetensors"):
-        with safe_open(str(path / name), framework="pt") as f:
-            list(f.keys())
+    names = ["model.safetensors", "rng.safetensors"]
+    if (path / "optimizer.json").exists() or (path / "optimizer.safetensors").exists():
+        names.append("optimizer.safetensors")
+        json.loads((path / "optimizer.json").read_text(encoding="utf-8"))
+    for name in names:
+        try:
+            with safe_open(str(path / name), framework="pt") as f:
+                list(f.keys())
+        except SafetensorError as exc:
+            raise CheckpointError(f"{name} is not a readable safetensors file ({exc})") from None
     return Checkpoint(path=path, step=int(trainer["step"]), trainer=trainer)
 
 
@@ -173,9 +234,10 @@ def latest_checkpoint(run_dir: Path, quiet: bool = False) -> Checkpoint | None:
     for path in sorted(state_dir.glob(f"{_PREFIX}*"), reverse=True):
         try:
             return _read(path)
-        except (CheckpointError, OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        except (CheckpointError, OSError, ValueError, KeyError, TypeError) as exc:
             if not quiet:
-                warnings.warn(f"skipping checkpoint {path.name}: {exc}", stacklevel=2)
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                warnings.warn(f"skipping checkpoint {path.name}: {reason}", stacklevel=2)
     return None
 
 
