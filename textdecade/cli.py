@@ -288,7 +288,9 @@ def _register_interop(sub) -> None:
         else:
             p.add_argument("directory", help="a HF model directory (config.json + weights)")
             p.add_argument("-o", "--output", required=True, help="the run directory to write")
-            p.add_argument("--overwrite", action="store_true")
+        p.add_argument(
+            "--overwrite", action="store_true", help="replace what the output directory holds"
+        )
 
 
 def _register_generate(sub) -> None:

@@ -135,7 +135,7 @@ def import_hf_run(
     from textdecade.pretrain.rundir import (
         DATA_META,
         TOKENIZER,
-        prepare_run_dir,
+        claim_output_dir,
         save_weights,
         write_config,
     )
@@ -150,7 +150,7 @@ def import_hf_run(
             "(load the HF directory with td.load instead)"
         )
     run_dir = Path(run_dir)
-    prepare_run_dir(run_dir, imported.family, resume=False, overwrite=overwrite)
+    claim_output_dir(run_dir, overwrite=overwrite)  # import has no --resume to suggest
     embed = {"pooling": imported.pooling, "normalize": imported.normalize}
     embed["max_len"] = imported.framing.max_len
     write_json(run_dir / DATA_META, {**imported.meta, "embed": embed})
@@ -163,20 +163,28 @@ def import_hf_run(
 # ---------------------------------------------------------------------- export
 
 
-def export_hf(handle: Any, out_dir: str | Path) -> Path:
+def export_hf(
+    handle: Any, out_dir: str | Path, *, overwrite: bool = False, source: str | Path | None = None
+) -> Path:
     """Write a loaded textdecade BERT or GPT model as a HF transformers directory.
 
     Args:
         handle: a loaded model, ``textdecade.load(run)`` (anything with ``family``,
             ``model`` and ``tokenizer``; the api floor loads, this floor writes files).
-        out_dir: the directory to write (created; existing files of the same names are
-            replaced atomically).
+        out_dir: the directory to write (created). One that holds a run or other files is
+            refused unless ``overwrite`` (a run in it is then replaced; other files of the
+            same names are replaced atomically).
+        overwrite: write into a directory that is not empty.
+        source: the directory the model was loaded from (default: ``handle.run_dir``);
+            ``out_dir`` may never be it or hold it, even with ``overwrite``.
 
     Returns:
         ``out_dir``, holding ``config.json``, ``model.safetensors`` (``BertForMaskedLM`` /
         ``GPT2LMHeadModel`` names), ``tokenizer.json``, ``tokenizer_config.json`` and
         ``special_tokens_map.json``.
     """
+    from textdecade.pretrain.rundir import claim_output_dir
+
     model, tokenizer = handle.model, handle.tokenizer
     kind = EXPORTS.get(handle.family)
     if kind is None:
@@ -186,9 +194,16 @@ def export_hf(handle: Any, out_dir: str | Path) -> Path:
         )
     check_exportable(kind, model.config)  # before anything is written
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output path {out} is a file, not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    source = source if source is not None else getattr(handle, "run_dir", None)
+    if source is not None:
+        src, dst = Path(source).resolve(), out.resolve()
+        if dst == src or dst in src.parents:
+            # Even with --overwrite: replacing the source would destroy what is being exported.
+            raise UserError(
+                f"export: the output {out} is (or holds) the model being exported, {source}; "
+                "choose another -o directory"
+            )
+    claim_output_dir(out, overwrite=overwrite)
     with atomic_path(out / "model.safetensors") as tmp:
         save_file(state_to_hf(kind, model), str(tmp), metadata={"format": "pt"})
     write_json(out / "config.json", config_to_hf(kind, model, tokenizer))

@@ -65,25 +65,45 @@ def prepare_run_dir(run_dir: Path, family: str, *, resume: bool, overwrite: bool
         raise UserError(
             f"--resume: nothing to resume in {run_dir} (it {where}); drop --resume to start a run"
         )
-    if is_run_dir(run_dir):
+    if resume and not overwrite:
         existing = read_config_dict(run_dir)["family"]
-        if overwrite:
-            shutil.rmtree(run_dir)
-        elif resume:
-            if existing != family:
-                raise CheckpointError(
-                    f"{run_dir} holds a {existing} run; it cannot resume as {family}"
-                )
-            return True
-        else:
-            raise UserError(
-                f"{run_dir} already holds a {existing} run; pass --resume to continue it "
-                "or --overwrite to replace it"
-            )
-    elif run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
-        raise UserError(f"{run_dir} is not empty and holds no run; choose another -o directory")
-    run_dir.mkdir(parents=True, exist_ok=True)
+        if existing != family:
+            raise CheckpointError(f"{run_dir} holds a {existing} run; it cannot resume as {family}")
+        return True
+    claim_output_dir(
+        run_dir,
+        overwrite=overwrite,
+        hint="pass --resume to continue it or --overwrite to replace it",
+    )
     return False
+
+
+def claim_output_dir(
+    out: Path, *, overwrite: bool, hint: str = "pass --overwrite to replace it"
+) -> None:
+    """Make ``out`` an output directory without losing what a user had in it.
+
+    The one guard of every command that writes a directory (pretrain, ``import hf``,
+    ``export hf``): a directory holding a run is refused unless ``overwrite`` (the run is
+    then removed), and so is one holding other files (with ``overwrite`` they stay and
+    same-named ones are replaced). Creates ``out``.
+
+    Args:
+        hint: what the refusal of a directory holding a run tells the user to do.
+    """
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output path {out} is a file, not a directory")
+    if is_run_dir(out):
+        if not overwrite:
+            existing = read_config_dict(out)["family"]
+            raise UserError(f"{out} already holds a {existing} run; {hint}")
+        shutil.rmtree(out)
+    elif out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise UserError(
+            f"{out} is not empty and holds no run; choose another -o directory "
+            "(or pass --overwrite to write into it)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
 
 
 def check_data_source(source: Path, family: str) -> None:

@@ -1,0 +1,105 @@
+"""Nothing a user opens or writes loses a run: refused outputs, damaged weights, one line each."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+
+from textdecade.cli import main
+
+TINY = [
+    "train.threads=1",
+    "train.steps=4",
+    "train.batch_size=4",
+    "train.eval_every=100",
+    "train.ckpt_every=2",
+    "train.warmup_steps=1",
+    "tokenizer.vocab_size=300",
+    "model.d_model=16",
+    "model.n_heads=2",
+    "model.n_layers=1",
+    "model.max_len=16",
+]
+
+
+def train_gpt(run_dir, texts, *extra):
+    from textdecade.config import build_config
+    from textdecade.models import get_family
+    from textdecade.pretrain.trainer import Trainer
+
+    _, Config, presets = get_family("gpt")
+    config = build_config("gpt", Config, presets, "tiny", None, [*TINY, *extra])
+    return Trainer(config, run_dir, corpus=texts, progress=False).fit()
+
+
+@pytest.fixture(scope="module")
+def texts(corpus_lines):
+    return corpus_lines("gensim_lee.txt", 60)
+
+
+@pytest.fixture(scope="module")
+def gpt_run(tmp_path_factory, texts):
+    run = tmp_path_factory.mktemp("runs") / "gpt"
+    train_gpt(run, texts)
+    return run
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, fragment):
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("textdecade: error: "), err
+    assert fragment in lines[0], lines[0]
+
+
+def digests(directory):
+    return {
+        p.relative_to(directory).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+# ----------------------------------------------------------------------------- export hf
+def test_export_refuses_a_directory_holding_a_run_unless_overwrite(
+    capsys, tmp_path, gpt_run, texts
+):
+    other = tmp_path / "other"
+    train_gpt(other, texts, "model.d_model=32")
+    before = digests(other)
+    code, _, err = run(capsys, "export", "hf", gpt_run, "-o", other)
+    assert_one_line_error(code, err, "already holds a gpt run")
+    assert digests(other) == before  # nothing of the other run was touched
+    code, _, err = run(capsys, "export", "hf", gpt_run, "-o", other, "--overwrite")
+    assert code == 0, err
+    assert (other / "config.json").is_file() and not (other / "state").exists()
+
+
+def test_export_refuses_a_directory_holding_other_files_unless_overwrite(capsys, tmp_path, gpt_run):
+    out = tmp_path / "hf"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, "export", "hf", gpt_run, "-o", out)
+    assert_one_line_error(code, err, "not empty")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    code, _, err = run(capsys, "export", "hf", gpt_run, "-o", out, "--overwrite")
+    assert code == 0, err
+    assert (out / "notes.txt").read_text() == "mine" and (out / "model.safetensors").is_file()
+
+
+def test_export_never_writes_onto_its_own_source(capsys, tmp_path, gpt_run):
+    source = tmp_path / "gpt"
+    shutil.copytree(gpt_run, source)
+    before = digests(source)
+    for target in (source, tmp_path):  # the run itself, and a directory that holds it
+        for flags in ((), ("--overwrite",)):
+            code, _, err = run(capsys, "export", "hf", source, "-o", target, *flags)
+            assert_one_line_error(code, err, "is (or holds) the model being exported")
+    assert digests(source) == before
