@@ -103,3 +103,32 @@ def test_export_never_writes_onto_its_own_source(capsys, tmp_path, gpt_run):
             code, _, err = run(capsys, "export", "hf", source, "-o", target, *flags)
             assert_one_line_error(code, err, "is (or holds) the model being exported")
     assert digests(source) == before
+
+
+# ------------------------------------------------------------------ damaged weights, loaders
+@pytest.fixture
+def truncated_run(tmp_path, gpt_run):
+    run_dir = tmp_path / "gpt"
+    shutil.copytree(gpt_run, run_dir)
+    weights = run_dir / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    return run_dir
+
+
+def test_every_loader_says_a_truncated_weights_file_in_one_line(capsys, tmp_path, truncated_run):
+    import textdecade as td
+    from textdecade.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="model.safetensors is not a readable") as caught:
+        td.load(truncated_run)
+    assert "\n" not in str(caught.value)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("The fire spread.\nRain fell in Sydney.\n")
+    for argv in (
+        ("embed", truncated_run, "--input", texts),
+        ("generate", truncated_run, "The fire", "--max-new-tokens", "2"),
+        ("eval", "perplexity", truncated_run, "--corpus", texts),
+    ):
+        code, _, err = run(capsys, *argv)
+        assert_one_line_error(code, err, "model.safetensors is not a readable safetensors file")
+

@@ -54,7 +54,13 @@ def read_hf_weights(path: Path) -> dict[str, torch.Tensor]:
     if sharded:
         out: dict[str, torch.Tensor] = {}
         for file in sharded:
-            out.update(load_file(str(file)))
+            try:
+                out.update(load_file(str(file)))
+            except Exception as exc:  # safetensors raises its own error types
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise CheckpointError(
+                    f"{file} is not a readable safetensors file ({first})"
+                ) from None
         return out
     raise CheckpointError(f"{path} has no model.safetensors or pytorch_model.bin")
 

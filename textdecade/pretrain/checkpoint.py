@@ -29,13 +29,14 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors.torch import load_file, save_file, save_model
 
 from textdecade.errors import CheckpointError, UserError
 from textdecade.io import set_default_mode
 from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp
 from textdecade.pretrain.optim import load_optimizer_state, optimizer_state
+from textdecade.pretrain.rundir import load_weights
 
 STATE_DIR = "state"
 _PREFIX = "step_"
@@ -255,22 +256,25 @@ def restore(
     """
     if fsdp.is_sharded(model):
         _restore_sharded(checkpoint, model, optimizer, info or dist.DistInfo())
-        set_rng_state(load_file(str(checkpoint.path / "rng.safetensors")))
+        set_rng_state(_load_file(checkpoint.path / "rng.safetensors"))
         return
     device = next(iter(model.parameters())).device
-    missing, unexpected = load_model(
-        model, str(checkpoint.path / "model.safetensors"), strict=False, device=str(device)
-    )
-    if missing or unexpected:
-        raise CheckpointError(
-            f"checkpoint {checkpoint.path} does not fit this model "
-            f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
-        )
+    load_weights(model, checkpoint.path / "model.safetensors", device)
     if optimizer is not None:
-        tensors = load_file(str(checkpoint.path / "optimizer.safetensors"), device=str(device))
+        tensors = _load_file(checkpoint.path / "optimizer.safetensors", device=str(device))
         meta = (checkpoint.path / "optimizer.json").read_text()
         load_optimizer_state(optimizer, tensors, meta)
-    set_rng_state(load_file(str(checkpoint.path / "rng.safetensors")))
+    set_rng_state(_load_file(checkpoint.path / "rng.safetensors"))
+
+
+def _load_file(path: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """``safetensors.torch.load_file``, its errors (a file damaged after the checks of
+    :func:`latest_checkpoint`) said in one line."""
+    try:
+        return load_file(str(path), device=device)
+    except SafetensorError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path} is not a readable safetensors file ({first})") from None
 
 
 class _Captured:
@@ -287,9 +291,9 @@ def _restore_sharded(checkpoint: Checkpoint, model, optimizer, info: dist.DistIn
     weights: dict[str, torch.Tensor] = {}
     captured = _Captured()
     if info.is_main:
-        weights = load_file(str(checkpoint.path / "model.safetensors"))
+        weights = _load_file(checkpoint.path / "model.safetensors")
         if optimizer is not None:
-            tensors = load_file(str(checkpoint.path / "optimizer.safetensors"))
+            tensors = _load_file(checkpoint.path / "optimizer.safetensors")
             meta = (checkpoint.path / "optimizer.json").read_text()
             load_optimizer_state(captured, tensors, meta)
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 
 from textdecade.config import RunConfig, config_from_json
@@ -148,6 +148,46 @@ def save_weights(model: torch.nn.Module, run_dir: Path, family: str) -> None:
         save_model(model, str(tmp), metadata={"family": family, "format": "pt"})
 
 
+def weights_header(path: Path) -> tuple[dict[str, str] | None, dict[str, tuple[int, ...]]]:
+    """The metadata and tensor shapes of a safetensors file, without reading the tensors.
+
+    Raises:
+        CheckpointError: the file is missing, truncated or not safetensors (one line).
+    """
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}
+            return f.metadata(), shapes
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({_first_line(exc)})"
+        ) from None
+
+
+def load_weights(model: torch.nn.Module, path: Path, device: str | torch.device = "cpu") -> None:
+    """Load the safetensors file ``path`` into ``model``: the one place a run's weights
+    (``model.safetensors``, a checkpoint's) are read back.
+
+    Raises:
+        CheckpointError: one line for a file that is unreadable (truncated, not
+            safetensors) or whose names do not fit.
+    """
+    weights_header(path)  # a truncated or foreign file is one line, not a traceback
+    try:
+        missing, unexpected = load_model(model, str(path), strict=False, device=str(device))
+    except (SafetensorError, RuntimeError, OSError) as exc:
+        raise CheckpointError(f"{path} cannot be loaded ({_first_line(exc)})") from None
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path} does not fit this model "
+            f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def write_config(run_dir: Path, config: RunConfig) -> None:
     write_json(run_dir / CONFIG, config.to_dict())
 
@@ -172,15 +212,11 @@ def load_run(path: str | Path, device: str | torch.device = "cpu"):
     if not weights.is_file():
         raise CheckpointError(f"{run_dir} has no {WEIGHTS} yet (was the run interrupted early?)")
     meta = read_json(run_dir / DATA_META)
-    with safe_open(str(weights), framework="pt") as f:
-        saved_family = (f.metadata() or {}).get("family", config.family)
+    saved_family = (weights_header(weights)[0] or {}).get("family", config.family)
     if saved_family != config.family:
         raise CheckpointError(f"{weights} holds a {saved_family} model, not {config.family}")
     model = Model(config.model, meta)
-    try:
-        load_model(model, str(weights), strict=True, device=str(device))
-    except (RuntimeError, OSError) as exc:
-        raise CheckpointError(f"{weights} does not match the run's config ({exc})") from None
+    load_weights(model, weights, device)
     model.to(device).eval()
     tokenizer = Tokenizer.load(run_dir / TOKENIZER)
     return config, model, tokenizer
