@@ -132,3 +132,23 @@ def test_every_loader_says_a_truncated_weights_file_in_one_line(capsys, tmp_path
         code, _, err = run(capsys, *argv)
         assert_one_line_error(code, err, "model.safetensors is not a readable safetensors file")
 
+
+def test_resume_with_other_shapes_is_one_line_and_keeps_the_run(capsys, tmp_path, gpt_run, texts):
+    import textdecade as td
+
+    run_dir = tmp_path / "gpt"
+    shutil.copytree(gpt_run, run_dir)
+    before = digests(run_dir)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(texts) + "\n")
+    settings = [x for kv in TINY for x in ("--set", kv)]
+    code, _, err = run(
+        capsys,
+        *("pretrain", "gpt", "--corpus", corpus, "-o", run_dir, "--resume", "-q"),
+        *settings,
+        *("--set", "train.steps=6", "--set", "model.d_model=32"),
+    )
+    assert_one_line_error(code, err, "the checkpoint's shapes do not match the config")
+    assert "weight is (16, 16) there, (16, 32) in the model the config builds" in err, err
+    assert digests(run_dir) == before  # config.json still the run's own
+    assert td.load(run_dir).model.config.d_model == 16

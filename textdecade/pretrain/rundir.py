@@ -170,9 +170,16 @@ def load_weights(model: torch.nn.Module, path: Path, device: str | torch.device 
 
     Raises:
         CheckpointError: one line for a file that is unreadable (truncated, not
-            safetensors) or whose names do not fit.
+            safetensors), whose tensors have other shapes than the model built from the
+            config (the first one named, both shapes), or whose names do not fit.
     """
-    weights_header(path)  # a truncated or foreign file is one line, not a traceback
+    _, shapes = weights_header(path)
+    for name, tensor in model.state_dict().items():  # the model's order: its first layer first
+        if name in shapes and shapes[name] != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{path}: the checkpoint's shapes do not match the config: {name} is "
+                f"{shapes[name]} there, {tuple(tensor.shape)} in the model the config builds"
+            )
     try:
         missing, unexpected = load_model(model, str(path), strict=False, device=str(device))
     except (SafetensorError, RuntimeError, OSError) as exc:

@@ -285,7 +285,8 @@ class Trainer:
             rundir.prepare_run_dir(
                 self.run_dir, self.config.family, resume=self.resume, overwrite=self.overwrite
             )
-            rundir.write_config(self.run_dir, self.config)
+            if not resuming:  # a resumed run's config is written once its checkpoint fits it
+                rundir.write_config(self.run_dir, self.config)
         dist.barrier(self.info)
         tokenizer = self._setup_tokenizer(resuming)
         return tokenizer, self._setup_data(tokenizer, resuming), resuming
@@ -334,6 +335,10 @@ class Trainer:
             self._say(f"resuming from step {loop.step}")
         elif resuming:
             self._say("no complete checkpoint found: starting from step 0")
+        if resuming and self.info.is_main:
+            # Only now: a config whose shapes the checkpoint refused must not replace the
+            # run's own, or the run could no longer be loaded.
+            rundir.write_config(self.run_dir, self.config)
         return loop
 
     def _run_loop(self, loop: _Loop, data: PreparedData, log, bar) -> None:
