@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import shutil
 
@@ -44,6 +45,20 @@ def gpt_run(tmp_path_factory, texts):
     run = tmp_path_factory.mktemp("runs") / "gpt"
     train_gpt(run, texts)
     return run
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory, texts):
+    path = tmp_path_factory.mktemp("corpus") / "lee.txt"
+    path.write_text("\n".join(texts) + "\n")
+    return path
+
+
+def pretrain(capsys, corpus, run_dir, *extra):
+    settings = [x for kv in TINY for x in ("--set", kv)]
+    return run(
+        capsys, "pretrain", "gpt", "--corpus", corpus, "-o", run_dir, "-q", *settings, *extra
+    )
 
 
 def run(capsys, *argv):
@@ -152,3 +167,76 @@ def test_resume_with_other_shapes_is_one_line_and_keeps_the_run(capsys, tmp_path
     assert "weight is (16, 16) there, (16, 32) in the model the config builds" in err, err
     assert digests(run_dir) == before  # config.json still the run's own
     assert td.load(run_dir).model.config.d_model == 16
+
+
+# ---------------------------------------------------------------------------- disk full
+def _disk_full_at_step_4(kind):
+    def error():
+        if kind == "safetensors":  # what safetensors itself raises on a full disk
+            from safetensors import SafetensorError
+
+            return SafetensorError(
+                "Error while serializing: IoError(Os { code: 28, kind: "
+                'StorageFull, message: "No space left on device" })'
+            )
+        return OSError(errno.ENOSPC, "No space left on device")
+
+    return error
+
+
+@pytest.mark.parametrize(
+    ("where", "kind"),
+    [("checkpoint", "oserror"), ("checkpoint", "safetensors"), ("weights", "oserror")],
+)
+def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(
+    capsys, monkeypatch, tmp_path, corpus_file, where, kind
+):
+    import textdecade as td
+    from textdecade.pretrain import checkpoint, rundir
+
+    error = _disk_full_at_step_4(kind)
+    if where == "checkpoint":  # the optimizer file of step 4's checkpoint cannot be written
+        real = checkpoint.save_file
+
+        def save_file(tensors, path, *args, **kwargs):
+            if "step_00000004" in path and "optimizer" in path:
+                open(path, "wb").write(b"half")  # noqa: SIM115 - a partial file, then the error
+                raise error()
+            return real(tensors, path, *args, **kwargs)
+
+        monkeypatch.setattr(checkpoint, "save_file", save_file)
+    else:  # step 4's checkpoint is written, the run's model.safetensors is not
+        real_model = rundir.save_model
+        calls = []
+
+        def save_model(model, path, *args, **kwargs):
+            calls.append(path)
+            if len(calls) == 2:
+                raise error()
+            return real_model(model, path, *args, **kwargs)
+
+        monkeypatch.setattr(rundir, "save_model", save_model)
+    run_dir = tmp_path / "run"
+    code, _, err = pretrain(capsys, corpus_file, run_dir)
+    kept = 2 if where == "checkpoint" else 4
+    assert_one_line_error(code, err, "no space left on device while writing the checkpoint")
+    assert f"(step {kept}) is intact" in err, err
+    assert not list((run_dir / "state").glob(".tmp-*")) and not list(run_dir.glob(".*.tmp-*"))
+    assert checkpoint.latest_checkpoint(run_dir).step == kept
+    td.load(run_dir)  # the run's weights are whole
+    monkeypatch.undo()
+    code, _, err = pretrain(capsys, corpus_file, run_dir, "--resume")
+    assert code == 0, err
+    assert checkpoint.latest_checkpoint(run_dir).step == 4
+
+
+def test_resume_removes_what_a_killed_writer_left_behind(capsys, tmp_path, gpt_run, corpus_file):
+    run_dir = tmp_path / "gpt"
+    shutil.copytree(gpt_run, run_dir)
+    stale = run_dir / "state" / ".tmp-step_00000006-99999"
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half")
+    (run_dir / ".model.safetensors.tmp-99999").write_bytes(b"half")
+    code, _, err = pretrain(capsys, corpus_file, run_dir, "--resume", "--set", "train.steps=6")
+    assert code == 0, err
+    assert not stale.exists() and not (run_dir / ".model.safetensors.tmp-99999").exists()

@@ -28,6 +28,10 @@ class CheckpointError(UserError):
     """A run directory that is partial, corrupt, or belongs to another family."""
 
 
+class DiskFull(UserError):
+    """The disk filled up while writing; what was there before is intact."""
+
+
 class OutOfVocabulary(UserError, KeyError):
     """A word that is not in the vocabulary (and no subword backoff is available)."""
 

@@ -31,7 +31,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file, save_model
 
-from textdecade.errors import CheckpointError, UserError
+from textdecade.errors import CheckpointError, DiskFull
 from textdecade.io import set_default_mode
 from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp
@@ -115,13 +115,22 @@ def save_checkpoint(
     written exactly as an unsharded model's.
 
     Raises:
-        UserError: the disk is full (the previous checkpoints are untouched).
+        DiskFull: the disk is full (the temporary folder is removed, the previous
+            checkpoints are untouched).
     """
     state_dir = run_dir / STATE_DIR
     state_dir.mkdir(parents=True, exist_ok=True)
     final = state_dir / f"{_PREFIX}{step:08d}"
     tmp = state_dir / f".tmp-{_PREFIX}{step:08d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    with disk_full_is_user_error(run_dir, step):
+        _write(tmp, final, step, model, optimizer, trainer_state)
+    _prune(state_dir, keep_last)
+    return final
+
+
+def _write(tmp: Path, final: Path, step: int, model, optimizer, trainer_state) -> None:
+    """Write every file under ``tmp``, record their digests, then rename it to ``final``."""
     try:
         tmp.mkdir()
         save_model(model, str(tmp / "model.safetensors"))
@@ -142,19 +151,50 @@ def save_checkpoint(
             os.fsync(f.fileno())
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        _fsync_dir(state_dir)
-    except OSError as exc:
+        _fsync_dir(final.parent)
+    except BaseException:
+        # Whatever stopped the write (a full disk, Ctrl-C), the half-written folder goes:
+        # each retry would otherwise leave another one behind.
         shutil.rmtree(tmp, ignore_errors=True)
-        if exc.errno == errno.ENOSPC:
-            previous = latest_checkpoint(run_dir, quiet=True)
-            kept = f"step {previous.step}" if previous else "none yet"
-            raise UserError(
-                f"no space left on device while writing the checkpoint of step {step} "
-                f"in {run_dir}; the previous checkpoint ({kept}) is intact"
-            ) from None
         raise
-    _prune(state_dir, keep_last)
-    return final
+
+
+@contextlib.contextmanager
+def disk_full_is_user_error(run_dir: Path, step: int):
+    """Turn a full disk while checkpointing ``step`` into one line (:class:`DiskFull`).
+
+    safetensors reports it as its own ``SafetensorError`` carrying the OS error text, not
+    as an ``OSError``, so both are recognised.
+    """
+    try:
+        yield
+    except (OSError, SafetensorError) as exc:
+        if not _is_disk_full(exc):
+            raise
+        previous = latest_checkpoint(run_dir, quiet=True)
+        kept = f"step {previous.step}" if previous else "none yet"
+        raise DiskFull(
+            f"no space left on device while writing the checkpoint of step {step} in "
+            f"{run_dir}; the last complete checkpoint ({kept}) is intact: free some space, "
+            "then continue with --resume"
+        ) from None
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(exc)
+    return "No space left on device" in text or f"os error {errno.ENOSPC}" in text
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Remove what writers killed mid-write left behind: ``state/.tmp-step_*`` folders and
+    atomic writes' ``.NAME.tmp-PID`` files. Only safe while this process holds the run."""
+    for tmp in Path(run_dir, STATE_DIR).glob(f".tmp-{_PREFIX}*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    for tmp in Path(run_dir).glob(".*.tmp-*"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _digest_and_sync(path: Path) -> dict[str, Any]:

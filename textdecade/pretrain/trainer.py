@@ -287,6 +287,8 @@ class Trainer:
             )
             if not resuming:  # a resumed run's config is written once its checkpoint fits it
                 rundir.write_config(self.run_dir, self.config)
+            else:  # what a process killed mid-write left behind
+                ckpt.remove_stale_temporaries(self.run_dir)
         dist.barrier(self.info)
         tokenizer = self._setup_tokenizer(resuming)
         return tokenizer, self._setup_data(tokenizer, resuming), resuming
@@ -500,7 +502,8 @@ class Trainer:
             ckpt.save_checkpoint(
                 self.run_dir, step, weights, optim_state, state, self.config.train.keep_last
             )
-            rundir.save_weights(weights, self.run_dir, self.config.family)
+            with ckpt.disk_full_is_user_error(self.run_dir, step):
+                rundir.save_weights(weights, self.run_dir, self.config.family)
         dist.barrier(self.info)
 
 
