@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -240,3 +242,63 @@ def test_resume_removes_what_a_killed_writer_left_behind(capsys, tmp_path, gpt_r
     code, _, err = pretrain(capsys, corpus_file, run_dir, "--resume", "--set", "train.steps=6")
     assert code == 0, err
     assert not stale.exists() and not (run_dir / ".model.safetensors.tmp-99999").exists()
+
+
+# --------------------------------------------------------------------- one writer per run
+HOLDER = (
+    "import sys, time\n"
+    "from textdecade.pretrain.lock import RunLock\n"
+    "RunLock(sys.argv[1]).acquire()\n"
+    "print('locked', flush=True)\n"
+    "time.sleep(300)\n"
+)
+
+
+@pytest.fixture
+def held_run(tmp_path, gpt_run):
+    """A copy of a run whose lock another live process holds (as a training run would)."""
+    run_dir = tmp_path / "gpt"
+    shutil.copytree(gpt_run, run_dir)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(run_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        yield run_dir, proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no flock on Windows: runs are not locked")
+def test_a_live_run_refuses_a_second_writer_and_is_free_once_its_holder_is_killed(
+    capsys, tmp_path, held_run, corpus_file
+):
+    from textdecade.pretrain.lock import RunLock
+
+    run_dir, holder = held_run
+    before = digests(run_dir)
+    hf = tmp_path / "hf"
+    assert run(capsys, "export", "hf", run_dir, "-o", hf)[0] == 0  # reading is fine
+    in_use = f"is in use by another textdecade process (pid {holder.pid})"
+    for argv in (
+        ("--resume", "--set", "train.steps=6"),
+        ("--overwrite",),
+    ):
+        code, _, err = pretrain(capsys, corpus_file, run_dir, *argv)
+        assert_one_line_error(code, err, in_use)
+    for argv in (
+        ("export", "hf", run_dir.parent / "other", "-o", run_dir, "--overwrite"),
+        ("import", "hf", hf, "-o", run_dir, "--overwrite"),
+    ):
+        if argv[0] == "export":
+            shutil.copytree(run_dir, argv[2])
+        code, _, err = run(capsys, *argv)
+        assert_one_line_error(code, err, in_use)
+    assert digests(run_dir) == before  # nothing written, nothing deleted
+    holder.kill()  # SIGKILL: no cleanup runs, yet the kernel drops the lock at once
+    holder.wait()
+    with RunLock(run_dir):
+        pass
+    code, _, err = pretrain(capsys, corpus_file, run_dir, "--resume", "--set", "train.steps=6")
+    assert code == 0, err

@@ -132,6 +132,7 @@ def import_hf_run(
         ``(run_dir, imported)``.
     """
     from textdecade.config import RunConfig
+    from textdecade.pretrain.lock import RunLock
     from textdecade.pretrain.rundir import (
         DATA_META,
         TOKENIZER,
@@ -150,13 +151,14 @@ def import_hf_run(
             "(load the HF directory with td.load instead)"
         )
     run_dir = Path(run_dir)
-    claim_output_dir(run_dir, overwrite=overwrite)  # import has no --resume to suggest
-    embed = {"pooling": imported.pooling, "normalize": imported.normalize}
-    embed["max_len"] = imported.framing.max_len
-    write_json(run_dir / DATA_META, {**imported.meta, "embed": embed})
-    imported.tokenizer.save(run_dir / TOKENIZER)
-    save_weights(model, run_dir, imported.family)
-    write_config(run_dir, RunConfig(family=imported.family, model=imported.config))
+    with RunLock(run_dir) as lock:  # a live run there is refused, not replaced under it
+        claim_output_dir(run_dir, overwrite=overwrite, lock=lock)  # no --resume to suggest
+        embed = {"pooling": imported.pooling, "normalize": imported.normalize}
+        embed["max_len"] = imported.framing.max_len
+        write_json(run_dir / DATA_META, {**imported.meta, "embed": embed})
+        imported.tokenizer.save(run_dir / TOKENIZER)
+        save_weights(model, run_dir, imported.family)
+        write_config(run_dir, RunConfig(family=imported.family, model=imported.config))
     return run_dir, imported
 
 
@@ -183,7 +185,8 @@ def export_hf(
         ``GPT2LMHeadModel`` names), ``tokenizer.json``, ``tokenizer_config.json`` and
         ``special_tokens_map.json``.
     """
-    from textdecade.pretrain.rundir import claim_output_dir
+    from textdecade.pretrain.lock import RunLock
+    from textdecade.pretrain.rundir import claim_output_dir, is_run_dir
 
     model, tokenizer = handle.model, handle.tokenizer
     kind = EXPORTS.get(handle.family)
@@ -203,7 +206,21 @@ def export_hf(
                 f"export: the output {out} is (or holds) the model being exported, {source}; "
                 "choose another -o directory"
             )
-    claim_output_dir(out, overwrite=overwrite)
+    # A run in ``out`` may be training: hold its lock while it is replaced. The lock file
+    # goes afterwards, as the directory is a HF one then, not a run.
+    lock = RunLock(out) if is_run_dir(out) else None
+    try:
+        claim_output_dir(out, overwrite=overwrite, lock=lock)
+        _write_hf(kind, model, tokenizer, out)
+    finally:
+        if lock is not None:
+            lock.release()
+            if lock.path.exists() and not is_run_dir(out):
+                lock.path.unlink()
+    return out
+
+
+def _write_hf(kind: str, model: torch.nn.Module, tokenizer: Any, out: Path) -> None:
     with atomic_path(out / "model.safetensors") as tmp:
         save_file(state_to_hf(kind, model), str(tmp), metadata={"format": "pt"})
     write_json(out / "config.json", config_to_hf(kind, model, tokenizer))
@@ -211,9 +228,8 @@ def export_hf(
     if files is None:
         warnings.warn(
             "a sentencepiece tokenizer has no HF tokenizer.json form: exported the model only",
-            stacklevel=2,
+            stacklevel=4,
         )
-        return out
+        return
     for name, obj in zip(TOKENIZER_FILES, files):
         write_json(out / name, obj)
-    return out

@@ -20,6 +20,7 @@ from safetensors.torch import load_model, save_model
 from textdecade.config import RunConfig, config_from_json
 from textdecade.errors import CheckpointError, UserError
 from textdecade.io import atomic_path, write_json
+from textdecade.pretrain.lock import LOCK_NAME, RunLock
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -50,12 +51,18 @@ def read_config_dict(run_dir: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is corrupt ({exc})") from None
 
 
-def prepare_run_dir(run_dir: Path, family: str, *, resume: bool, overwrite: bool) -> bool:
+def prepare_run_dir(
+    run_dir: Path, family: str, *, resume: bool, overwrite: bool, lock: RunLock | None = None
+) -> bool:
     """Make ``run_dir`` ready for a run of ``family``; return True when resuming.
 
     Refuses a directory that holds another run unless ``resume`` (same family only) or
     ``overwrite``; refuses a non-empty directory that holds no run at all, and ``resume``
     where there is no run to resume (creating nothing).
+
+    Args:
+        lock: taken once the arguments are found valid and before anything is written or
+            deleted, so a live run is refused, never removed under its writer.
     """
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"output path {run_dir} is a file, not a directory")
@@ -69,17 +76,24 @@ def prepare_run_dir(run_dir: Path, family: str, *, resume: bool, overwrite: bool
         existing = read_config_dict(run_dir)["family"]
         if existing != family:
             raise CheckpointError(f"{run_dir} holds a {existing} run; it cannot resume as {family}")
+        if lock is not None:
+            lock.acquire()
         return True
     claim_output_dir(
         run_dir,
         overwrite=overwrite,
         hint="pass --resume to continue it or --overwrite to replace it",
+        lock=lock,
     )
     return False
 
 
 def claim_output_dir(
-    out: Path, *, overwrite: bool, hint: str = "pass --overwrite to replace it"
+    out: Path,
+    *,
+    overwrite: bool,
+    hint: str = "pass --overwrite to replace it",
+    lock: RunLock | None = None,
 ) -> None:
     """Make ``out`` an output directory without losing what a user had in it.
 
@@ -90,6 +104,7 @@ def claim_output_dir(
 
     Args:
         hint: what the refusal of a directory holding a run tells the user to do.
+        lock: ``out``'s lock, taken before anything is deleted (see :func:`prepare_run_dir`).
     """
     if out.exists() and not out.is_dir():
         raise UserError(f"output path {out} is a file, not a directory")
@@ -97,13 +112,34 @@ def claim_output_dir(
         if not overwrite:
             existing = read_config_dict(out)["family"]
             raise UserError(f"{out} already holds a {existing} run; {hint}")
-        shutil.rmtree(out)
-    elif out.is_dir() and any(out.iterdir()) and not overwrite:
+    elif _holds_files(out) and not overwrite:
         raise UserError(
             f"{out} is not empty and holds no run; choose another -o directory "
             "(or pass --overwrite to write into it)"
         )
+    if lock is not None:
+        lock.acquire()
+    if is_run_dir(out):
+        _remove_all_but_the_lock(out)
     out.mkdir(parents=True, exist_ok=True)
+
+
+def _holds_files(path: Path) -> bool:
+    """True for a directory with anything in it but a lock file (which a run that failed
+    to start may leave, and which means nothing once no process holds it)."""
+    return path.is_dir() and any(p.name != LOCK_NAME for p in path.iterdir())
+
+
+def _remove_all_but_the_lock(run_dir: Path) -> None:
+    # The lock file stays: deleting it would let another process lock a new file of the
+    # same name while this one still holds the old one.
+    for entry in run_dir.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def check_data_source(source: Path, family: str) -> None:

@@ -31,6 +31,7 @@ from textdecade.pretrain import checkpoint as ckpt
 from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp, rundir
 from textdecade.pretrain.device import peak_flops, select_device, select_precision
+from textdecade.pretrain.lock import RunLock
 from textdecade.pretrain.optim import build_optimizer
 from textdecade.pretrain.progress import MetricsLog, Progress, human
 from textdecade.pretrain.schedules import lr_at
@@ -121,6 +122,8 @@ class Trainer:
         self.show_progress = progress
         self.Model, _, _ = get_family(config.family)
         self._stop_signal: int | None = None
+        # Held from the start of fit (or prepare) to its end, by rank 0 only.
+        self._lock = RunLock(self.run_dir)
 
     # ----------------------------------------------------------------------------- setup
     def _say(self, text: str) -> None:
@@ -187,7 +190,10 @@ class Trainer:
         """Run (or resume) training to ``config.train.steps`` (or ``train.epochs`` passes over
         the data); returns the final metrics."""
         with _keeping_thread_count():
-            return self._fit()
+            try:
+                return self._fit()
+            finally:
+                self._lock.release()
 
     def prepare(self) -> tuple[Any, PreparedData]:
         """Lay out the run directory, train the tokenizer and prepare the data, and stop
@@ -197,9 +203,12 @@ class Trainer:
             ``(tokenizer, data)``.
         """
         with _keeping_thread_count():
-            self._start_process()
-            tokenizer, data, _ = self.prepare_run()
-            return tokenizer, data
+            try:
+                self._start_process()
+                tokenizer, data, _ = self.prepare_run()
+                return tokenizer, data
+            finally:
+                self._lock.release()
 
     def _fit(self) -> FitResult:
         self._start_process()
@@ -283,7 +292,11 @@ class Trainer:
             self.corpus = open_corpus(self.config)
         if self.info.is_main:
             rundir.prepare_run_dir(
-                self.run_dir, self.config.family, resume=self.resume, overwrite=self.overwrite
+                self.run_dir,
+                self.config.family,
+                resume=self.resume,
+                overwrite=self.overwrite,
+                lock=self._lock,
             )
             if not resuming:  # a resumed run's config is written once its checkpoint fits it
                 rundir.write_config(self.run_dir, self.config)
