@@ -77,3 +77,33 @@ def test_a_checkpoint_written_before_checksums_still_loads(tmp_path):
     path.write_bytes(path.read_bytes()[:-8])
     found, messages = _latest_with_warnings(tmp_path)
     assert found.step == 1 and len(messages) == 1 and "model.safetensors" in messages[0]
+
+
+class _Tied(torch.nn.Module):
+    """Tied weights: safetensors stores them once and names the alias in its metadata."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(10, 4)
+        self.head = torch.nn.Linear(4, 10, bias=False)
+        self.head.weight = self.embed.weight
+
+
+def test_equal_weights_are_written_as_equal_bytes(tmp_path):
+    from textdecade.pretrain import rundir
+
+    model = _Tied()
+    seen = set()
+    for i in range(10):  # safetensors' metadata order changes from one save to the next
+        out = tmp_path / f"run{i}"
+        out.mkdir()
+        rundir.save_weights(model, out, "toy")
+        seen.add((out / "model.safetensors").read_bytes())
+    assert len(seen) == 1
+    optimizer = torch.optim.AdamW(model.parameters())
+    for i in range(2):
+        torch.manual_seed(0)  # the same RNG state in both checkpoints
+        ckpt.save_checkpoint(tmp_path / f"c{i}", 1, model, optimizer, {"batcher": {}}, 1)
+    a, b = (tmp_path / f"c{i}" / "state" / "step_00000001" for i in range(2))
+    for name in sorted(p.name for p in a.iterdir()):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name

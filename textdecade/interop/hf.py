@@ -40,7 +40,7 @@ from textdecade.interop.hf_tables import (
     state_to_hf,
     tokenizer_files,
 )
-from textdecade.io import atomic_path, write_json
+from textdecade.io import atomic_path, sort_safetensors_metadata, write_json
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
@@ -223,6 +223,7 @@ def export_hf(
 def _write_hf(kind: str, model: torch.nn.Module, tokenizer: Any, out: Path) -> None:
     with atomic_path(out / "model.safetensors") as tmp:
         save_file(state_to_hf(kind, model), str(tmp), metadata={"format": "pt"})
+        sort_safetensors_metadata(tmp)
     write_json(out / "config.json", config_to_hf(kind, model, tokenizer))
     files = tokenizer_files(kind, tokenizer, model.config.max_len)
     if files is None:

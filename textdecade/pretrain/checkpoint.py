@@ -32,7 +32,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file, save_model
 
 from textdecade.errors import CheckpointError, DiskFull
-from textdecade.io import set_default_mode
+from textdecade.io import set_default_mode, sort_safetensors_metadata
 from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp
 from textdecade.pretrain.optim import load_optimizer_state, optimizer_state
@@ -142,6 +142,8 @@ def _write(tmp: Path, final: Path, step: int, model, optimizer, trainer_state) -
         (tmp / "trainer.json").write_text(json.dumps({"step": step, **trainer_state}))
         files = {}
         for name in sorted(os.listdir(tmp)):
+            if name.endswith(".safetensors"):
+                sort_safetensors_metadata(tmp / name)
             set_default_mode(tmp / name)
             files[name] = _digest_and_sync(tmp / name)
         marker = tmp / _MARKER

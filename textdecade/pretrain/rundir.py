@@ -19,7 +19,7 @@ from safetensors.torch import load_model, save_model
 
 from textdecade.config import RunConfig, config_from_json
 from textdecade.errors import CheckpointError, UserError
-from textdecade.io import atomic_path, write_json
+from textdecade.io import atomic_path, sort_safetensors_metadata, write_json
 from textdecade.pretrain.lock import LOCK_NAME, RunLock
 
 CONFIG = "config.json"
@@ -182,6 +182,7 @@ def save_weights(model: torch.nn.Module, run_dir: Path, family: str) -> None:
     """Write ``model.safetensors`` atomically (tied weights stored once)."""
     with atomic_path(run_dir / WEIGHTS) as tmp:
         save_model(model, str(tmp), metadata={"family": family, "format": "pt"})
+        sort_safetensors_metadata(tmp)
 
 
 def weights_header(path: Path) -> tuple[dict[str, str] | None, dict[str, tuple[int, ...]]]:
