@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from textdecade.cli import main
 
@@ -82,6 +83,14 @@ def digests(directory):
         for p in sorted(directory.rglob("*"))
         if p.is_file()
     }
+
+
+def assert_same_tensors(a, b):
+    from safetensors.torch import load_file
+
+    ta, tb = load_file(str(a)), load_file(str(b))
+    assert ta.keys() == tb.keys()
+    assert all(torch.equal(ta[k], tb[k]) for k in ta)
 
 
 # ----------------------------------------------------------------------------- export hf
@@ -229,7 +238,10 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(
     monkeypatch.undo()
     code, _, err = pretrain(capsys, corpus_file, run_dir, "--resume")
     assert code == 0, err
-    assert checkpoint.latest_checkpoint(run_dir).step == 4
+    newest = checkpoint.latest_checkpoint(run_dir)
+    assert newest.step == 4
+    # the run's weights are those of its last checkpoint, even where nothing was left to train
+    assert_same_tensors(run_dir / "model.safetensors", newest.path / "model.safetensors")
 
 
 def test_resume_removes_what_a_killed_writer_left_behind(capsys, tmp_path, gpt_run, corpus_file):

@@ -348,6 +348,12 @@ class Trainer:
             batcher.load_state_dict(checkpoint.trainer["batcher"])
             loop.step = checkpoint.step
             self._say(f"resuming from step {loop.step}")
+            if loop.step >= loop.total:
+                # Nothing left to train, but the run's weights may predate its last
+                # checkpoint (a full disk stopped their write): make them that checkpoint's.
+                weights, _ = fsdp.full_state(model, None, self.info)
+                if self.info.is_main:
+                    rundir.save_weights(weights, self.run_dir, self.config.family)
         elif resuming:
             self._say("no complete checkpoint found: starting from step 0")
         if resuming and self.info.is_main:
