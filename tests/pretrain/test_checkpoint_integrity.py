@@ -107,3 +107,20 @@ def test_equal_weights_are_written_as_equal_bytes(tmp_path):
     a, b = (tmp_path / f"c{i}" / "state" / "step_00000001" for i in range(2))
     for name in sorted(p.name for p in a.iterdir()):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("marker", ["{not json", '{"files": []}', '{"files": {"x": 1}}', "[]"])
+def test_a_damaged_marker_skips_the_checkpoint(tmp_path, marker):
+    newest = _two_checkpoints(tmp_path)
+    (newest / "COMPLETE").write_text(marker)
+    found, messages = _latest_with_warnings(tmp_path)
+    assert found.step == 1 and len(messages) == 1 and "COMPLETE marker is corrupt" in messages[0]
+
+
+def test_a_missing_file_skips_the_checkpoint(tmp_path):
+    newest = _two_checkpoints(tmp_path)
+    (newest / "optimizer.safetensors").unlink()
+    found, messages = _latest_with_warnings(tmp_path)
+    assert found.step == 1 and messages == [
+        "skipping checkpoint step_00000002: optimizer.safetensors is missing"
+    ]

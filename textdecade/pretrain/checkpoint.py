@@ -224,16 +224,17 @@ def _verify_files(path: Path) -> None:
         return
     try:
         files = json.loads(text)["files"]
-    except (json.JSONDecodeError, KeyError, TypeError):
+        records = {name: (int(w["bytes"]), str(w["sha256"])) for name, w in files.items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise CheckpointError(f"{_MARKER} marker is corrupt") from None
-    for name, want in sorted(files.items()):
+    for name, (want_size, want_sha) in sorted(records.items()):
         file = path / name
         if not file.is_file():
             raise CheckpointError(f"{name} is missing")
         size = file.stat().st_size
-        if size != want["bytes"]:
-            raise CheckpointError(f"{name} is {size} bytes, {want['bytes']} were written")
-        if _digest(file) != want["sha256"]:
+        if size != want_size:
+            raise CheckpointError(f"{name} is {size} bytes, {want_size} were written")
+        if _digest(file) != want_sha:
             raise CheckpointError(f"{name} has changed since it was written (sha256 differs)")
 
 
