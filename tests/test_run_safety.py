@@ -11,6 +11,7 @@ import sys
 import pytest
 import torch
 
+from tests.test_cli import assert_one_line_error
 from textdecade.cli import main
 
 TINY = [
@@ -68,13 +69,6 @@ def run(capsys, *argv):
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def assert_one_line_error(code, err, fragment):
-    assert code == 2, err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("textdecade: error: "), err
-    assert fragment in lines[0], lines[0]
 
 
 def digests(directory):
@@ -157,6 +151,21 @@ def test_every_loader_says_a_truncated_weights_file_in_one_line(capsys, tmp_path
     ):
         code, _, err = run(capsys, *argv)
         assert_one_line_error(code, err, "model.safetensors is not a readable safetensors file")
+
+
+def test_a_truncated_hf_weights_file_is_one_line(capsys, tmp_path, gpt_run):
+    import textdecade as td
+    from textdecade.errors import CheckpointError
+
+    hf = tmp_path / "hf"
+    assert run(capsys, "export", "hf", gpt_run, "-o", hf)[0] == 0
+    data = (hf / "model.safetensors").read_bytes()[:-100]
+    for name in ("model.safetensors", "model-00001-of-00001.safetensors"):  # one file, shards
+        (hf / "model.safetensors").unlink(missing_ok=True)
+        (hf / name).write_bytes(data)
+        with pytest.raises(CheckpointError, match=f"{name} is not a readable") as caught:
+            td.load(hf)
+        assert "\n" not in str(caught.value)
 
 
 def test_resume_with_other_shapes_is_one_line_and_keeps_the_run(capsys, tmp_path, gpt_run, texts):

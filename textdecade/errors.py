@@ -37,3 +37,9 @@ class OutOfVocabulary(UserError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message otherwise
         return str(self.args[0]) if self.args else "word not in vocabulary"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none): what a
+    one-line error quotes of a library's multi-line one."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -31,7 +31,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file, save_model
 
-from textdecade.errors import CheckpointError, DiskFull
+from textdecade.errors import CheckpointError, DiskFull, first_line
 from textdecade.io import set_default_mode, sort_safetensors_metadata
 from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp
@@ -280,8 +280,7 @@ def latest_checkpoint(run_dir: Path, quiet: bool = False) -> Checkpoint | None:
             return _read(path)
         except (CheckpointError, OSError, ValueError, KeyError, TypeError) as exc:
             if not quiet:
-                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                warnings.warn(f"skipping checkpoint {path.name}: {reason}", stacklevel=2)
+                warnings.warn(f"skipping checkpoint {path.name}: {first_line(exc)}", stacklevel=2)
     return None
 
 
@@ -316,8 +315,9 @@ def _load_file(path: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path), device=device)
     except SafetensorError as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"{path} is not a readable safetensors file ({first})") from None
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({first_line(exc)})"
+        ) from None
 
 
 class _Captured:
@@ -342,7 +342,6 @@ def _restore_sharded(checkpoint: Checkpoint, model, optimizer, info: dist.DistIn
     try:
         fsdp.load_full_state(model, optimizer, weights, captured.state, info)
     except (RuntimeError, KeyError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(
-            f"checkpoint {checkpoint.path} does not fit this model ({first})"
+            f"checkpoint {checkpoint.path} does not fit this model ({first_line(exc)})"
         ) from None

@@ -18,7 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 
 from textdecade.config import RunConfig, config_from_json
-from textdecade.errors import CheckpointError, UserError
+from textdecade.errors import CheckpointError, UserError, first_line
 from textdecade.io import atomic_path, sort_safetensors_metadata, write_json
 from textdecade.pretrain.lock import LOCK_NAME, RunLock
 
@@ -197,7 +197,7 @@ def weights_header(path: Path) -> tuple[dict[str, str] | None, dict[str, tuple[i
             return f.metadata(), shapes
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(
-            f"{path} is not a readable safetensors file ({_first_line(exc)})"
+            f"{path} is not a readable safetensors file ({first_line(exc)})"
         ) from None
 
 
@@ -220,16 +220,12 @@ def load_weights(model: torch.nn.Module, path: Path, device: str | torch.device 
     try:
         missing, unexpected = load_model(model, str(path), strict=False, device=str(device))
     except (SafetensorError, RuntimeError, OSError) as exc:
-        raise CheckpointError(f"{path} cannot be loaded ({_first_line(exc)})") from None
+        raise CheckpointError(f"{path} cannot be loaded ({first_line(exc)})") from None
     if missing or unexpected:
         raise CheckpointError(
             f"{path} does not fit this model "
             f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
         )
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def write_config(run_dir: Path, config: RunConfig) -> None:
