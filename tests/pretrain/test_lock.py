@@ -30,3 +30,17 @@ def test_without_flock_there_is_no_lock(tmp_path, monkeypatch):
     b = run_lock.RunLock(tmp_path).acquire()
     assert not a.held and not b.held
     a.release()
+
+
+def test_a_file_system_without_locks_runs_unlocked(tmp_path, monkeypatch):
+    import errno
+
+    class NoLocks:
+        LOCK_EX, LOCK_NB, LOCK_UN = 2, 4, 8
+
+        @staticmethod
+        def flock(fd, op):
+            raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(run_lock, "fcntl", NoLocks)
+    assert not run_lock.RunLock(tmp_path).acquire().held

@@ -58,13 +58,18 @@ class RunLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
             raise RunLocked(
                 f"{self.run_dir} is in use by another textdecade process (pid {holder}); "
                 "wait for it to finish or stop it, then try again"
             ) from None
+        except OSError:
+            # A file system without locks (some network mounts): run unlocked, as on
+            # Windows, rather than refuse every run on it.
+            os.close(fd)
+            return self
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         self._fd = fd
