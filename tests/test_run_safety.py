@@ -100,6 +100,7 @@ def test_export_refuses_a_directory_holding_a_run_unless_overwrite(
     code, _, err = run(capsys, "export", "hf", gpt_run, "-o", other, "--overwrite")
     assert code == 0, err
     assert (other / "config.json").is_file() and not (other / "state").exists()
+    assert not (other / ".lock").exists()  # a HF directory now, not a run
 
 
 def test_export_refuses_a_directory_holding_other_files_unless_overwrite(capsys, tmp_path, gpt_run):
@@ -190,18 +191,16 @@ def test_resume_with_other_shapes_is_one_line_and_keeps_the_run(capsys, tmp_path
 
 
 # ---------------------------------------------------------------------------- disk full
-def _disk_full_at_step_4(kind):
-    def error():
-        if kind == "safetensors":  # what safetensors itself raises on a full disk
-            from safetensors import SafetensorError
+def disk_full(kind: str) -> Exception:
+    """What a writer raises on a full disk: an OSError, or safetensors' own error."""
+    if kind == "safetensors":
+        from safetensors import SafetensorError
 
-            return SafetensorError(
-                "Error while serializing: IoError(Os { code: 28, kind: "
-                'StorageFull, message: "No space left on device" })'
-            )
-        return OSError(errno.ENOSPC, "No space left on device")
-
-    return error
+        return SafetensorError(
+            "Error while serializing: IoError(Os { code: 28, kind: "
+            'StorageFull, message: "No space left on device" })'
+        )
+    return OSError(errno.ENOSPC, "No space left on device")
 
 
 @pytest.mark.parametrize(
@@ -214,14 +213,13 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(
     import textdecade as td
     from textdecade.pretrain import checkpoint, rundir
 
-    error = _disk_full_at_step_4(kind)
     if where == "checkpoint":  # the optimizer file of step 4's checkpoint cannot be written
         real = checkpoint.save_file
 
         def save_file(tensors, path, *args, **kwargs):
             if "step_00000004" in path and "optimizer" in path:
                 open(path, "wb").write(b"half")  # noqa: SIM115 - a partial file, then the error
-                raise error()
+                raise disk_full(kind)
             return real(tensors, path, *args, **kwargs)
 
         monkeypatch.setattr(checkpoint, "save_file", save_file)
@@ -232,7 +230,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(
         def save_model(model, path, *args, **kwargs):
             calls.append(path)
             if len(calls) == 2:
-                raise error()
+                raise disk_full(kind)
             return real_model(model, path, *args, **kwargs)
 
         monkeypatch.setattr(rundir, "save_model", save_model)
@@ -323,3 +321,16 @@ def test_a_live_run_refuses_a_second_writer_and_is_free_once_its_holder_is_kille
         pass
     code, _, err = pretrain(capsys, corpus_file, run_dir, "--resume", "--set", "train.steps=6")
     assert code == 0, err
+
+
+@pytest.mark.parametrize("kind", ["oserror", "safetensors"])
+def test_a_full_disk_anywhere_is_one_line(capsys, monkeypatch, tmp_path, gpt_run, kind):
+    from textdecade.interop import hf
+
+    def full(*args, **kwargs):
+        raise disk_full(kind)
+
+    monkeypatch.setattr(hf, "save_file", full)  # the HF weights of an export
+    code, _, err = run(capsys, "export", "hf", gpt_run, "-o", tmp_path / "hf")
+    assert_one_line_error(code, err, "no space left on device")
+    assert not any(p.name.startswith(".") for p in (tmp_path / "hf").iterdir())

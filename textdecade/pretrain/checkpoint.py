@@ -15,7 +15,6 @@ back for the other ranks on resume.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -31,7 +30,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file, save_model
 
-from textdecade.errors import CheckpointError, DiskFull, first_line
+from textdecade.errors import CheckpointError, DiskFull, first_line, is_disk_full
 from textdecade.io import set_default_mode, sort_safetensors_metadata
 from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp
@@ -163,15 +162,12 @@ def _write(tmp: Path, final: Path, step: int, model, optimizer, trainer_state) -
 
 @contextlib.contextmanager
 def disk_full_is_user_error(run_dir: Path, step: int):
-    """Turn a full disk while checkpointing ``step`` into one line (:class:`DiskFull`).
-
-    safetensors reports it as its own ``SafetensorError`` carrying the OS error text, not
-    as an ``OSError``, so both are recognised.
-    """
+    """Turn a full disk while checkpointing ``step`` into one line (:class:`DiskFull`)
+    that says which checkpoint survived."""
     try:
         yield
     except (OSError, SafetensorError) as exc:
-        if not _is_disk_full(exc):
+        if not is_disk_full(exc):
             raise
         previous = latest_checkpoint(run_dir, quiet=True)
         kept = f"step {previous.step}" if previous else "none yet"
@@ -180,13 +176,6 @@ def disk_full_is_user_error(run_dir: Path, step: int):
             f"{run_dir}; the last complete checkpoint ({kept}) is intact: free some space, "
             "then continue with --resume"
         ) from None
-
-
-def _is_disk_full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    text = str(exc)
-    return "No space left on device" in text or f"os error {errno.ENOSPC}" in text
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:
