@@ -191,14 +191,20 @@ def remove_stale_temporaries(run_dir: Path) -> None:
 def _digest_and_sync(path: Path) -> dict[str, Any]:
     """Size and sha256 of a file just written, and fsync it: one pass over bytes still in
     the page cache (the fsync needed the open file anyway)."""
+    size, sha = _digest(path, sync=True)
+    return {"bytes": size, "sha256": sha}
+
+
+def _digest(path: Path, sync: bool = False) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
-        os.fsync(f.fileno())
-    return {"bytes": size, "sha256": digest.hexdigest()}
+        if sync:
+            os.fsync(f.fileno())
+    return size, digest.hexdigest()
 
 
 def _verify_files(path: Path) -> None:
@@ -223,16 +229,8 @@ def _verify_files(path: Path) -> None:
         size = file.stat().st_size
         if size != want_size:
             raise CheckpointError(f"{name} is {size} bytes, {want_size} were written")
-        if _digest(file) != want_sha:
+        if _digest(file)[1] != want_sha:
             raise CheckpointError(f"{name} has changed since it was written (sha256 differs)")
-
-
-def _digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _prune(state_dir: Path, keep_last: int) -> None:
@@ -255,7 +253,9 @@ def _read(path: Path) -> Checkpoint:
             with safe_open(str(path / name), framework="pt") as f:
                 list(f.keys())
         except SafetensorError as exc:
-            raise CheckpointError(f"{name} is not a readable safetensors file ({exc})") from None
+            raise CheckpointError(
+                f"{name} is not a readable safetensors file ({first_line(exc)})"
+            ) from None
     return Checkpoint(path=path, step=int(trainer["step"]), trainer=trainer)
 
 
