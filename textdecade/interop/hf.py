@@ -213,10 +213,10 @@ def export_hf(
         claim_output_dir(out, overwrite=overwrite, lock=lock)
         _write_hf(kind, model, tokenizer, out)
     finally:
-        if lock is not None:
+        if lock is not None and lock.held:
             lock.release()
-            if lock.path.exists() and not is_run_dir(out):
-                lock.path.unlink()
+            if not is_run_dir(out):
+                lock.path.unlink(missing_ok=True)
     return out
 
 
