@@ -51,3 +51,9 @@ def test_read_lines(tmp_path):
     path.write_bytes(b"\xff\xfe")
     with pytest.raises(CorpusError, match="not UTF-8"):
         read_lines(path)
+
+
+def test_json_is_written_in_a_fixed_order(tmp_path):
+    write_json(tmp_path / "a.json", {"train": {"lr": 1, "clip": 2}, "family": "gpt"})
+    write_json(tmp_path / "b.json", {"family": "gpt", "train": {"clip": 2, "lr": 1}})
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()

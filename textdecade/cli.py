@@ -1,8 +1,8 @@
 """The ``textdecade`` command line: argument parsing only; every subcommand calls the library
 through its handler in :mod:`textdecade.commands`.
 
-User mistakes (:class:`~textdecade.errors.UserError`) become one line on stderr and exit
-code 2; an interrupted training run exits 130 after writing its checkpoint.
+User mistakes (:class:`~textdecade.errors.UserError`) and a full disk become one line on
+stderr and exit code 2; an interrupted training run exits 130 after writing its checkpoint.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from textdecade.commands import (
     cmd_tokenizer_train,
     cmd_translate,
 )
-from textdecade.errors import UserError
+from textdecade.errors import UserError, is_disk_full
 
 EPILOG_PRETRAIN = """examples:
   textdecade pretrain gpt                                  # built-in sample corpus, tiny preset
@@ -289,7 +289,9 @@ def _register_interop(sub) -> None:
         else:
             p.add_argument("directory", help="a HF model directory (config.json + weights)")
             p.add_argument("-o", "--output", required=True, help="the run directory to write")
-            p.add_argument("--overwrite", action="store_true")
+        p.add_argument(
+            "--overwrite", action="store_true", help="replace what the output directory holds"
+        )
 
 
 def _register_generate(sub) -> None:
@@ -524,6 +526,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a full disk is the user's to fix; anything else is a bug
+        if not is_disk_full(exc):
+            raise
+        print(
+            "textdecade: error: no space left on device; files written before are intact "
+            "(every write is atomic): free some space and run the command again",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -227,7 +227,10 @@ def cmd_export_hf(args) -> int:
     from textdecade.api import load
     from textdecade.interop.hf import export_hf
 
-    out = export_hf(load(args.run, device="cpu"), args.output)  # HF files hold CPU tensors
+    # HF files hold CPU tensors
+    out = export_hf(
+        load(args.run, device="cpu"), args.output, overwrite=args.overwrite, source=args.run
+    )
     print(f"HF transformers directory -> {out}")
     return 0
 

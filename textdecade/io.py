@@ -1,11 +1,13 @@
 """Files in and out: atomic writes (a reader sees the old file or the new one, never half of
-one) and the one reader of line-per-sentence text files."""
+one), byte-reproducible JSON and safetensors headers, and the one reader of
+line-per-sentence text files."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,8 +52,32 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    """Write ``obj`` as indented JSON to ``path`` atomically, keys sorted: equal contents
+    give equal bytes however the dicts were built."""
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def sort_safetensors_metadata(path: str | Path) -> None:
+    """Rewrite the header of the safetensors file ``path`` in place with its
+    ``__metadata__`` keys sorted.
+
+    safetensors keeps the metadata in a Rust ``HashMap``, so its keys come out in an order
+    that changes from process to process: equal weights saved by a resumed run and by an
+    uninterrupted one would hash differently. The tensors' entries are already in a fixed
+    order; the sorted header has the same length, so no tensor bytes move.
+    """
+    with open(path, "r+b") as f:
+        (size,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(size))
+        meta = header.pop("__metadata__", None)
+        if not meta:
+            return
+        ordered = {"__metadata__": dict(sorted(meta.items())), **header}
+        text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(text) > size:  # cannot happen for a header safetensors wrote; leave it be
+            return
+        f.seek(8)
+        f.write(text.ljust(size, b" "))  # safetensors pads its header with spaces too
 
 
 def read_lines(path: str | Path) -> list[str]:

@@ -129,3 +129,24 @@ def test_sigint_checkpoints_and_exits_130(tmp_path, corpus, reference):
     assert_same_weights(run_dir, reference)
     again = pretrain(run_dir, corpus)
     assert again.returncode == 2 and "already holds a gpt run" in again.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no flock on Windows: runs are not locked")
+def test_a_live_run_refuses_a_second_writer_until_it_is_killed(tmp_path, corpus):
+    from textdecade.pretrain.lock import RunLock
+
+    run_dir = tmp_path / "run"
+    live = pretrain(run_dir, corpus, "--steps", "1000000", wait=False)  # runs until killed
+    try:
+        wait_for_checkpoint(run_dir, live)
+        for flag in ("--resume", "--overwrite"):
+            second = pretrain(run_dir, corpus, flag)
+            assert second.returncode == 2, second.stderr
+            assert f"in use by another textdecade process (pid {live.pid})" in second.stderr
+            assert "Traceback" not in second.stderr
+        assert live.poll() is None and (run_dir / "config.json").is_file()  # not deleted
+    finally:
+        live.kill()
+        live.wait()
+    with RunLock(run_dir) as lock:  # SIGKILL ran no cleanup, yet the lock is free at once
+        assert lock.held

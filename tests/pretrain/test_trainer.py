@@ -98,6 +98,9 @@ def test_resume_after_a_crash_is_bitwise_identical(tmp_path, texts, reference):
         fit(run_dir, texts, resume=True)
     assert any("skipping checkpoint step_00000020" in str(w.message) for w in caught)
     assert_bitwise_equal(weights(run_dir), weights(reference[0]))
+    # ... and the same bytes on disk (safetensors' metadata order is fixed)
+    model_file = "model.safetensors"
+    assert (run_dir / model_file).read_bytes() == (reference[0] / model_file).read_bytes()
     assert steps_logged(run_dir) == list(range(1, 31))
 
 

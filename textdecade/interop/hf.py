@@ -40,7 +40,7 @@ from textdecade.interop.hf_tables import (
     state_to_hf,
     tokenizer_files,
 )
-from textdecade.io import atomic_path, write_json
+from textdecade.io import atomic_path, sort_safetensors_metadata, write_json
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
@@ -132,10 +132,11 @@ def import_hf_run(
         ``(run_dir, imported)``.
     """
     from textdecade.config import RunConfig
+    from textdecade.pretrain.lock import RunLock
     from textdecade.pretrain.rundir import (
         DATA_META,
         TOKENIZER,
-        prepare_run_dir,
+        claim_output_dir,
         save_weights,
         write_config,
     )
@@ -150,33 +151,43 @@ def import_hf_run(
             "(load the HF directory with td.load instead)"
         )
     run_dir = Path(run_dir)
-    prepare_run_dir(run_dir, imported.family, resume=False, overwrite=overwrite)
-    embed = {"pooling": imported.pooling, "normalize": imported.normalize}
-    embed["max_len"] = imported.framing.max_len
-    write_json(run_dir / DATA_META, {**imported.meta, "embed": embed})
-    imported.tokenizer.save(run_dir / TOKENIZER)
-    save_weights(model, run_dir, imported.family)
-    write_config(run_dir, RunConfig(family=imported.family, model=imported.config))
+    with RunLock(run_dir) as lock:  # a live run there is refused, not replaced under it
+        claim_output_dir(run_dir, overwrite=overwrite, lock=lock)  # no --resume to suggest
+        embed = {"pooling": imported.pooling, "normalize": imported.normalize}
+        embed["max_len"] = imported.framing.max_len
+        write_json(run_dir / DATA_META, {**imported.meta, "embed": embed})
+        imported.tokenizer.save(run_dir / TOKENIZER)
+        save_weights(model, run_dir, imported.family)
+        write_config(run_dir, RunConfig(family=imported.family, model=imported.config))
     return run_dir, imported
 
 
 # ---------------------------------------------------------------------- export
 
 
-def export_hf(handle: Any, out_dir: str | Path) -> Path:
+def export_hf(
+    handle: Any, out_dir: str | Path, *, overwrite: bool = False, source: str | Path | None = None
+) -> Path:
     """Write a loaded textdecade BERT or GPT model as a HF transformers directory.
 
     Args:
         handle: a loaded model, ``textdecade.load(run)`` (anything with ``family``,
             ``model`` and ``tokenizer``; the api floor loads, this floor writes files).
-        out_dir: the directory to write (created; existing files of the same names are
-            replaced atomically).
+        out_dir: the directory to write (created). One that holds a run or other files is
+            refused unless ``overwrite`` (a run in it is then replaced; other files of the
+            same names are replaced atomically).
+        overwrite: write into a directory that is not empty.
+        source: the directory the model was loaded from (default: ``handle.run_dir``);
+            ``out_dir`` may never be it or hold it, even with ``overwrite``.
 
     Returns:
         ``out_dir``, holding ``config.json``, ``model.safetensors`` (``BertForMaskedLM`` /
         ``GPT2LMHeadModel`` names), ``tokenizer.json``, ``tokenizer_config.json`` and
         ``special_tokens_map.json``.
     """
+    from textdecade.pretrain.lock import RunLock
+    from textdecade.pretrain.rundir import claim_output_dir, is_run_dir
+
     model, tokenizer = handle.model, handle.tokenizer
     kind = EXPORTS.get(handle.family)
     if kind is None:
@@ -186,19 +197,40 @@ def export_hf(handle: Any, out_dir: str | Path) -> Path:
         )
     check_exportable(kind, model.config)  # before anything is written
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"output path {out} is a file, not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    source = source if source is not None else getattr(handle, "run_dir", None)
+    if source is not None:
+        src, dst = Path(source).resolve(), out.resolve()
+        if dst == src or dst in src.parents:
+            # Even with --overwrite: replacing the source would destroy what is being exported.
+            raise UserError(
+                f"export: the output {out} is (or holds) the model being exported, {source}; "
+                "choose another -o directory"
+            )
+    # A run in ``out`` may be training: hold its lock while it is replaced. The lock file
+    # goes afterwards, as the directory is a HF one then, not a run.
+    lock = RunLock(out) if is_run_dir(out) else None
+    try:
+        claim_output_dir(out, overwrite=overwrite, lock=lock)
+        _write_hf(kind, model, tokenizer, out)
+    finally:
+        if lock is not None and lock.held:
+            lock.release()
+            if not is_run_dir(out):
+                lock.path.unlink(missing_ok=True)
+    return out
+
+
+def _write_hf(kind: str, model: torch.nn.Module, tokenizer: Any, out: Path) -> None:
     with atomic_path(out / "model.safetensors") as tmp:
         save_file(state_to_hf(kind, model), str(tmp), metadata={"format": "pt"})
+        sort_safetensors_metadata(tmp)
     write_json(out / "config.json", config_to_hf(kind, model, tokenizer))
     files = tokenizer_files(kind, tokenizer, model.config.max_len)
     if files is None:
         warnings.warn(
             "a sentencepiece tokenizer has no HF tokenizer.json form: exported the model only",
-            stacklevel=2,
+            stacklevel=4,
         )
-        return out
+        return
     for name, obj in zip(TOKENIZER_FILES, files):
         write_json(out / name, obj)
-    return out

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from textdecade.errors import CheckpointError, FormatError, UserError
+from textdecade.errors import CheckpointError, FormatError, UserError, first_line
 
 #: HF ``model_type`` -> textdecade family.
 SUPPORTED = {"bert": "bert", "gpt2": "gpt"}
@@ -40,23 +40,31 @@ def read_hf_weights(path: Path) -> dict[str, torch.Tensor]:
     """The state dict in ``model.safetensors`` or ``pytorch_model.bin`` (no pickle code run)."""
     st = path / "model.safetensors"
     if st.is_file():
-        try:
-            return load_file(str(st))
-        except Exception as exc:  # safetensors raises its own error types
-            raise CheckpointError(f"{st} is not a readable safetensors file ({exc})") from None
+        return _read_safetensors([st])
     binary = path / "pytorch_model.bin"
     if binary.is_file():
         try:
             return torch.load(binary, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise CheckpointError(f"{binary} cannot be read with weights_only ({exc})") from None
+            raise CheckpointError(
+                f"{binary} cannot be read with weights_only ({first_line(exc)})"
+            ) from None
     sharded = sorted(path.glob("model-*.safetensors"))
     if sharded:
-        out: dict[str, torch.Tensor] = {}
-        for file in sharded:
-            out.update(load_file(str(file)))
-        return out
+        return _read_safetensors(sharded)
     raise CheckpointError(f"{path} has no model.safetensors or pytorch_model.bin")
+
+
+def _read_safetensors(files: list[Path]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for file in files:
+        try:
+            out.update(load_file(str(file)))
+        except Exception as exc:  # safetensors raises its own error types
+            raise CheckpointError(
+                f"{file} is not a readable safetensors file ({first_line(exc)})"
+            ) from None
+    return out
 
 
 def read_hf_tokenizer(path: Path, model_type: str):

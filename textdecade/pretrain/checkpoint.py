@@ -3,8 +3,9 @@
 A checkpoint directory is written under a temporary name and renamed into place once
 every file in it (weights, optimizer, RNG states, batcher cursor) is on disk and a
 ``COMPLETE`` marker has been written, so a run killed at any instant leaves either the
-previous checkpoints or the new one, never half of one. Loading skips (with a warning)
-any checkpoint that is partial or unreadable and falls back to the previous one.
+previous checkpoints or the new one, never half of one. The marker records every file's
+size and sha256; loading verifies them all and skips (with one warning line) a checkpoint
+that is partial, truncated, altered or unreadable, falling back to the previous one.
 
 The files are the same however the run was parallelised: under FSDP, rank 0 writes the
 full state that :func:`textdecade.pretrain.distributed.full_state` gathered, and reads it
@@ -14,7 +15,7 @@ back for the other ranks on resume.
 from __future__ import annotations
 
 import contextlib
-import errno
+import hashlib
 import json
 import os
 import random
@@ -26,18 +27,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file, save_model
 
-from textdecade.errors import CheckpointError, UserError
-from textdecade.io import set_default_mode
+from textdecade.errors import CheckpointError, DiskFull, first_line, is_disk_full
+from textdecade.io import set_default_mode, sort_safetensors_metadata
 from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp
 from textdecade.pretrain.optim import load_optimizer_state, optimizer_state
+from textdecade.pretrain.rundir import load_weights
 
 STATE_DIR = "state"
 _PREFIX = "step_"
 _MARKER = "COMPLETE"
+_CHUNK = 1 << 20  # hash in 1 MiB reads: constant memory whatever the model's size
 
 
 @dataclass
@@ -111,13 +114,22 @@ def save_checkpoint(
     written exactly as an unsharded model's.
 
     Raises:
-        UserError: the disk is full (the previous checkpoints are untouched).
+        DiskFull: the disk is full (the temporary folder is removed, the previous
+            checkpoints are untouched).
     """
     state_dir = run_dir / STATE_DIR
     state_dir.mkdir(parents=True, exist_ok=True)
     final = state_dir / f"{_PREFIX}{step:08d}"
     tmp = state_dir / f".tmp-{_PREFIX}{step:08d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    with disk_full_is_user_error(run_dir, step):
+        _write(tmp, final, step, model, optimizer, trainer_state)
+    _prune(state_dir, keep_last)
+    return final
+
+
+def _write(tmp: Path, final: Path, step: int, model, optimizer, trainer_state) -> None:
+    """Write every file under ``tmp``, record their digests, then rename it to ``final``."""
     try:
         tmp.mkdir()
         save_model(model, str(tmp / "model.safetensors"))
@@ -127,26 +139,98 @@ def save_checkpoint(
             (tmp / "optimizer.json").write_text(meta, encoding="utf-8")
         save_file(rng_state(), str(tmp / "rng.safetensors"))
         (tmp / "trainer.json").write_text(json.dumps({"step": step, **trainer_state}))
-        for name in os.listdir(tmp):
+        files = {}
+        for name in sorted(os.listdir(tmp)):
+            if name.endswith(".safetensors"):
+                sort_safetensors_metadata(tmp / name)
             set_default_mode(tmp / name)
-            with open(tmp / name, "rb") as f:
-                os.fsync(f.fileno())
-        (tmp / _MARKER).write_text("ok\n")
+            files[name] = _digest_and_sync(tmp / name)
+        marker = tmp / _MARKER
+        marker.write_text(json.dumps({"files": files}, indent=1, sort_keys=True) + "\n")
+        set_default_mode(marker)
+        with open(marker, "rb") as f:
+            os.fsync(f.fileno())
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        _fsync_dir(state_dir)
-    except OSError as exc:
+        _fsync_dir(final.parent)
+    except BaseException:
+        # Whatever stopped the write (a full disk, Ctrl-C), the half-written folder goes:
+        # each retry would otherwise leave another one behind.
         shutil.rmtree(tmp, ignore_errors=True)
-        if exc.errno == errno.ENOSPC:
-            previous = latest_checkpoint(run_dir, quiet=True)
-            kept = f"step {previous.step}" if previous else "none yet"
-            raise UserError(
-                f"no space left on device while writing the checkpoint of step {step} "
-                f"in {run_dir}; the previous checkpoint ({kept}) is intact"
-            ) from None
         raise
-    _prune(state_dir, keep_last)
-    return final
+
+
+@contextlib.contextmanager
+def disk_full_is_user_error(run_dir: Path, step: int):
+    """Turn a full disk while checkpointing ``step`` into one line (:class:`DiskFull`)
+    that says which checkpoint survived."""
+    try:
+        yield
+    except (OSError, SafetensorError) as exc:
+        if not is_disk_full(exc):
+            raise
+        previous = latest_checkpoint(run_dir, quiet=True)
+        kept = f"step {previous.step}" if previous else "none yet"
+        raise DiskFull(
+            f"no space left on device while writing the checkpoint of step {step} in "
+            f"{run_dir}; the last complete checkpoint ({kept}) is intact: free some space, "
+            "then continue with --resume"
+        ) from None
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Remove what writers killed mid-write left behind: ``state/.tmp-step_*`` folders and
+    atomic writes' ``.NAME.tmp-PID`` files. Only safe while this process holds the run."""
+    for tmp in Path(run_dir, STATE_DIR).glob(f".tmp-{_PREFIX}*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    for tmp in Path(run_dir).glob(".*.tmp-*"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def _digest_and_sync(path: Path) -> dict[str, Any]:
+    """Size and sha256 of a file just written, and fsync it: one pass over bytes still in
+    the page cache (the fsync needed the open file anyway)."""
+    size, sha = _digest(path, sync=True)
+    return {"bytes": size, "sha256": sha}
+
+
+def _digest(path: Path, sync: bool = False) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+        if sync:
+            os.fsync(f.fileno())
+    return size, digest.hexdigest()
+
+
+def _verify_files(path: Path) -> None:
+    """Check every file the marker records against its size and sha256.
+
+    A marker written before checksums were recorded (the text ``ok``) records nothing;
+    such a checkpoint is checked only by opening its files in :func:`_read`, so runs
+    written by older versions still resume.
+    """
+    text = (path / _MARKER).read_text(encoding="utf-8")
+    if text.strip() == "ok":
+        return
+    try:
+        files = json.loads(text)["files"]
+        records = {name: (int(w["bytes"]), str(w["sha256"])) for name, w in files.items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise CheckpointError(f"{_MARKER} marker is corrupt") from None
+    for name, (want_size, want_sha) in sorted(records.items()):
+        file = path / name
+        if not file.is_file():
+            raise CheckpointError(f"{name} is missing")
+        size = file.stat().st_size
+        if size != want_size:
+            raise CheckpointError(f"{name} is {size} bytes, {want_size} were written")
+        if _digest(file)[1] != want_sha:
+            raise CheckpointError(f"{name} has changed since it was written (sha256 differs)")
 
 
 def _prune(state_dir: Path, keep_last: int) -> None:
@@ -158,10 +242,20 @@ def _prune(state_dir: Path, keep_last: int) -> None:
 def _read(path: Path) -> Checkpoint:
     if not (path / _MARKER).exists():
         raise CheckpointError("no COMPLETE marker (the write was interrupted)")
+    _verify_files(path)
     trainer = json.loads((path / "trainer.json").read_text())
-    for name in ("model.safetensors", "rng.safetensors"):
-        with safe_open(str(path / name), framework="pt") as f:
-            list(f.keys())
+    names = ["model.safetensors", "rng.safetensors"]
+    if (path / "optimizer.json").exists() or (path / "optimizer.safetensors").exists():
+        names.append("optimizer.safetensors")
+        json.loads((path / "optimizer.json").read_text(encoding="utf-8"))
+    for name in names:
+        try:
+            with safe_open(str(path / name), framework="pt") as f:
+                list(f.keys())
+        except SafetensorError as exc:
+            raise CheckpointError(
+                f"{name} is not a readable safetensors file ({first_line(exc)})"
+            ) from None
     return Checkpoint(path=path, step=int(trainer["step"]), trainer=trainer)
 
 
@@ -173,9 +267,9 @@ def latest_checkpoint(run_dir: Path, quiet: bool = False) -> Checkpoint | None:
     for path in sorted(state_dir.glob(f"{_PREFIX}*"), reverse=True):
         try:
             return _read(path)
-        except (CheckpointError, OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        except (CheckpointError, OSError, ValueError, KeyError, TypeError) as exc:
             if not quiet:
-                warnings.warn(f"skipping checkpoint {path.name}: {exc}", stacklevel=2)
+                warnings.warn(f"skipping checkpoint {path.name}: {first_line(exc)}", stacklevel=2)
     return None
 
 
@@ -193,22 +287,26 @@ def restore(
     """
     if fsdp.is_sharded(model):
         _restore_sharded(checkpoint, model, optimizer, info or dist.DistInfo())
-        set_rng_state(load_file(str(checkpoint.path / "rng.safetensors")))
+        set_rng_state(_load_file(checkpoint.path / "rng.safetensors"))
         return
     device = next(iter(model.parameters())).device
-    missing, unexpected = load_model(
-        model, str(checkpoint.path / "model.safetensors"), strict=False, device=str(device)
-    )
-    if missing or unexpected:
-        raise CheckpointError(
-            f"checkpoint {checkpoint.path} does not fit this model "
-            f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
-        )
+    load_weights(model, checkpoint.path / "model.safetensors", device)
     if optimizer is not None:
-        tensors = load_file(str(checkpoint.path / "optimizer.safetensors"), device=str(device))
+        tensors = _load_file(checkpoint.path / "optimizer.safetensors", device=str(device))
         meta = (checkpoint.path / "optimizer.json").read_text()
         load_optimizer_state(optimizer, tensors, meta)
-    set_rng_state(load_file(str(checkpoint.path / "rng.safetensors")))
+    set_rng_state(_load_file(checkpoint.path / "rng.safetensors"))
+
+
+def _load_file(path: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """``safetensors.torch.load_file``, its errors (a file damaged after the checks of
+    :func:`latest_checkpoint`) said in one line."""
+    try:
+        return load_file(str(path), device=device)
+    except SafetensorError as exc:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({first_line(exc)})"
+        ) from None
 
 
 class _Captured:
@@ -225,15 +323,14 @@ def _restore_sharded(checkpoint: Checkpoint, model, optimizer, info: dist.DistIn
     weights: dict[str, torch.Tensor] = {}
     captured = _Captured()
     if info.is_main:
-        weights = load_file(str(checkpoint.path / "model.safetensors"))
+        weights = _load_file(checkpoint.path / "model.safetensors")
         if optimizer is not None:
-            tensors = load_file(str(checkpoint.path / "optimizer.safetensors"))
+            tensors = _load_file(checkpoint.path / "optimizer.safetensors")
             meta = (checkpoint.path / "optimizer.json").read_text()
             load_optimizer_state(captured, tensors, meta)
     try:
         fsdp.load_full_state(model, optimizer, weights, captured.state, info)
     except (RuntimeError, KeyError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(
-            f"checkpoint {checkpoint.path} does not fit this model ({first})"
+            f"checkpoint {checkpoint.path} does not fit this model ({first_line(exc)})"
         ) from None

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 
 from textdecade.config import RunConfig, config_from_json
-from textdecade.errors import CheckpointError, UserError
-from textdecade.io import atomic_path, write_json
+from textdecade.errors import CheckpointError, UserError, first_line
+from textdecade.io import atomic_path, sort_safetensors_metadata, write_json
+from textdecade.pretrain.lock import LOCK_NAME, RunLock
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -50,12 +51,18 @@ def read_config_dict(run_dir: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is corrupt ({exc})") from None
 
 
-def prepare_run_dir(run_dir: Path, family: str, *, resume: bool, overwrite: bool) -> bool:
+def prepare_run_dir(
+    run_dir: Path, family: str, *, resume: bool, overwrite: bool, lock: RunLock | None = None
+) -> bool:
     """Make ``run_dir`` ready for a run of ``family``; return True when resuming.
 
     Refuses a directory that holds another run unless ``resume`` (same family only) or
     ``overwrite``; refuses a non-empty directory that holds no run at all, and ``resume``
     where there is no run to resume (creating nothing).
+
+    Args:
+        lock: taken once the arguments are found valid and before anything is written or
+            deleted, so a live run is refused, never removed under its writer.
     """
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"output path {run_dir} is a file, not a directory")
@@ -65,25 +72,74 @@ def prepare_run_dir(run_dir: Path, family: str, *, resume: bool, overwrite: bool
         raise UserError(
             f"--resume: nothing to resume in {run_dir} (it {where}); drop --resume to start a run"
         )
-    if is_run_dir(run_dir):
+    if resume and not overwrite:
         existing = read_config_dict(run_dir)["family"]
-        if overwrite:
-            shutil.rmtree(run_dir)
-        elif resume:
-            if existing != family:
-                raise CheckpointError(
-                    f"{run_dir} holds a {existing} run; it cannot resume as {family}"
-                )
-            return True
-        else:
-            raise UserError(
-                f"{run_dir} already holds a {existing} run; pass --resume to continue it "
-                "or --overwrite to replace it"
-            )
-    elif run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
-        raise UserError(f"{run_dir} is not empty and holds no run; choose another -o directory")
-    run_dir.mkdir(parents=True, exist_ok=True)
+        if existing != family:
+            raise CheckpointError(f"{run_dir} holds a {existing} run; it cannot resume as {family}")
+        if lock is not None:
+            lock.acquire()
+        return True
+    claim_output_dir(
+        run_dir,
+        overwrite=overwrite,
+        hint="pass --resume to continue it or --overwrite to replace it",
+        lock=lock,
+    )
     return False
+
+
+def claim_output_dir(
+    out: Path,
+    *,
+    overwrite: bool,
+    hint: str = "pass --overwrite to replace it",
+    lock: RunLock | None = None,
+) -> None:
+    """Make ``out`` an output directory without losing what a user had in it.
+
+    The one guard of every command that writes a directory (pretrain, ``import hf``,
+    ``export hf``): a directory holding a run is refused unless ``overwrite`` (the run is
+    then removed), and so is one holding other files (with ``overwrite`` they stay and
+    same-named ones are replaced). Creates ``out``.
+
+    Args:
+        hint: what the refusal of a directory holding a run tells the user to do.
+        lock: ``out``'s lock, taken before anything is deleted (see :func:`prepare_run_dir`).
+    """
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output path {out} is a file, not a directory")
+    if is_run_dir(out):
+        if not overwrite:
+            existing = read_config_dict(out)["family"]
+            raise UserError(f"{out} already holds a {existing} run; {hint}")
+    elif _holds_files(out) and not overwrite:
+        raise UserError(
+            f"{out} is not empty and holds no run; choose another -o directory "
+            "(or pass --overwrite to write into it)"
+        )
+    if lock is not None:
+        lock.acquire()
+    if is_run_dir(out):
+        _remove_all_but_the_lock(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _holds_files(path: Path) -> bool:
+    """True for a directory with anything in it but a lock file (which a run that failed
+    to start may leave, and which means nothing once no process holds it)."""
+    return path.is_dir() and any(p.name != LOCK_NAME for p in path.iterdir())
+
+
+def _remove_all_but_the_lock(run_dir: Path) -> None:
+    # The lock file stays: deleting it would let another process lock a new file of the
+    # same name while this one still holds the old one.
+    for entry in run_dir.iterdir():
+        if entry.name == LOCK_NAME:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def check_data_source(source: Path, family: str) -> None:
@@ -126,6 +182,50 @@ def save_weights(model: torch.nn.Module, run_dir: Path, family: str) -> None:
     """Write ``model.safetensors`` atomically (tied weights stored once)."""
     with atomic_path(run_dir / WEIGHTS) as tmp:
         save_model(model, str(tmp), metadata={"family": family, "format": "pt"})
+        sort_safetensors_metadata(tmp)
+
+
+def weights_header(path: Path) -> tuple[dict[str, str] | None, dict[str, tuple[int, ...]]]:
+    """The metadata and tensor shapes of a safetensors file, without reading the tensors.
+
+    Raises:
+        CheckpointError: the file is missing, truncated or not safetensors (one line).
+    """
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}
+            return f.metadata(), shapes
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({first_line(exc)})"
+        ) from None
+
+
+def load_weights(model: torch.nn.Module, path: Path, device: str | torch.device = "cpu") -> None:
+    """Load the safetensors file ``path`` into ``model``: the one place a run's weights
+    (``model.safetensors``, a checkpoint's) are read back.
+
+    Raises:
+        CheckpointError: one line for a file that is unreadable (truncated, not
+            safetensors), whose tensors have other shapes than the model built from the
+            config (the first one named, both shapes), or whose names do not fit.
+    """
+    _, shapes = weights_header(path)
+    for name, tensor in model.state_dict().items():  # the model's order: its first layer first
+        if name in shapes and shapes[name] != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{path}: the checkpoint's shapes do not match the config: {name} is "
+                f"{shapes[name]} there, {tuple(tensor.shape)} in the model the config builds"
+            )
+    try:
+        missing, unexpected = load_model(model, str(path), strict=False, device=str(device))
+    except (SafetensorError, RuntimeError, OSError) as exc:
+        raise CheckpointError(f"{path} cannot be loaded ({first_line(exc)})") from None
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path} does not fit this model "
+            f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+        )
 
 
 def write_config(run_dir: Path, config: RunConfig) -> None:
@@ -152,15 +252,11 @@ def load_run(path: str | Path, device: str | torch.device = "cpu"):
     if not weights.is_file():
         raise CheckpointError(f"{run_dir} has no {WEIGHTS} yet (was the run interrupted early?)")
     meta = read_json(run_dir / DATA_META)
-    with safe_open(str(weights), framework="pt") as f:
-        saved_family = (f.metadata() or {}).get("family", config.family)
+    saved_family = (weights_header(weights)[0] or {}).get("family", config.family)
     if saved_family != config.family:
         raise CheckpointError(f"{weights} holds a {saved_family} model, not {config.family}")
     model = Model(config.model, meta)
-    try:
-        load_model(model, str(weights), strict=True, device=str(device))
-    except (RuntimeError, OSError) as exc:
-        raise CheckpointError(f"{weights} does not match the run's config ({exc})") from None
+    load_weights(model, weights, device)
     model.to(device).eval()
     tokenizer = Tokenizer.load(run_dir / TOKENIZER)
     return config, model, tokenizer

@@ -32,6 +32,7 @@ from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp, rundir
 from textdecade.pretrain.device import peak_flops, select_device, select_precision
 from textdecade.pretrain.diagnostics import LayerProbe
+from textdecade.pretrain.lock import RunLock
 from textdecade.pretrain.optim import build_optimizer
 from textdecade.pretrain.progress import MetricsLog, Progress, human
 from textdecade.pretrain.schedules import lr_at
@@ -124,6 +125,8 @@ class Trainer:
         self.show_progress = progress
         self.Model, _, _ = get_family(config.family)
         self._stop_signal: int | None = None
+        # Held from the start of fit (or prepare) to its end, by rank 0 only.
+        self._lock = RunLock(self.run_dir)
 
     # ----------------------------------------------------------------------------- setup
     def _say(self, text: str) -> None:
@@ -190,7 +193,10 @@ class Trainer:
         """Run (or resume) training to ``config.train.steps`` (or ``train.epochs`` passes over
         the data); returns the final metrics."""
         with _keeping_thread_count():
-            return self._fit()
+            try:
+                return self._fit()
+            finally:
+                self._lock.release()
 
     def prepare(self) -> tuple[Any, PreparedData]:
         """Lay out the run directory, train the tokenizer and prepare the data, and stop
@@ -200,9 +206,12 @@ class Trainer:
             ``(tokenizer, data)``.
         """
         with _keeping_thread_count():
-            self._start_process()
-            tokenizer, data, _ = self.prepare_run()
-            return tokenizer, data
+            try:
+                self._start_process()
+                tokenizer, data, _ = self.prepare_run()
+                return tokenizer, data
+            finally:
+                self._lock.release()
 
     def _fit(self) -> FitResult:
         self._start_process()
@@ -286,9 +295,16 @@ class Trainer:
             self.corpus = open_corpus(self.config)
         if self.info.is_main:
             rundir.prepare_run_dir(
-                self.run_dir, self.config.family, resume=self.resume, overwrite=self.overwrite
+                self.run_dir,
+                self.config.family,
+                resume=self.resume,
+                overwrite=self.overwrite,
+                lock=self._lock,
             )
-            rundir.write_config(self.run_dir, self.config)
+            if not resuming:  # a resumed run's config is written once its checkpoint fits it
+                rundir.write_config(self.run_dir, self.config)
+            else:  # what a process killed mid-write left behind
+                ckpt.remove_stale_temporaries(self.run_dir)
         dist.barrier(self.info)
         tokenizer = self._setup_tokenizer(resuming)
         return tokenizer, self._setup_data(tokenizer, resuming), resuming
@@ -337,8 +353,18 @@ class Trainer:
             batcher.load_state_dict(checkpoint.trainer["batcher"])
             loop.step = checkpoint.step
             self._say(f"resuming from step {loop.step}")
+            if loop.step >= loop.total:
+                # Nothing left to train, but the run's weights may predate its last
+                # checkpoint (a full disk stopped their write): make them that checkpoint's.
+                weights, _ = fsdp.full_state(model, None, self.info)
+                if self.info.is_main:
+                    rundir.save_weights(weights, self.run_dir, self.config.family)
         elif resuming:
             self._say("no complete checkpoint found: starting from step 0")
+        if resuming and self.info.is_main:
+            # Only now: a config whose shapes the checkpoint refused must not replace the
+            # run's own, or the run could no longer be loaded.
+            rundir.write_config(self.run_dir, self.config)
         return loop
 
     def _run_loop(self, loop: _Loop, data: PreparedData, log, bar) -> None:
@@ -501,7 +527,8 @@ class Trainer:
             ckpt.save_checkpoint(
                 self.run_dir, step, weights, optim_state, state, self.config.train.keep_last
             )
-            rundir.save_weights(weights, self.run_dir, self.config.family)
+            with ckpt.disk_full_is_user_error(self.run_dir, step):
+                rundir.save_weights(weights, self.run_dir, self.config.family)
         dist.barrier(self.info)
 
 
