@@ -217,6 +217,12 @@ def _register_eval(sub) -> None:
     p.add_argument(
         "--probe", action="store_true", help="also score a linear probe (logistic regression)"
     )
+    p.add_argument(
+        "--release",
+        type=int,
+        help="only sense-TSV rows of this release or earlier (1: the built-in suite's first "
+        "192 sentences, as older scores were measured)",
+    )
 
     p = _eval_parser(
         ev_sub,

@@ -169,6 +169,7 @@ def cmd_eval_homograph(args) -> int:
             args.max_per_sense,
             args.max_test_per_sense,
             probe=args.probe,
+            release=args.release,
         ),
     )
 

@@ -293,6 +293,7 @@ def evaluate_homographs(
     context: int | None = 40,
     batch_size: int = 32,
     probe: bool = False,
+    release: int | None = None,
 ) -> HomographResult:
     """Sense separation by nearest sense centroid (and, with ``probe``, a linear probe).
 
@@ -307,6 +308,8 @@ def evaluate_homographs(
         context: words kept on each side of the target (None: whole sentences).
         batch_size: sentences per forward pass.
         probe: also score a logistic-regression probe on the same vectors.
+        release: for a sense TSV, only rows of this release or earlier (``1``: the built-in
+            suite's first 192 sentences, which older scores were measured on).
 
     Returns:
         A :class:`HomographResult` with the MFS baseline beside each score.
@@ -315,10 +318,12 @@ def evaluate_homographs(
     _check_layers(layers)
     path = None if data is None else Path(data)
     if path is not None and _is_coarsewsd(path):
+        if release is not None:
+            raise UserError(f"{path}: a release applies to a sense TSV, not to CoarseWSD-20")
         tasks = read_coarsewsd(path, words, max_per_sense, max_test_per_sense)
         protocol = "train/test"
     else:
-        tasks = read_sense_tsv(path)
+        tasks = read_sense_tsv(path, release)
         if words:
             known = {t.word for t in tasks}
             if missing := [w for w in words if w not in known]:
@@ -330,7 +335,10 @@ def evaluate_homographs(
         protocol = "leave-one-out"
     instances = [x for t in tasks for x in (*t.train, *t.test)]
     vecs = _target_vectors(encoder, instances, layers, context, batch_size)
-    result = HomographResult(str(path) if path else "built-in suite", layers, protocol)
+    name = str(path) if path else "built-in suite"
+    if release is not None:
+        name += f" (release {release})"
+    result = HomographResult(name, layers, protocol)
     start = 0
     for t in tasks:
         n = len(t.train) + len(t.test)

@@ -129,11 +129,13 @@ def run_homograph(
     max_per_sense: int | None = None,
     max_test_per_sense: int | None = None,
     probe: bool = False,
+    release: int | None = None,
 ) -> HomographResult | WicResult:
     """``textdecade eval homograph``: CoarseWSD-20 folder, sense TSV, WiC, or built-in suite.
 
     A static model (Vectors or a Word2Vec/GloVe handle) is scored too: it lands on the
-    most-frequent-sense baseline, by construction.
+    most-frequent-sense baseline, by construction. ``release`` keeps a sense TSV's rows of
+    that release or earlier (``1``: the built-in suite's first 192 sentences).
     """
     if getattr(model, "static", False):
         model = model.vectors
@@ -141,9 +143,11 @@ def run_homograph(
     if path is not None and not path.exists():
         raise UserError(f"{path}: no such homograph data (a CoarseWSD-20 folder, TSV or WiC)")
     if path is not None and _is_wic(path):
+        if release is not None:
+            raise UserError(f"{path}: a release applies to a sense TSV, not to WiC files")
         return evaluate_wic(model, path, layers=layers)
     return evaluate_homographs(
-        model, path, layers, words, max_per_sense, max_test_per_sense, probe=probe
+        model, path, layers, words, max_per_sense, max_test_per_sense, probe=probe, release=release
     )
 
 

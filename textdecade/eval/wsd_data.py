@@ -4,7 +4,8 @@
   (JSON class id -> sense), ``{train,test}.data.txt`` (``index<TAB>tokenized sentence``)
   and ``{train,test}.gold.txt`` (one class id per line).
 - Sense TSV: ``word<TAB>sense<TAB>index<TAB>sentence`` (CoarseWSD-20's out-of-domain file,
-  and textdecade's built-in suite); ``#`` lines are comments.
+  and textdecade's built-in suite), optionally a fifth ``release`` field (an integer; the
+  built-in suite's release 1 is its first 192 sentences); ``#`` lines are comments.
 - WiC (Pilehvar & Camacho-Collados 2019): ``word<TAB>pos<TAB>i1-i2<TAB>sentence1<TAB>
   sentence2`` and a gold file of ``T``/``F`` lines (``x.data.txt`` beside ``x.gold.txt``).
 
@@ -158,11 +159,16 @@ def read_coarsewsd(
     return tasks
 
 
-def read_sense_tsv(path: str | Path | None = None) -> list[WordTask]:
-    """Read ``word<TAB>sense<TAB>index<TAB>sentence`` lines into one task per word.
+def read_sense_tsv(path: str | Path | None = None, release: int | None = None) -> list[WordTask]:
+    """Read ``word<TAB>sense<TAB>index<TAB>sentence[<TAB>release]`` lines, one task per word.
 
-    Every instance goes to ``train`` (the suite is scored leave-one-out); ``path=None``
-    reads the built-in suite.
+    Every instance goes to ``train`` (the suite is scored leave-one-out).
+
+    Args:
+        path: a sense TSV; None reads the built-in suite.
+        release: keep only rows of this release or earlier (a row without the fifth field
+            counts as release 1); ``release=1`` on the built-in suite gives its first 192
+            sentences, the suite that older scores were measured on. None keeps every row.
     """
     path = builtin_suite_path() if path is None else Path(path)
     if not path.is_file():
@@ -174,16 +180,24 @@ def read_sense_tsv(path: str | Path | None = None) -> list[WordTask]:
             if not line.strip() or line.startswith("#"):
                 continue
             parts = line.split("\t")
-            if len(parts) != 4:
+            if len(parts) not in (4, 5):
                 raise FormatError(
-                    f"{path}:{n}: expected 'word<TAB>sense<TAB>index<TAB>sentence', "
-                    f"found {len(parts)} fields"
+                    f"{path}:{n}: expected 'word<TAB>sense<TAB>index<TAB>sentence' and an "
+                    f"optional '<TAB>release', found {len(parts)} fields"
                 )
-            word, sense, index, sentence = parts
+            word, sense, index, sentence = parts[:4]
+            row_release = 1
+            if len(parts) == 5:
+                try:
+                    row_release = int(parts[4])
+                except ValueError:
+                    raise FormatError(f"{path}:{n}: release {parts[4]!r} is not a number") from None
             x = _instance(sentence.split(), index, sense, f"{path}:{n}")
-            tasks.setdefault(word, WordTask(word)).train.append(x)
+            if release is None or row_release <= release:
+                tasks.setdefault(word, WordTask(word)).train.append(x)
     if not tasks:
-        raise FormatError(f"{path}: no instances in the file")
+        kept = "" if release is None else f" of release {release} or earlier"
+        raise FormatError(f"{path}: no instances{kept} in the file")
     for task in tasks.values():
         task.order_senses()
     return list(tasks.values())
