@@ -403,7 +403,19 @@ def _eval_parser(ev_sub, name, help_text, example, handler):
     )
     p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    _ci_arg(p)
     return p
+
+
+def _ci_arg(p: argparse.ArgumentParser) -> None:
+    """``--ci LEVEL``: checked by the command (one line and exit 2 outside [0, 1))."""
+    p.add_argument(
+        "--ci",
+        default="0.95",
+        metavar="LEVEL",
+        help="confidence level of the bootstrap intervals printed as value [low, high] "
+        "(default 0.95; 0 turns them off)",
+    )
 
 
 def _vectors_args(p: argparse.ArgumentParser) -> None:

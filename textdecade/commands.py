@@ -111,10 +111,14 @@ def cmd_pretrain(args) -> int:
 
 # ---------------------------------------------------------------------------------- eval
 def _eval_models(args, run, resolve: bool = True):
-    """Run ``run(model)`` for each named model; print one table (several models side by side)."""
+    """Run ``run(model)`` for each named model; print one table (several models side by side).
+
+    ``args.ci`` (the confidence level, checked here before any work) is set to a float."""
     from textdecade.api import resolve_model
     from textdecade.eval import compare, render
+    from textdecade.eval.intervals import check_level
 
+    args.ci = check_level(args.ci)
     results = {}
     for path in args.models:
         results[path] = run(resolve_model(path, device=args.device) if resolve else path)
@@ -141,6 +145,7 @@ def cmd_eval_analogy(args) -> int:
             None if args.restrict_vocab == 0 else args.restrict_vocab,
             args.vectors,
             _eval_corpus(args),
+            ci=args.ci,
         ),
     )
 
@@ -151,7 +156,7 @@ def cmd_eval_similarity(args) -> int:
     return _eval_models(
         args,
         lambda m: run_similarity(
-            m, args.data or None, args.restrict_vocab, args.vectors, _eval_corpus(args)
+            m, args.data or None, args.restrict_vocab, args.vectors, _eval_corpus(args), ci=args.ci
         ),
     )
 
@@ -169,6 +174,7 @@ def cmd_eval_homograph(args) -> int:
             args.max_per_sense,
             args.max_test_per_sense,
             probe=args.probe,
+            ci=args.ci,
         ),
     )
 
@@ -179,7 +185,9 @@ def cmd_eval_perplexity(args) -> int:
     corpus = _eval_corpus(args)
     return _eval_models(
         args,
-        lambda path: evaluate_perplexity(path, corpus, args.max_batches, device=args.device),
+        lambda path: evaluate_perplexity(
+            path, corpus, args.max_batches, device=args.device, ci=args.ci
+        ),
         resolve=False,
     )
 
@@ -309,7 +317,9 @@ def cmd_translate(args) -> int:
 
 def cmd_eval_bleu(args) -> int:
     from textdecade.eval.bleu import bleu_run
+    from textdecade.eval.intervals import check_level
 
+    level = check_level(args.ci)
     for run in args.models:
         result = bleu_run(
             run,
@@ -319,6 +329,7 @@ def cmd_eval_bleu(args) -> int:
             max_lines=args.max_lines,
             device=args.device,
             output=args.output,
+            ci=level,
         )
         print(f"{run}: {result}")
     return 0

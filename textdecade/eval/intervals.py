@@ -30,6 +30,7 @@ __all__ = [
     "Interval",
     "PairedDifference",
     "bootstrap",
+    "bootstrap_groups",
     "check_level",
     "macro_f1",
     "mean",
@@ -239,6 +240,42 @@ def bootstrap(
     arrays = _as_items(items)
     value = _point(arrays, statistic)
     return _percentiles(_distribution(arrays, statistic, n_resamples, seed), value, level)
+
+
+def bootstrap_groups(
+    groups: Sequence,
+    statistic: Statistic | Sequence[Statistic] = mean,
+    weights: Sequence[float] | None = None,
+    *,
+    level: float = DEFAULT_LEVEL,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = SEED,
+) -> Interval:
+    """Interval of a weighted mean over groups of a per-group statistic, resampling items
+    within each group (a stratified bootstrap: each group keeps its size).
+
+    The overall macro-F1 of the homograph suite (the mean over words of each word's
+    macro-F1) is ``bootstrap_groups(words, macro_f1)``; its overall accuracy, pooled over
+    instances, is ``bootstrap_groups(words, mean, weights=sizes)``.
+
+    Args:
+        groups: one item array (or tuple of arrays) per group.
+        statistic: vectorised, as for :func:`bootstrap`; or one per group (each word's
+            macro-F1 over its own senses).
+        weights: one per group (default: equal).
+    """
+    if not 0.0 < level < 1.0:
+        check_level(level)
+        raise UserError("a confidence level of 0 asks for no interval")
+    w = np.ones(len(groups)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    stats = [statistic] * len(groups) if callable(statistic) else list(statistic)
+    value, dist = 0.0, np.zeros(n_resamples)
+    for g, (items, stat, weight) in enumerate(zip(groups, stats, w)):
+        arrays = _as_items(items)
+        value += weight * _point(arrays, stat)
+        dist += weight * _distribution(arrays, stat, n_resamples, seed + g)
+    return _percentiles(dist, float(value), level)
 
 
 def paired_difference(
