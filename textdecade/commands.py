@@ -335,6 +335,80 @@ def cmd_eval_bleu(args) -> int:
     return 0
 
 
+def _can(handle, task: str, path: str) -> None:
+    """Refuse (one line) a task the model cannot do, from what its family declares."""
+    from textdecade.api import TextModel
+    from textdecade.models.base import Translates
+
+    if task == "bleu" and not (
+        isinstance(handle, TextModel) and isinstance(handle.model, Translates)
+    ):
+        what = f"a {handle.family} run" if isinstance(handle, TextModel) else "a vectors file"
+        raise UserError(
+            f"{path} is {what}: it cannot translate (bleu needs seq2seq or transformer)"
+        )
+
+
+def _score_for_compare(args, handle, level: float):
+    """One model's result of ``args.task`` (as the task's own ``eval`` command scores it)."""
+    from textdecade.eval import run_analogy, run_homograph, run_similarity
+
+    task, data = args.task, args.data
+    if task == "analogy":
+        restrict = 30000 if args.restrict_vocab is None else args.restrict_vocab or None
+        return run_analogy(handle, data[0] if data else None, restrict_vocab=restrict, ci=level)
+    if task == "similarity":
+        return run_similarity(handle, data or None, args.restrict_vocab or None, ci=level)
+    if task in ("homograph", "wic"):
+        return run_homograph(
+            handle,
+            data[0] if data else None,
+            args.layers,
+            max_per_sense=args.max_per_sense,
+            max_test_per_sense=args.max_test_per_sense,
+            ci=level,
+        )
+    from textdecade.eval.bleu import evaluate_bleu
+
+    sources, references = args.test_set
+    result, _ = evaluate_bleu(
+        handle.model, handle.tokenizer, sources, references, beam=args.beam, ci=level
+    )
+    return result
+
+
+def cmd_eval_compare(args) -> int:
+    """``textdecade eval compare RUN_A RUN_B --task T``: A minus B on the same items."""
+    from pathlib import Path
+
+    from textdecade.api import resolve_model
+    from textdecade.eval import render
+    from textdecade.eval.intervals import check_level
+    from textdecade.eval.paired import compare_results
+    from textdecade.eval.suite import is_wic
+
+    level = check_level(args.ci)
+    data = Path(args.data[0]) if args.data else None
+    if args.task in ("homograph", "wic") and data is not None and not data.exists():
+        raise UserError(f"{data}: no such homograph data (a CoarseWSD-20 folder, TSV or WiC)")
+    if args.task == "wic" and (data is None or not is_wic(data)):
+        raise UserError("--task wic needs --data with WiC files (*.data.txt and *.gold.txt)")
+    if args.task == "homograph" and data is not None and is_wic(data):
+        raise UserError(f"{data} holds WiC pairs: use --task wic")
+    if args.task == "bleu":
+        from textdecade.eval.bleu import read_test_set
+
+        if not (args.source and args.reference):
+            raise UserError("--task bleu needs --source and --reference")
+        args.test_set = read_test_set(args.source, args.reference, args.max_lines)
+    handles = [resolve_model(path, device=args.device) for path in (args.run_a, args.run_b)]
+    for handle, path in zip(handles, (args.run_a, args.run_b)):
+        _can(handle, args.task, path)
+    a, b = (_score_for_compare(args, h, level) for h in handles)
+    print(render(compare_results(args.task, a, b, (args.run_a, args.run_b), level), args.format))
+    return 0
+
+
 # ---------------------------------------------------------------------------------- plot
 PLOT_KINDS = ("curves", "attention", "embeddings")
 

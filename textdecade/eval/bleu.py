@@ -33,6 +33,7 @@ __all__ = [
     "corpus_bleu",
     "evaluate_bleu",
     "read_lines",
+    "read_test_set",
 ]
 
 
@@ -154,6 +155,25 @@ def evaluate_bleu(
     return corpus_bleu(hyps, references, ci), hyps
 
 
+def read_test_set(
+    source: str | Path, reference: str | Path, max_lines: int | None = None
+) -> tuple[list[str], list[str]]:
+    """Aligned source and reference lines (the first ``max_lines`` of them).
+
+    Raises:
+        CorpusError: a missing or unreadable file, or files of different lengths.
+    """
+    sources, references = read_lines(source), read_lines(reference)
+    if len(sources) != len(references):
+        raise CorpusError(
+            f"{source} has {len(sources)} lines but {reference} has {len(references)}; "
+            "they must be aligned line by line"
+        )
+    if max_lines is not None:
+        sources, references = sources[:max_lines], references[:max_lines]
+    return sources, references
+
+
 def bleu_run(
     run_dir: str | Path,
     source: str | Path,
@@ -180,14 +200,7 @@ def bleu_run(
     from textdecade.pretrain.device import select_device
     from textdecade.pretrain.rundir import load_run
 
-    sources, references = read_lines(source), read_lines(reference)
-    if len(sources) != len(references):
-        raise CorpusError(
-            f"{source} has {len(sources)} lines but {reference} has {len(references)}; "
-            "they must be aligned line by line"
-        )
-    if max_lines is not None:
-        sources, references = sources[:max_lines], references[:max_lines]
+    sources, references = read_test_set(source, reference, max_lines)
     _, model, tokenizer = load_run(run_dir, device=select_device(device or "auto"))
     if not isinstance(model, Translates):
         raise CorpusError(f"{run_dir} is not a translation model (seq2seq or transformer)")

@@ -36,6 +36,7 @@ __all__ = [
     "run_similarity",
     "run_homograph",
     "decade_table",
+    "is_wic",
     "plot_embeddings",
 ]
 
@@ -120,7 +121,8 @@ def run_similarity(
     return evaluate_similarity(vectors, paths, restrict_vocab, ci=ci)
 
 
-def _is_wic(path: Path) -> bool:
+def is_wic(path: Path) -> bool:
+    """Whether ``path`` holds WiC data (``*.data.txt`` files, not a CoarseWSD-20 folder)."""
     if path.is_dir():
         return not any(path.glob("*/classes_map.txt")) and any(path.rglob("*.data.txt"))
     return path.name.endswith(".data.txt")
@@ -146,7 +148,7 @@ def run_homograph(
     path = None if data is None else Path(data)
     if path is not None and not path.exists():
         raise UserError(f"{path}: no such homograph data (a CoarseWSD-20 folder, TSV or WiC)")
-    if path is not None and _is_wic(path):
+    if path is not None and is_wic(path):
         return evaluate_wic(model, path, layers=layers, ci=ci)
     return evaluate_homographs(
         model, path, layers, words, max_per_sense, max_test_per_sense, probe=probe, ci=ci
