@@ -74,6 +74,8 @@ class WordScore:
 
     def add_intervals(self, level: float) -> None:
         """An interval on each score, resampling this word's evaluated instances."""
+        if not self.n:
+            return
         for name in self._SCORES:
             if name == "probe_accuracy" and self.probe_pred is None:
                 continue
@@ -122,11 +124,12 @@ class HomographResult:
         """Intervals per word and overall (resampling instances within each word)."""
         for w in self.words:
             w.add_intervals(level)
-        sizes = [w.n for w in self.words]
+        words = [w for w in self.words if w.n]  # a word with no instance has no score
+        sizes = [w.n for w in words]
         for name in WordScore._SCORES:
-            if name == "probe_accuracy" and self.probe_accuracy is None:
+            if not words or (name == "probe_accuracy" and self.probe_accuracy is None):
                 continue
-            parts = [w._statistic(name) for w in self.words]
+            parts = [w._statistic(name) for w in words]
             weights = sizes if name in ("accuracy", "mfs_accuracy", "probe_accuracy") else None
             self.intervals[name] = bootstrap_groups(
                 [items for items, _ in parts], [stat for _, stat in parts], weights, level=level
