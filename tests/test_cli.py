@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from textdecade.cli import main
@@ -165,3 +168,77 @@ def test_resume_in_an_empty_directory_creates_nothing(capsys, tmp_path):
     code, _, err = run(capsys, "pretrain", "gpt", "-q", "-o", str(tmp_path), "--resume")
     assert_one_line_error(code, err, f"nothing to resume in {tmp_path}")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------- intervals and compare
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory, corpus_lines):
+    """A Word2Vec and a GPT run of a few steps on 150 lines of real text (seconds)."""
+    root = tmp_path_factory.mktemp("tiny")
+    text = root / "c.txt"
+    text.write_text("\n".join(corpus_lines("gensim_lee.txt", 150)) + "\n", encoding="utf-8")
+    small = ["--set", "tokenizer.vocab_size=400", "--set", "train.threads=1", "--steps", "5"]
+    gpt = ["--set", "model.d_model=32", "--set", "model.n_layers=1", "--set", "model.n_heads=2"]
+    gpt += ["--set", "model.max_len=32"]
+    for family, extra in (("word2vec", []), ("gpt", gpt)):
+        argv = ["pretrain", family, "-q", "--corpus", str(text), "-o", str(root / family)]
+        assert main([*argv, *small, *extra]) == 0
+    return root
+
+
+def _vectors_and_pairs(tmp_path):
+    from textdecade.eval.vectors import Vectors
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(40)]
+    m = rng.standard_normal((40, 8)).astype(np.float32)
+    Vectors(words, m).save(tmp_path / "v.txt")
+    lines = [f"w{i}\tw{j}\t{rng.random() * 10:.2f}" for i, j in rng.integers(0, 40, (60, 2))]
+    (tmp_path / "sim.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(tmp_path / "v.txt"), str(tmp_path / "sim.txt")
+
+
+def test_eval_prints_intervals_and_ci_0_removes_them(capsys, tmp_path):
+    vectors, pairs = _vectors_and_pairs(tmp_path)
+    code, out, _ = run(capsys, "eval", "similarity", vectors, "--data", pairs)
+    assert code == 0 and re.search(r"-?\d\.\d{4} \[-?\d\.\d{4}, -?\d\.\d{4}\]", out), out
+    code, out, _ = run(capsys, "eval", "similarity", vectors, "--data", pairs, "--ci", "0")
+    assert code == 0 and "[" not in out, out
+    code, out, _ = run(capsys, "eval", "similarity", vectors, "--data", pairs, "--format", "json")
+    doc = json.loads(out)["sets"][0]["intervals"]["spearman"]
+    assert doc["low"] <= doc["value"] <= doc["high"] and doc["level"] == 0.95
+
+
+@pytest.mark.parametrize("level", ["1.5", "1", "-0.1", "high"])
+def test_bad_ci_is_one_line_and_exit_2(capsys, tmp_path, level):
+    vectors, pairs = _vectors_and_pairs(tmp_path)
+    code, _, err = run(capsys, "eval", "similarity", vectors, "--data", pairs, "--ci", level)
+    assert_one_line_error(code, err, "confidence level must be")
+    code, _, err = run(capsys, "eval", "compare", vectors, vectors, "--task", "wic", "--ci", level)
+    assert_one_line_error(code, err, "confidence level must be")
+
+
+def test_compare_two_tiny_runs_and_refuse_what_a_run_cannot_do(capsys, tiny_runs):
+    w2v, gpt = str(tiny_runs / "word2vec"), str(tiny_runs / "gpt")
+    code, out, err = run(capsys, "eval", "compare", gpt, w2v, "--task", "homograph")
+    assert code == 0, err
+    assert "1260 instances of 42 words" in out and "A - B" in out and "p = " in out
+    assert re.search(r"A - B  [+-]\d+\.\d \[-?\d+\.\d, -?\d+\.\d\] points", out), out
+    code, out, _ = run(capsys, "eval", "compare", w2v, w2v, "--task", "homograph", "--ci", "0")
+    assert code == 0 and "p = 1 " in out and "[" not in out  # the same model: no difference
+    code, _, err = run(
+        capsys, "eval", "compare", w2v, gpt, "--task", "bleu", "--source", w2v + "/config.json",
+        "--reference", w2v + "/config.json",
+    )  # fmt: skip
+    assert_one_line_error(code, err, "is a word2vec run: it cannot translate")
+    code, _, err = run(capsys, "eval", "compare", w2v, gpt, "--task", "bleu")
+    assert_one_line_error(code, err, "--task bleu needs --source and --reference")
+
+
+def test_perplexity_interval_over_evaluation_batches(capsys, tiny_runs):
+    code, out, _ = run(capsys, "eval", "perplexity", str(tiny_runs / "gpt"), "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["batches"] >= 1
+    for key in ("loss", "perplexity", "bits_per_byte"):
+        ci = doc["intervals"][key]
+        assert ci["low"] <= doc[key] <= ci["high"], key

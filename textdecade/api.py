@@ -278,12 +278,15 @@ class TextModel:
 
     # ------------------------------------------------------------------ scoring
 
-    def perplexity(self, texts: Sequence[str] | None = None, max_batches: int = 100):
+    def perplexity(
+        self, texts: Sequence[str] | None = None, max_batches: int = 100, ci: float = 0.95
+    ):
         """Held-out loss, perplexity and bits per byte of a trained run.
 
         Args:
             texts: documents to score (None: the run's own validation split).
             max_batches: batches of 8 windows of the model's context.
+            ci: confidence level of the intervals (resampling evaluation batches); 0: none.
 
         Returns:
             a :class:`~textdecade.eval.perplexity.PerplexityResult`.
@@ -295,7 +298,7 @@ class TextModel:
                 "perplexity scores a textdecade run directory; convert a HF model first "
                 "(textdecade import hf DIR -o RUN)"
             )
-        return evaluate_perplexity(self.run_dir, texts, max_batches, device=str(self.device))
+        return evaluate_perplexity(self.run_dir, texts, max_batches, device=str(self.device), ci=ci)
 
     # ------------------------------------------------------------------ generation
 

@@ -19,6 +19,7 @@ from textdecade.commands import (
     cmd_embed,
     cmd_eval_analogy,
     cmd_eval_bleu,
+    cmd_eval_compare,
     cmd_eval_homograph,
     cmd_eval_perplexity,
     cmd_eval_similarity,
@@ -246,6 +247,38 @@ def _register_eval(sub) -> None:
     p.add_argument("--beam", type=int, default=4)
     p.add_argument("--max-lines", type=int, default=None)
     p.add_argument("--output", help="also write the translations here")
+    _register_compare(ev_sub)
+
+
+def _register_compare(ev_sub) -> None:
+    """``textdecade eval compare RUN_A RUN_B --task T``."""
+    p = _add(
+        ev_sub,
+        "compare",
+        "two models on the same items: the difference, its interval and a paired p-value",
+        "examples:\n  textdecade eval compare runs/bert runs/w2v --task homograph\n"
+        "  textdecade eval compare runs/mt-a runs/mt-b --task bleu --source t.de --reference t.en"
+        "\n\nanalogy (and similarity) compare on the questions (pairs) both models answered, "
+        "and say how many; other tasks refuse items that differ.",
+        cmd_eval_compare,
+    )
+    p.add_argument("run_a", metavar="RUN_A", help="a run directory, HF directory or vectors file")
+    p.add_argument("run_b", metavar="RUN_B")
+    p.add_argument(
+        "--task", choices=["homograph", "analogy", "similarity", "wic", "bleu"], required=True
+    )
+    p.add_argument("--data", nargs="+", help="the task's data (as its own eval command)")
+    p.add_argument("--restrict-vocab", type=int, help="analogy: default 30000; 0 = all")
+    p.add_argument("--layers", choices=["last", "last4"], default="last")
+    p.add_argument("--max-per-sense", type=int, help="homograph: cap of training instances")
+    p.add_argument("--max-test-per-sense", type=int, help="homograph: cap of test instances")
+    p.add_argument("--source", help="bleu: source sentences")
+    p.add_argument("--reference", help="bleu: reference translations")
+    p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--max-lines", type=int, default=None)
+    p.add_argument("--device", help=DEVICE_HELP)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    _ci_arg(p)
 
 
 def _register_embed(sub) -> None:
@@ -454,7 +487,19 @@ def _eval_parser(ev_sub, name, help_text, example, handler):
     )
     p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    _ci_arg(p)
     return p
+
+
+def _ci_arg(p: argparse.ArgumentParser) -> None:
+    """``--ci LEVEL``: checked by the command (one line and exit 2 outside [0, 1))."""
+    p.add_argument(
+        "--ci",
+        default="0.95",
+        metavar="LEVEL",
+        help="confidence level of the bootstrap intervals printed as value [low, high] "
+        "(default 0.95; 0 turns them off)",
+    )
 
 
 def _vectors_args(p: argparse.ArgumentParser) -> None:

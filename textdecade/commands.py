@@ -111,10 +111,14 @@ def cmd_pretrain(args) -> int:
 
 # ---------------------------------------------------------------------------------- eval
 def _eval_models(args, run, resolve: bool = True):
-    """Run ``run(model)`` for each named model; print one table (several models side by side)."""
+    """Run ``run(model)`` for each named model; print one table (several models side by side).
+
+    ``args.ci`` (the confidence level, checked here before any work) is set to a float."""
     from textdecade.api import resolve_model
     from textdecade.eval import compare, render
+    from textdecade.eval.intervals import check_level
 
+    args.ci = check_level(args.ci)
     results = {}
     for path in args.models:
         results[path] = run(resolve_model(path, device=args.device) if resolve else path)
@@ -141,6 +145,7 @@ def cmd_eval_analogy(args) -> int:
             None if args.restrict_vocab == 0 else args.restrict_vocab,
             args.vectors,
             _eval_corpus(args),
+            ci=args.ci,
         ),
     )
 
@@ -151,7 +156,7 @@ def cmd_eval_similarity(args) -> int:
     return _eval_models(
         args,
         lambda m: run_similarity(
-            m, args.data or None, args.restrict_vocab, args.vectors, _eval_corpus(args)
+            m, args.data or None, args.restrict_vocab, args.vectors, _eval_corpus(args), ci=args.ci
         ),
     )
 
@@ -170,6 +175,7 @@ def cmd_eval_homograph(args) -> int:
             args.max_test_per_sense,
             probe=args.probe,
             release=args.release,
+            ci=args.ci,
         ),
     )
 
@@ -180,7 +186,9 @@ def cmd_eval_perplexity(args) -> int:
     corpus = _eval_corpus(args)
     return _eval_models(
         args,
-        lambda path: evaluate_perplexity(path, corpus, args.max_batches, device=args.device),
+        lambda path: evaluate_perplexity(
+            path, corpus, args.max_batches, device=args.device, ci=args.ci
+        ),
         resolve=False,
     )
 
@@ -344,7 +352,9 @@ def cmd_translate(args) -> int:
 
 def cmd_eval_bleu(args) -> int:
     from textdecade.eval.bleu import bleu_run
+    from textdecade.eval.intervals import check_level
 
+    level = check_level(args.ci)
     for run in args.models:
         result = bleu_run(
             run,
@@ -354,8 +364,83 @@ def cmd_eval_bleu(args) -> int:
             max_lines=args.max_lines,
             device=args.device,
             output=args.output,
+            ci=level,
         )
         print(f"{run}: {result}")
+    return 0
+
+
+def _can(handle, task: str, path: str) -> None:
+    """Refuse (one line) a task the model cannot do, from what its family declares."""
+    from textdecade.api import TextModel
+    from textdecade.models.base import Translates
+
+    if task == "bleu" and not (
+        isinstance(handle, TextModel) and isinstance(handle.model, Translates)
+    ):
+        what = f"a {handle.family} run" if isinstance(handle, TextModel) else "a vectors file"
+        raise UserError(
+            f"{path} is {what}: it cannot translate (bleu needs seq2seq or transformer)"
+        )
+
+
+def _score_for_compare(args, handle, level: float):
+    """One model's result of ``args.task`` (as the task's own ``eval`` command scores it)."""
+    from textdecade.eval import run_analogy, run_homograph, run_similarity
+
+    task, data = args.task, args.data
+    if task == "analogy":
+        restrict = 30000 if args.restrict_vocab is None else args.restrict_vocab or None
+        return run_analogy(handle, data[0] if data else None, restrict_vocab=restrict, ci=level)
+    if task == "similarity":
+        return run_similarity(handle, data or None, args.restrict_vocab or None, ci=level)
+    if task in ("homograph", "wic"):
+        return run_homograph(
+            handle,
+            data[0] if data else None,
+            args.layers,
+            max_per_sense=args.max_per_sense,
+            max_test_per_sense=args.max_test_per_sense,
+            ci=level,
+        )
+    from textdecade.eval.bleu import evaluate_bleu
+
+    sources, references = args.test_set
+    result, _ = evaluate_bleu(
+        handle.model, handle.tokenizer, sources, references, beam=args.beam, ci=level
+    )
+    return result
+
+
+def cmd_eval_compare(args) -> int:
+    """``textdecade eval compare RUN_A RUN_B --task T``: A minus B on the same items."""
+    from pathlib import Path
+
+    from textdecade.api import resolve_model
+    from textdecade.eval import render
+    from textdecade.eval.intervals import check_level
+    from textdecade.eval.paired import compare_results
+    from textdecade.eval.suite import is_wic
+
+    level = check_level(args.ci)
+    data = Path(args.data[0]) if args.data else None
+    if args.task in ("homograph", "wic") and data is not None and not data.exists():
+        raise UserError(f"{data}: no such homograph data (a CoarseWSD-20 folder, TSV or WiC)")
+    if args.task == "wic" and (data is None or not is_wic(data)):
+        raise UserError("--task wic needs --data with WiC files (*.data.txt and *.gold.txt)")
+    if args.task == "homograph" and data is not None and is_wic(data):
+        raise UserError(f"{data} holds WiC pairs: use --task wic")
+    if args.task == "bleu":
+        from textdecade.eval.bleu import read_test_set
+
+        if not (args.source and args.reference):
+            raise UserError("--task bleu needs --source and --reference")
+        args.test_set = read_test_set(args.source, args.reference, args.max_lines)
+    handles = [resolve_model(path, device=args.device) for path in (args.run_a, args.run_b)]
+    for handle, path in zip(handles, (args.run_a, args.run_b)):
+        _can(handle, args.task, path)
+    a, b = (_score_for_compare(args, h, level) for h in handles)
+    print(render(compare_results(args.task, a, b, (args.run_a, args.run_b), level), args.format))
     return 0
 
 

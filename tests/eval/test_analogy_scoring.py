@@ -134,3 +134,41 @@ def test_result_table_and_dict(gensim_kv):
     text = res.format()
     assert "coverage" in text and "NN_NNS" in text
     assert res.summary()["analogy 3cosadd coverage"] == res.coverage
+
+
+def _planted_pairs(n=30, noise=0.4, seed=0):
+    """Words x_i, y_i with y_i = x_i + one offset + noise; questions x_i : y_i :: x_j : y_j."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 16))
+    y = x + 2.0 * rng.standard_normal(16) + noise * rng.standard_normal((n, 16))
+    words = [f"x{i}" for i in range(n)] + [f"y{i}" for i in range(n)]
+    qs = [
+        Question(f"x{i}", f"y{i}", f"x{j}", f"y{j}", "rel" if i < n // 2 else "gram-rel",
+                 "semantic" if i < n // 2 else "syntactic", i * n + j)
+        for i in range(n) for j in range(n) if i != j
+    ]  # fmt: skip
+    return Vectors(words, np.vstack([x, y]).astype(np.float32)), qs
+
+
+def test_every_accuracy_carries_an_interval_and_pairs_on_shared_questions():
+    from textdecade.eval.paired import compare_results
+
+    v, qs = _planted_pairs()
+    res = evaluate_analogies(v, qs, restrict_vocab=None)
+    for row in (*res.sections, res.semantic, res.syntactic, res.total):
+        assert row.interval.low <= row.accuracy <= row.interval.high, row.name
+    assert res.interval.high - res.interval.low < 0.2  # 870 questions: a few points wide
+    assert evaluate_analogies(v, qs, restrict_vocab=None).interval == res.interval
+    assert evaluate_analogies(v, qs, restrict_vocab=None, ci=0).interval is None
+    assert "[" in res.format() and res.to_dict()["total"]["intervals"]["accuracy"]["level"] == 0.95
+    assert "analogy 3cosadd acc low" in res.summary()
+    # a noisier model that lacks x0: it answers fewer questions, compared on the shared ones
+    noisy, _ = _planted_pairs(noise=1.5, seed=0)
+    keep = [i for i, w in enumerate(noisy.words) if w != "x0"]
+    noisy = Vectors([noisy.words[i] for i in keep], noisy.matrix[keep])
+    other = evaluate_analogies(noisy, qs, restrict_vocab=None)
+    cmp = compare_results("analogy", res, other).rows[0]
+    shared = other.total.answered
+    assert shared < res.total.answered
+    assert cmp.paired.n == shared and f"{shared} questions answered by both" in cmp.items
+    assert cmp.paired.p_value < 0.01 and cmp.paired.difference.low > 0

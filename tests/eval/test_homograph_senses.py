@@ -138,3 +138,57 @@ def test_models_without_states_are_refused_plainly():
     assert states.shape == (2, 3) and states[0].sum() == 0 and states[1].sum() == 3
     with pytest.raises(UserError, match="unknown layers"):
         evaluate_homographs(enc, layers="first")
+
+
+class _Oracle:
+    """An encoder whose states name each sentence's sense: it separates every homograph."""
+
+    def __init__(self):
+        tasks = read_sense_tsv()
+        senses = sorted({x.sense for t in tasks for x in t.train})
+        self.sense = {tuple(x.words): senses.index(x.sense) for t in tasks for x in t.train}
+        self.dim = len(senses)
+
+    def word_states(self, sentences, layers="last", batch_size=32):
+        out = []
+        for s in sentences:
+            v = np.zeros(self.dim, np.float32)
+            v[self.sense[tuple(s)]] = 1.0
+            out.append(np.tile(v, (len(s), 1)))
+        return out
+
+    def input_word_vectors(self, words):
+        return np.zeros((len(words), self.dim), np.float32)
+
+
+def test_scores_carry_intervals_and_the_mfs_difference_is_paired():
+    from textdecade.eval.homograph import mfs_difference
+    from textdecade.eval.paired import compare_results
+
+    oracle = evaluate_homographs(_Oracle(), context=None, probe=True)
+    assert oracle.accuracy == 1.0 and oracle.mfs_accuracy == 0.5
+    for w in oracle.words:
+        for name in ("accuracy", "macro_f1", "mfs_accuracy", "probe_accuracy"):
+            assert w.intervals[name].contains(getattr(w, name)), (w.word, name)
+    for name in ("accuracy", "macro_f1", "mfs_accuracy", "mfs_macro_f1", "probe_accuracy"):
+        assert oracle.intervals[name].contains(getattr(oracle, name)), name
+    mfs = oracle.intervals["mfs_accuracy"]
+    assert mfs.low < 0.5 < mfs.high and mfs.high - mfs.low < 0.06  # 1,260 instances: +-2.8
+    found = mfs_difference(oracle)
+    assert found.p_value < 0.01 and found.difference.value == pytest.approx(0.5)
+    assert "[" in oracle.format() and "homograph acc low" in oracle.summary()
+    doc = oracle.to_dict()
+    assert doc["intervals"]["accuracy"]["high"] == 1.0 and "gold" not in doc["words"][0]
+    rng = np.random.default_rng(0)
+    words = sorted({w for t in read_sense_tsv() for x in t.train for w in x.words})
+    static = evaluate_homographs(Vectors(words, rng.standard_normal((len(words), 8))))
+    same = mfs_difference(static)  # static vectors are the baseline, instance by instance
+    assert same.p_value == 1.0 and same.difference.contains(0.0)
+    cmp = compare_results("homograph", oracle, static).rows[0]
+    assert cmp.paired.n == 1260 and cmp.paired.p_value < 0.01
+    capped = evaluate_homographs(
+        Vectors(words, rng.standard_normal((len(words), 8))), max_per_sense=4
+    )
+    with pytest.raises(UserError, match="different items"):
+        compare_results("homograph", oracle, capped)
+    assert evaluate_homographs(_Oracle(), context=None, ci=0).intervals == {}

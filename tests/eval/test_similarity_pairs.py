@@ -60,3 +60,28 @@ def test_malformed_and_uncovered(tmp_path):
     with pytest.raises(UserError, match="coverage 0"):
         evaluate_similarity(v, good, case_insensitive=False, restrict_vocab=1)
     assert "pairs_used" in res.format()
+
+
+def test_correlations_carry_intervals_and_pair_on_shared_pairs(tmp_path):
+    from textdecade.eval.paired import compare_results
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(60)]
+    m = rng.standard_normal((60, 6)).astype(np.float32)
+    pairs = rng.integers(0, 60, (150, 2))
+    cos = np.einsum("ij,ij->i", *(m[pairs.T] / np.linalg.norm(m[pairs.T], axis=-1, keepdims=True)))
+    gold = cos + rng.normal(scale=0.3, size=150)  # human scores that follow the cosines
+    path = tmp_path / "sim.txt"
+    path.write_text("".join(f"w{a}\tw{b}\t{g:.4f}\n" for (a, b), g in zip(pairs, gold)))
+    res = evaluate_similarity(Vectors(words, m), path)
+    s = res.sets[0]
+    assert s.spearman_ci.low < s.spearman < s.spearman_ci.high and s.spearman_ci.high < 1
+    assert s.pearson_ci.contains(s.pearson)
+    assert evaluate_similarity(Vectors(words, m), path).sets[0].spearman_ci == s.spearman_ci
+    assert evaluate_similarity(Vectors(words, m), path, ci=0).sets[0].spearman_ci is None
+    assert "[" in res.format() and res.to_dict()["sets"][0]["intervals"]["spearman"]["low"] < 1
+    noisy = Vectors(words[:50], m[:50] + rng.normal(scale=2.0, size=(50, 6)))  # fewer words too
+    diff = compare_results("similarity", res, evaluate_similarity(noisy, path))
+    row = diff.rows[0]
+    assert row.paired.n < s.used and f"{row.paired.n} pairs of sim.txt in both" in row.items
+    assert row.paired.p_value < 0.01 and row.paired.difference.low > 0

@@ -82,6 +82,12 @@ def test_contextual_models_get_vectors_and_wic(tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
     wic = run_homograph(enc, tmp_path / "x.data.txt")
     assert wic.n == 12 and "optimistic" in wic.fit_on and wic.fit_accuracy >= wic.majority
+    assert wic.interval.contains(wic.accuracy) and "[" in wic.format()
+    assert wic.to_dict()["intervals"]["accuracy"]["level"] == 0.95
+    from textdecade.eval.paired import compare_results
+
+    same = compare_results("wic", wic, wic).rows[0].paired
+    assert same.p_value == 1.0 and same.n == 12
 
 
 def test_decade_table_leaves_blank_what_a_model_cannot_do(gensim_kv):

@@ -49,6 +49,22 @@ def score_all(
         state["loss"] = records[-1]["loss"] if records else None
 
 
+#: Homograph scores whose paired difference from the MFS baseline holds at this level get *.
+SIGNIFICANT = 0.05
+
+
+def _ci(r: dict[str, Any], key: str, kind: str = "pct", star: str | None = None) -> str:
+    """``value [low, high]`` of ``r[key]`` (the value alone for rows scored without
+    intervals), with ``*`` when ``r[star]``, a paired p-value, is below :data:`SIGNIFICANT`."""
+    text = _fmt(r.get(key), kind)
+    if text != "-" and f"{key}_low" in r and f"{key}_high" in r:
+        text += f" [{_fmt(r[f'{key}_low'], kind)}, {_fmt(r[f'{key}_high'], kind)}]"
+    p = r.get(star) if star else None
+    if isinstance(p, float) and p < SIGNIFICANT:
+        text += "*"
+    return text
+
+
 def _fmt(value: Any, kind: str = "pct") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
@@ -88,27 +104,20 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = [head, "|" + "---|" * 11]
     for r in rows:
         ws = next(
-            (
-                v
-                for k, v in r.items()
-                if k.lower().startswith("wordsim353") and k.endswith("spearman")
-            ),
-            None,
+            (k for k in r if k.lower().startswith("wordsim353") and k.endswith("spearman")), None
         )
-        sl = next(
-            (v for k, v in r.items() if k.lower().startswith("simlex") and k.endswith("spearman")),
-            None,
-        )
+        sl = next((k for k in r if k.lower().startswith("simlex") and k.endswith("spearman")), None)
         seen = f"{human(r['seen'])} {r['unit']}" if r.get("seen") else "-"
         seconds = r.get("train_seconds")
         lines.append(
             f"| {NAMES.get(r['family'], r['family'])} | {human(r['parameters'] or 0)} | "
             f"{(seconds or 0) / 60:.1f} min | {seen} | "
-            f"{_fmt(r.get('analogy_acc'))} ({_fmt(r.get('analogy_coverage'))}) | "
-            f"{_fmt(ws, 'rho')} | {_fmt(sl, 'rho')} | "
-            f"{_fmt(r.get('homograph_acc'))} ({_fmt(r.get('homograph_mfs'))}) | "
-            f"{_fmt(r.get('homograph_probe_acc'))} | "
-            f"{_fmt(r.get('val_ppl'), 'num')} | {_fmt(r.get('val_bpb'), 'num')} |"
+            f"{_ci(r, 'analogy_acc')} ({_fmt(r.get('analogy_coverage'))}) | "
+            f"{_ci(r, ws, 'rho') if ws else '-'} | {_ci(r, sl, 'rho') if sl else '-'} | "
+            f"{_ci(r, 'homograph_acc', star='homograph_vs_mfs_p')} "
+            f"({_fmt(r.get('homograph_mfs'))}) | "
+            f"{_ci(r, 'homograph_probe_acc', star='homograph_probe_vs_mfs_p')} | "
+            f"{_ci(r, 'val_ppl', 'num')} | {_ci(r, 'val_bpb', 'num')} |"
         )
     return "\n".join(lines)
 
@@ -198,6 +207,11 @@ def write_report(out: Path, plan: dict, settings: Any) -> Path:
         f"({settings.homograph_data or 'built-in suite'}). Contextual models are scored on "
         "static vectors averaged over their states in a corpus sample (Bommasani et al. 2020) "
         "and on homographs with their contextual states.",
+        "",
+        "Each score shows its 95% interval, `value [low, high]` (percentile bootstrap: "
+        "analogy questions, word pairs, homograph instances, validation batches). "
+        "`*`: the paired difference from the most-frequent-sense baseline on the same "
+        f"instances holds at p < {SIGNIFICANT} (sign-flip test).",
         "",
         markdown_table(rows),
         "",

@@ -8,6 +8,9 @@
 - :mod:`~textdecade.eval.homograph`, :mod:`~textdecade.eval.wic` (readers in
   :mod:`~textdecade.eval.wsd_data`): sense separation
   on CoarseWSD-20, WiC and the built-in suite.
+- :mod:`~textdecade.eval.intervals`: percentile-bootstrap intervals (every score carries
+  one) and paired differences; :mod:`~textdecade.eval.paired`: two models on the same
+  items (``textdecade eval compare``).
 - :mod:`~textdecade.eval.suite`: one entry point per command, for any model.
 - :mod:`~textdecade.eval.report` and :mod:`~textdecade.eval.plots`: tables and pictures.
 

@@ -13,6 +13,10 @@ the same upper-cased form; candidates sharing an upper-cased form with a, b or c
 out); questions with a word outside that vocabulary are not answered and show in the
 coverage. The default ``restrict_vocab`` is 30,000 as in word2vec's ``compute-accuracy``
 (gensim's default is 300,000). Questions are answered as batched matrix products.
+
+Every accuracy (per section, semantic, syntactic, total) carries a percentile-bootstrap
+interval over the answered questions of that row (:mod:`~textdecade.eval.intervals`); the
+per-question hits stay on the result (``hits``) for paired comparisons.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from textdecade.errors import FormatError, UserError
-from textdecade.eval.report import format_table
+from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap
+from textdecade.eval.report import format_table, interval_dict, summary_interval, table_row
 from textdecade.eval.vectors import Vectors
 
 __all__ = [
@@ -136,6 +141,7 @@ class SectionScore:
     correct: int = 0
     answered: int = 0
     total: int = 0
+    interval: Interval | None = None  # of the accuracy, over this row's answered questions
 
     @property
     def accuracy(self) -> float:
@@ -156,7 +162,12 @@ class SectionScore:
             "correct": self.correct,
             "answered": self.answered,
             "total": self.total,
+            **interval_dict({"accuracy": self.interval}),
         }
+
+    def table_row(self) -> dict:
+        """:meth:`to_dict` with the accuracy as ``value [low, high]`` (for tables)."""
+        return table_row(self.to_dict(), {"accuracy": self.interval})
 
 
 @dataclass
@@ -172,6 +183,9 @@ class AnalogyResult:
     syntactic: SectionScore = field(default_factory=lambda: SectionScore("syntactic"))
     total: SectionScore = field(default_factory=lambda: SectionScore("total"))
     vectors_method: str | None = None  # how static vectors were made from a contextual model
+    #: Per answered question: its index in the question list and whether it was right.
+    answered_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    hits: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)
 
     @property
     def accuracy(self) -> float:
@@ -183,14 +197,23 @@ class AnalogyResult:
         """Share of questions answered (all four words in the vocabulary)."""
         return self.total.coverage
 
+    @property
+    def interval(self) -> Interval | None:
+        """The overall accuracy's interval (None when intervals were off)."""
+        return self.total.interval
+
     def summary(self) -> dict:
         """Headline numbers for a side-by-side table."""
-        return {
-            f"analogy {self.method} acc": self.accuracy,
-            f"analogy {self.method} coverage": self.coverage,
-            "analogy semantic acc": self.semantic.accuracy,
-            "analogy syntactic acc": self.syntactic.accuracy,
-        }
+        out = {}
+        for key, row in (
+            (f"analogy {self.method} acc", self.total),
+            (f"analogy {self.method} coverage", None),
+            ("analogy semantic acc", self.semantic),
+            ("analogy syntactic acc", self.syntactic),
+        ):
+            out[key] = self.coverage if row is None else row.accuracy
+            summary_interval(out, key, row.interval if row is not None else None)
+        return out
 
     def to_dict(self) -> dict:
         """JSON-able dict of every number (for ``--format json``)."""
@@ -211,11 +234,14 @@ class AnalogyResult:
 
     def format(self) -> str:
         """A Markdown table: one row per section, then the totals."""
-        rows = [s.to_dict() for s in (*self.sections, self.semantic, self.syntactic, self.total)]
+        rows = [s.table_row() for s in (*self.sections, self.semantic, self.syntactic, self.total)]
         via = f", vectors: {self.vectors_method}" if self.vectors_method else ""
+        acc = f"{100 * self.accuracy:.2f}%"
+        if self.interval is not None:
+            acc = f"{self.interval.format(100, 2)}% ({100 * self.interval.level:g}% interval)"
         title = (
             f"Analogy ({self.method}, restrict_vocab={self.restrict_vocab}{via}) on {self.data}: "
-            f"accuracy {100 * self.accuracy:.2f}% at coverage {100 * self.coverage:.1f}%"
+            f"accuracy {acc} at coverage {100 * self.coverage:.1f}%"
         )
         cols = ["section", "accuracy", "coverage", "correct", "answered", "total"]
         return title + "\n\n" + format_table(rows, cols)
@@ -266,6 +292,7 @@ def evaluate_analogies(
     case_insensitive: bool = True,
     epsilon: float = 1e-3,
     batch_size: int = 512,
+    ci: float = DEFAULT_LEVEL,
 ) -> AnalogyResult:
     """Score ``vectors`` on an analogy set.
 
@@ -279,9 +306,11 @@ def evaluate_analogies(
         case_insensitive: match words by their upper-cased form, as gensim does.
         epsilon: 3CosMul's epsilon (Levy & Goldberg use 0.001; gensim 1e-6).
         batch_size: questions scored per matrix product.
+        ci: confidence level of the intervals (resampling answered questions); 0: none.
 
     Returns:
-        An :class:`AnalogyResult` (accuracy over answered questions, coverage beside it).
+        An :class:`AnalogyResult` (accuracy over answered questions, coverage beside it,
+        an interval on each accuracy).
 
     Raises:
         UserError: no question has all four words in the vocabulary.
@@ -301,7 +330,8 @@ def evaluate_analogies(
     result.vectors_method = vectors.meta.get("method")
     by_name: dict[str, SectionScore] = {}
     answerable: list[tuple[int, int, int, int, SectionScore, str]] = []
-    for q in questions:
+    index: list[int] = []
+    for i, q in enumerate(questions):
         if q.section not in by_name:
             by_name[q.section] = SectionScore(q.section)
             result.sections.append(by_name[q.section])
@@ -313,7 +343,9 @@ def evaluate_analogies(
         ids = [lookup.get(w.upper() if case_insensitive else w) for w in (q.a, q.b, q.c, q.d)]
         if None not in ids:
             answerable.append((*ids, score, q.kind))
+            index.append(i)
 
+    hits: list[bool] = []
     for start in range(0, len(answerable), batch_size):
         chunk = answerable[start : start + batch_size]
         a, b, c, d = (np.array([q[i] for q in chunk]) for i in range(4))
@@ -328,6 +360,7 @@ def evaluate_analogies(
         for ids in (a, b, c):
             members.mask(scores, ids)
         predicted = group[np.argmax(scores, axis=1)]
+        hits += (predicted == group[d]).tolist()
         for (*_, score, kind), hit in zip(chunk, predicted == group[d]):
             for s in (score, result.semantic if kind == "semantic" else result.syntactic):
                 s.answered += 1
@@ -339,4 +372,21 @@ def evaluate_analogies(
             f"no analogy question in {name} has all four words among the first "
             f"{limit} words of the vectors (coverage 0 of {result.total.total})"
         )
+    result.answered_index = np.array(index, dtype=np.int64)
+    result.hits = np.array(hits, dtype=bool)
+    if ci:
+        _add_intervals(result, [q[4] for q in answerable], [q[5] for q in answerable], ci)
     return result
+
+
+def _add_intervals(result: AnalogyResult, sections, kinds, level: float) -> None:
+    """An interval on every row's accuracy, resampling that row's answered questions."""
+    hits = result.hits.astype(np.float64)
+    section = np.array([id(s) for s in sections])
+    kind = np.array(kinds)
+    rows = [(s, section == id(s)) for s in result.sections]
+    rows += [(result.semantic, kind == "semantic"), (result.syntactic, kind == "syntactic")]
+    rows.append((result.total, np.ones(len(hits), bool)))
+    for row, mask in rows:
+        if mask.any():
+            row.interval = bootstrap(hits[mask], level=level)

@@ -3,20 +3,38 @@
 Scores are computed on *detokenized* text with sacrebleu's default settings (13a
 tokenization, exponential smoothing, mixed case) and always reported with sacrebleu's
 signature, so that numbers are comparable across papers and tools.
+
+The interval is the percentile bootstrap over sentences that sacrebleu's own
+``corpus_score(..., n_bootstrap=N)`` runs (Koehn 2004): sentences are resampled, their
+sufficient statistics (n-gram matches and totals, lengths; from sacrebleu) summed and BLEU
+recomputed by sacrebleu. sacrebleu reports only a symmetric 95% half-width around the
+bootstrap mean; here the percentiles themselves are kept (any level; paired comparisons
+resample both systems' sentences together: :func:`bleu_statistic`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from textdecade.errors import CorpusError
+from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap
 from textdecade.io import read_lines
 from textdecade.models.base import Translates
 
-__all__ = ["BleuResult", "bleu_run", "corpus_bleu", "evaluate_bleu", "read_lines"]
+__all__ = [
+    "BleuResult",
+    "bleu_run",
+    "bleu_statistic",
+    "corpus_bleu",
+    "evaluate_bleu",
+    "read_lines",
+    "read_test_set",
+]
 
 
 @dataclass(frozen=True)
@@ -28,19 +46,60 @@ class BleuResult:
         signature: sacrebleu's signature, e.g. ``nrefs:1|case:mixed|eff:no|tok:13a|...``.
         detail: sacrebleu's own line (n-gram precisions, brevity penalty, lengths).
         n: number of sentences scored.
+        interval: the score's bootstrap interval over sentences (None when off).
+        stats: (n, k) sacrebleu's sufficient statistics per sentence.
     """
 
     score: float
     signature: str
     detail: str
     n: int
+    interval: Interval | None = None
+    stats: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)), repr=False, compare=False)
 
     def __str__(self) -> str:
-        return f"{self.detail}\nsignature: {self.signature}  ({self.n} sentences)"
+        ci = ""
+        if self.interval is not None:
+            ci = (
+                f"\nBLEU {self.interval.format(digits=2)} ({100 * self.interval.level:g}% interval)"
+            )
+        return f"{self.detail}{ci}\nsignature: {self.signature}  ({self.n} sentences)"
+
+    def to_dict(self) -> dict:
+        """JSON-able dict (``score``, ``low``, ``high``, ``level`` when there is an interval)."""
+        out = {"task": "bleu", "score": self.score, "n": self.n, "signature": self.signature}
+        if self.interval is not None:
+            out |= {"low": self.interval.low, "high": self.interval.high}
+            out["level"] = self.interval.level
+        return out
 
 
-def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> BleuResult:
+def bleu_statistic(bleu: Any = None):
+    """A vectorised statistic for :mod:`~textdecade.eval.intervals`: (R, n, k) resampled
+    sentence statistics -> (R,) corpus BLEU, computed by sacrebleu from their sums."""
+    if bleu is None:
+        from sacrebleu.metrics import BLEU
+
+        bleu = BLEU()
+
+    def statistic(stats: np.ndarray) -> np.ndarray:
+        sums = stats.sum(axis=1)  # (R, k) corpus statistics of each resample
+        return np.array([bleu._compute_score_from_stats(row.tolist()).score for row in sums])
+
+    return statistic
+
+
+def corpus_bleu(
+    hypotheses: Sequence[str],
+    references: Sequence[str],
+    ci: float = DEFAULT_LEVEL,
+    n_resamples: int = 1000,
+) -> BleuResult:
     """BLEU of detokenized hypotheses against one reference each.
+
+    Args:
+        ci: confidence level of the bootstrap interval over sentences; 0: none.
+        n_resamples: bootstrap resamples (sacrebleu's default ``n_bootstrap`` is 1000).
 
     Raises:
         CorpusError: when the two lists differ in length or are empty.
@@ -56,7 +115,15 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> BleuRes
         raise CorpusError("BLEU of an empty test set: no sentences to score")
     bleu = BLEU()
     result = bleu.corpus_score(list(hypotheses), [list(references)])
-    return BleuResult(result.score, str(bleu.get_signature()), str(result), len(hypotheses))
+    stats = np.array(
+        bleu._extract_corpus_statistics(list(hypotheses), [list(references)]), dtype=np.int64
+    )  # (n, k): the sums sacrebleu scores, sentence by sentence
+    interval = None
+    if ci:
+        interval = bootstrap(stats, bleu_statistic(bleu), level=ci, n_resamples=n_resamples)
+        interval = Interval(result.score, interval.low, interval.high, ci)  # sacrebleu's own
+    signature = str(bleu.get_signature())
+    return BleuResult(result.score, signature, str(result), len(hypotheses), interval, stats)
 
 
 def evaluate_bleu(
@@ -68,6 +135,7 @@ def evaluate_bleu(
     beam: int = 4,
     length_penalty: float = 0.6,
     batch_size: int = 64,
+    ci: float = DEFAULT_LEVEL,
 ) -> tuple[BleuResult, list[str]]:
     """Translate ``sources`` and score them against ``references``.
 
@@ -84,7 +152,26 @@ def evaluate_bleu(
         model, tokenizer, list(sources), beam=beam, length_penalty=length_penalty,
         batch_size=batch_size,
     )  # fmt: skip
-    return corpus_bleu(hyps, references), hyps
+    return corpus_bleu(hyps, references, ci), hyps
+
+
+def read_test_set(
+    source: str | Path, reference: str | Path, max_lines: int | None = None
+) -> tuple[list[str], list[str]]:
+    """Aligned source and reference lines (the first ``max_lines`` of them).
+
+    Raises:
+        CorpusError: a missing or unreadable file, or files of different lengths.
+    """
+    sources, references = read_lines(source), read_lines(reference)
+    if len(sources) != len(references):
+        raise CorpusError(
+            f"{source} has {len(sources)} lines but {reference} has {len(references)}; "
+            "they must be aligned line by line"
+        )
+    if max_lines is not None:
+        sources, references = sources[:max_lines], references[:max_lines]
+    return sources, references
 
 
 def bleu_run(
@@ -97,6 +184,7 @@ def bleu_run(
     max_lines: int | None = None,
     device: str | None = None,
     output: str | Path | None = None,
+    ci: float = DEFAULT_LEVEL,
 ) -> BleuResult:
     """BLEU of a trained run on a test set (``textdecade eval bleu RUN --source --reference``).
 
@@ -107,23 +195,17 @@ def bleu_run(
         max_lines: score only the first lines (quick checks).
         device: where to run the model.
         output: also write the translations there (one per line).
+        ci: confidence level of the interval over sentences; 0: none.
     """
     from textdecade.pretrain.device import select_device
     from textdecade.pretrain.rundir import load_run
 
-    sources, references = read_lines(source), read_lines(reference)
-    if len(sources) != len(references):
-        raise CorpusError(
-            f"{source} has {len(sources)} lines but {reference} has {len(references)}; "
-            "they must be aligned line by line"
-        )
-    if max_lines is not None:
-        sources, references = sources[:max_lines], references[:max_lines]
+    sources, references = read_test_set(source, reference, max_lines)
     _, model, tokenizer = load_run(run_dir, device=select_device(device or "auto"))
     if not isinstance(model, Translates):
         raise CorpusError(f"{run_dir} is not a translation model (seq2seq or transformer)")
     result, hyps = evaluate_bleu(
-        model, tokenizer, sources, references, beam=beam, length_penalty=length_penalty
+        model, tokenizer, sources, references, beam=beam, length_penalty=length_penalty, ci=ci
     )
     if output is not None:
         from textdecade.io import write_text

@@ -18,18 +18,21 @@ A static model gives every occurrence the same vector, so all its centroids coin
 cosine ties (within ``TIE``) go to the most frequent sense, and the probe can only learn
 the prior, so static vectors land exactly on the MFS baseline with no special case: the
 table shows what context buys.
+
+Every score carries a bootstrap interval resampling instances, and the per-instance senses
+stay on the result for paired tests (:mod:`~textdecade.eval.homograph_scores`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from textdecade.errors import UserError
 from textdecade.eval.contextual import ContextualEncoder, StaticEncoder, _check_layers
-from textdecade.eval.report import format_table
+from textdecade.eval.homograph_scores import HomographResult, WordScore, mfs_difference
+from textdecade.eval.intervals import DEFAULT_LEVEL
 from textdecade.eval.vectors import Vectors
 from textdecade.eval.wsd_data import (
     Instance,
@@ -43,6 +46,7 @@ __all__ = [
     "HomographResult",
     "as_encoder",
     "evaluate_homographs",
+    "mfs_difference",
     "occurrence_vectors",
 ]
 
@@ -99,116 +103,6 @@ def _macro_f1(gold: np.ndarray, pred: np.ndarray) -> float:
     return float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0))
 
 
-@dataclass
-class WordScore:
-    """Scores of one word: the model beside the most-frequent-sense baseline."""
-
-    word: str
-    n: int
-    senses: int
-    accuracy: float
-    macro_f1: float
-    mfs_accuracy: float
-    mfs_macro_f1: float
-    probe_accuracy: float | None = None
-
-    def to_dict(self) -> dict:
-        """JSON-able dict of every number (for ``--format json``)."""
-        return dict(self.__dict__)
-
-
-@dataclass
-class HomographResult:
-    """Per-word and overall sense-separation scores."""
-
-    data: str
-    layers: str
-    protocol: str  # "train/test" or "leave-one-out"
-    words: list[WordScore] = field(default_factory=list)
-
-    @property
-    def accuracy(self) -> float:
-        """Accuracy over all evaluated instances."""
-        return _weighted(self.words, "accuracy")
-
-    @property
-    def mfs_accuracy(self) -> float:
-        """The most-frequent-sense baseline's accuracy over all instances."""
-        return _weighted(self.words, "mfs_accuracy")
-
-    @property
-    def probe_accuracy(self) -> float | None:
-        """The linear probe's accuracy over all instances (None unless it was run)."""
-        if not self.words or any(w.probe_accuracy is None for w in self.words):
-            return None
-        return _weighted(self.words, "probe_accuracy")
-
-    @property
-    def macro_f1(self) -> float:
-        """Mean over words of the per-word macro-F1."""
-        return float(np.mean([w.macro_f1 for w in self.words]))
-
-    @property
-    def mfs_macro_f1(self) -> float:
-        """Mean over words of the MFS baseline's macro-F1."""
-        return float(np.mean([w.mfs_macro_f1 for w in self.words]))
-
-    def summary(self) -> dict:
-        """Headline metrics for one row of a side-by-side table (:func:`report.compare`)."""
-        out = {
-            "homograph acc": self.accuracy,
-            "homograph MFS acc": self.mfs_accuracy,
-            "homograph macro-F1": self.macro_f1,
-        }
-        if self.probe_accuracy is not None:
-            out["homograph probe acc"] = self.probe_accuracy
-        return out
-
-    def to_dict(self) -> dict:
-        """JSON-able dict of every number (for ``--format json``)."""
-        return {
-            "task": "homograph",
-            "data": self.data,
-            "layers": self.layers,
-            "protocol": self.protocol,
-            "accuracy": self.accuracy,
-            "macro_f1": self.macro_f1,
-            "mfs_accuracy": self.mfs_accuracy,
-            "mfs_macro_f1": self.mfs_macro_f1,
-            "probe_accuracy": self.probe_accuracy,
-            "words": [w.to_dict() for w in self.words],
-        }
-
-    def format(self) -> str:
-        """A readable Markdown table (for ``--format table``)."""
-        rows = [w.to_dict() for w in self.words]
-        rows.append(
-            {
-                "word": "overall",
-                "n": sum(w.n for w in self.words),
-                "accuracy": self.accuracy,
-                "macro_f1": self.macro_f1,
-                "mfs_accuracy": self.mfs_accuracy,
-                "mfs_macro_f1": self.mfs_macro_f1,
-                "probe_accuracy": self.probe_accuracy,
-            }
-        )
-        cols = ["word", "n", "senses", "accuracy", "macro_f1", "mfs_accuracy", "mfs_macro_f1"]
-        head = (
-            f"Homographs on {self.data} ({self.protocol}, layers={self.layers}): accuracy "
-            f"{100 * self.accuracy:.1f}% vs most-frequent-sense {100 * self.mfs_accuracy:.1f}%"
-        )
-        if self.probe_accuracy is not None:
-            cols.append("probe_accuracy")
-            head += f"; linear probe {100 * self.probe_accuracy:.1f}%"
-        return head + "\n\n" + format_table(rows, cols)
-
-
-def _weighted(words: list[WordScore], attr: str) -> float:
-    total = sum(w.n for w in words)
-    return sum(getattr(w, attr) * w.n for w in words) / total if total else 0.0
-
-
 def _probe(train: np.ndarray, train_y: np.ndarray, test: np.ndarray | None) -> np.ndarray:
     """Logistic-regression predictions on standardized vectors: of ``test``, or (None)
     cross-validated predictions of ``train`` itself (the leave-one-out protocol)."""
@@ -262,7 +156,7 @@ def _score_task(
         sims[:, counts == 0] = -np.inf
     pred = _predict(sims)
     mfs = np.zeros_like(gold)  # senses are ordered most frequent first
-    probe_acc = None
+    probe_acc, guess = None, None
     if probe:
         x = train.astype(np.float64)
         guess = _probe(x, train_y, None if leave_one_out else test.astype(np.float64))
@@ -276,6 +170,9 @@ def _score_task(
         float(np.mean(mfs == gold)),
         _macro_f1(gold, mfs),
         probe_acc,
+        gold,
+        pred,
+        None if guess is None else np.asarray(guess),
     )
 
 
@@ -294,6 +191,7 @@ def evaluate_homographs(
     batch_size: int = 32,
     probe: bool = False,
     release: int | None = None,
+    ci: float = DEFAULT_LEVEL,
 ) -> HomographResult:
     """Sense separation by nearest sense centroid (and, with ``probe``, a linear probe).
 
@@ -310,6 +208,7 @@ def evaluate_homographs(
         probe: also score a logistic-regression probe on the same vectors.
         release: for a sense TSV, only rows of this release or earlier (``1``: the built-in
             suite's first 192 sentences, which older scores were measured on).
+        ci: confidence level of the intervals (resampling instances); 0: none.
 
     Returns:
         A :class:`HomographResult` with the MFS baseline beside each score.
@@ -345,6 +244,8 @@ def evaluate_homographs(
         loo = protocol != "train/test"
         result.words.append(_score_task(t, vecs[start : start + n], loo, probe))
         start += n
+    if ci and result.words:
+        result.add_intervals(ci)
     return result
 
 

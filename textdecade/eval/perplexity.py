@@ -2,6 +2,15 @@
 
 Bits per byte divide the loss by the bytes the tokens stand for, so models with different
 tokenizers (a byte-level one, a 32k BPE) compare fairly (Gao et al. 2020, The Pile).
+
+The interval resamples **evaluation batches**: the unit the families' evaluators have
+(``Family.eval_batches``: GPT's batches of consecutive windows of the held-out token
+stream, BERT's masked windows, seq2seq/Transformer buckets of sentence pairs), with the
+loss per token as the ratio of summed nats to summed tokens in each resample. Documents
+are not kept apart in the token stream, so batches (each a contiguous stretch of text)
+stand in for them; with few batches (small validation sets) the interval is coarse.
+Perplexity and bits per byte are increasing functions of the loss, so their intervals are
+the loss interval's bounds mapped through them.
 """
 
 from __future__ import annotations
@@ -9,13 +18,16 @@ from __future__ import annotations
 import math
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from textdecade.errors import UserError
+from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap, ratio
+from textdecade.eval.report import interval_dict
 
 
 @dataclass
@@ -27,20 +39,48 @@ class PerplexityResult:
     ppl: float | None
     bpb: float | None
     extra: dict[str, float]
+    #: intervals of "loss", "perplexity" and "bits_per_byte" (resampling eval batches)
+    intervals: dict[str, Interval] = field(default_factory=dict)
+    batches: int = 0  # evaluation batches scored (the resampled unit)
 
     def summary(self) -> dict[str, Any]:
-        return {"loss": self.loss, "perplexity": self.ppl, "bits_per_byte": self.bpb}
+        """Loss, perplexity and bits per byte, each with ``low``/``high`` when computed."""
+        out: dict[str, Any] = {}
+        for key, value in (
+            ("loss", self.loss),
+            ("perplexity", self.ppl),
+            ("bits_per_byte", self.bpb),
+        ):
+            out[key] = value
+            if key in self.intervals:
+                out[f"{key} low"] = self.intervals[key].low
+                out[f"{key} high"] = self.intervals[key].high
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": "perplexity", "data": self.data, **self.summary(), **self.extra}
+        """JSON-able dict of every number (for ``--format json``)."""
+        head = {"task": "perplexity", "data": self.data, "batches": self.batches}
+        values = {"loss": self.loss, "perplexity": self.ppl, "bits_per_byte": self.bpb}
+        return {**head, **values, **self.extra, **interval_dict(self.intervals)}
+
+    def _line(self, label: str, key: str, value: float, digits: int) -> str:
+        ci = self.intervals.get(key)
+        return f"{label:<18} {ci.format(digits=digits) if ci else f'{value:.{digits}f}'}"
 
     def format(self) -> str:
-        rows = [f"Held-out text: {self.data}", f"loss (nats/token)  {self.loss:.4f}"]
+        """Readable lines (for ``--format table``)."""
+        rows = [
+            f"Held-out text: {self.data}",
+            self._line("loss (nats/token)", "loss", self.loss, 4),
+        ]
         if self.ppl is not None:
-            rows.append(f"perplexity         {self.ppl:.2f}")
+            rows.append(self._line("perplexity", "perplexity", self.ppl, 2))
         if self.bpb is not None:
-            rows.append(f"bits per byte      {self.bpb:.4f}")
+            rows.append(self._line("bits per byte", "bits_per_byte", self.bpb, 4))
         rows += [f"{k:<18} {v:.4f}" for k, v in self.extra.items()]
+        if self.intervals:
+            level = next(iter(self.intervals.values())).level
+            rows.append(f"({100 * level:g}% intervals over {self.batches} evaluation batches)")
         return "\n".join(rows)
 
 
@@ -67,6 +107,7 @@ def evaluate_perplexity(
     max_batches: int = 100,
     batch_size: int = 8,
     device: str | None = None,
+    ci: float = DEFAULT_LEVEL,
 ) -> PerplexityResult:
     """Score a run on its own validation split, or on ``corpus`` when given.
 
@@ -75,6 +116,7 @@ def evaluate_perplexity(
         corpus: texts to score instead of the run's held-out documents.
         max_batches: batches of ``batch_size`` windows of the model's context.
         device: where to run (None: cuda > mps > cpu).
+        ci: confidence level of the intervals (resampling evaluation batches); 0: none.
 
     Raises:
         UserError: the family has no held-out loss to report, or there is no text.
@@ -97,7 +139,8 @@ def evaluate_perplexity(
             data.valid = valid
             model.meta = {**model.meta, **counts}  # bits per byte of *this* text
             name = "the given text"
-        metrics = model.evaluate(data, max_batches)
+        batches = list(model.eval_batches(data, max_batches))
+        metrics = model.eval_metrics(batches) if batches else model.evaluate(data, max_batches)
     if "val_loss" not in metrics:
         raise UserError(
             f"a {config.family} run has no held-out text to score (no validation split)"
@@ -107,4 +150,14 @@ def evaluate_perplexity(
     bpb = metrics.pop("val_bpb", None)
     if ppl is None and config.family in ("gpt",):
         ppl = math.exp(min(loss, 50.0))
-    return PerplexityResult(name, loss, ppl, bpb, metrics)
+    result = PerplexityResult(name, loss, ppl, bpb, metrics, batches=len(batches))
+    if ci and batches:
+        nats = np.array([b["nats"] for b in batches], np.float64)
+        tokens = np.array([b["tokens"] for b in batches], np.float64)
+        lo = bootstrap((nats, tokens), ratio, level=ci)
+        result.intervals["loss"] = lo
+        if ppl is not None:
+            result.intervals["perplexity"] = lo.map(lambda x: math.exp(min(x, 50.0)))
+        if bpb is not None:
+            result.intervals["bits_per_byte"] = lo.map(lambda x: x * bpb / loss)
+    return result

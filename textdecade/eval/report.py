@@ -5,6 +5,11 @@ Every result object of the suite (:class:`~textdecade.eval.analogy.AnalogyResult
 :class:`~textdecade.eval.homograph.HomographResult`, ...) has ``summary()`` (a flat dict of
 its headline metrics, e.g. ``{"analogy accuracy": 0.41, "analogy coverage": 0.93}``),
 ``to_dict()`` and ``format()``. :func:`compare` puts several models side by side.
+
+Scores carry their confidence intervals (:class:`~textdecade.eval.intervals.Interval`): a
+table cell shows ``value [low, high]``, ``to_dict()`` adds ``"intervals": {name: {"value",
+"low", "high", "level"}}``, and ``summary()`` adds ``"NAME low"`` and ``"NAME high"`` beside
+``"NAME"`` (CSV and JSON keep the three columns; the Markdown table joins them in one cell).
 """
 
 from __future__ import annotations
@@ -16,7 +21,17 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-__all__ = ["Result", "format_table", "compare", "render"]
+from textdecade.eval.intervals import Interval
+
+__all__ = [
+    "Result",
+    "format_table",
+    "compare",
+    "render",
+    "interval_dict",
+    "summary_interval",
+    "table_row",
+]
 
 FORMATS = ("table", "json", "csv")
 
@@ -31,7 +46,43 @@ class Result(Protocol):
     def format(self) -> str: ...
 
 
+def interval_dict(intervals: Mapping[str, Interval | None]) -> dict[str, Any]:
+    """``{"intervals": {name: {...}}}`` of the intervals computed (empty when none were)."""
+    kept = {k: v.to_dict() for k, v in intervals.items() if v is not None}
+    return {"intervals": kept} if kept else {}
+
+
+def summary_interval(out: dict[str, Any], key: str, interval: Interval | None) -> None:
+    """Add ``"KEY low"`` and ``"KEY high"`` to a flat summary (nothing when ``interval`` is None)."""
+    if interval is not None:
+        out[f"{key} low"] = interval.low
+        out[f"{key} high"] = interval.high
+
+
+def table_row(row: Mapping[str, Any], intervals: Mapping[str, Interval | None]) -> dict:
+    """``row`` with each value that has an interval replaced by it (a ``v [lo, hi]`` cell)."""
+    return {k: (intervals.get(k) or v) for k, v in row.items()}
+
+
+def _join_intervals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Summary rows with ``X``, ``X low``, ``X high`` joined into one Interval cell ``X``."""
+    out = []
+    for row in rows:
+        joined = {}
+        for k, v in row.items():
+            if k.endswith((" low", " high")) and k.rsplit(" ", 1)[0] in row:
+                continue
+            lo, hi = row.get(f"{k} low"), row.get(f"{k} high")
+            if isinstance(v, float) and isinstance(lo, float) and isinstance(hi, float):
+                v = Interval(v, lo, hi, 0.0)
+            joined[k] = v
+        out.append(joined)
+    return out
+
+
 def _cell(value: Any) -> str:
+    if isinstance(value, Interval):
+        return value.format(digits=4)
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -87,7 +138,12 @@ def compare(results: Mapping[str, Result | Sequence[Result]], fmt: str = "table"
         writer.writerows(rows)
         return buf.getvalue()
     if fmt == "table":
-        return format_table(rows, columns)
+        shown = [
+            c
+            for c in columns
+            if not (c.endswith((" low", " high")) and c.rsplit(" ", 1)[0] in columns)
+        ]
+        return format_table(_join_intervals(rows), shown)
     raise ValueError(f"unknown format {fmt!r}: use one of {FORMATS}")
 
 

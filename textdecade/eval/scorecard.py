@@ -4,6 +4,13 @@ Static families (Word2Vec, GloVe) are scored on their own word vectors; contextu
 (seq2seq and Transformer encoders, BERT, GPT) on static vectors averaged over their
 contextual states in a corpus sample (Bommasani et al. 2020), and on homographs with
 their contextual states. The row names the method, and coverage stands beside accuracy.
+
+Each score comes with its 95% interval (``KEY_low`` and ``KEY_high`` beside ``KEY``), and
+each homograph score with the paired p-value of its difference from the most-frequent-
+sense baseline on the same instances (``homograph_vs_mfs_p``, ``homograph_probe_vs_mfs_p``;
+sign-flip test), computed from the per-instance results while they are at hand. Validation
+loss, perplexity and bits per byte are the run's own (re-evaluated on the final weights with
+the run's evaluation settings, for their intervals over evaluation batches).
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from typing import Any
 
 from textdecade.errors import UserError
 from textdecade.eval.analogy import evaluate_analogies, read_analogies
-from textdecade.eval.homograph import evaluate_homographs
+from textdecade.eval.homograph import evaluate_homographs, mfs_difference
+from textdecade.eval.intervals import Interval
 from textdecade.eval.similarity import default_similarity_paths, evaluate_similarity, read_pairs
 from textdecade.eval.suite import as_vectors
 
@@ -46,6 +54,47 @@ def word_vectors(handle: Any, sample: Iterable[str], max_sentences: int = 4000):
         max_occurrences=8,
     )
     return vectors, "contextual states averaged over a corpus sample (Bommasani et al. 2020)"
+
+
+def _put(row: dict[str, Any], key: str, value: float | None, ci: Interval | None) -> None:
+    """``row[key] = value`` and, with an interval, ``KEY_low`` and ``KEY_high``."""
+    row[key] = value
+    if ci is not None:
+        row[f"{key}_low"], row[f"{key}_high"] = ci.low, ci.high
+
+
+def _validation(handle: Any, metrics: dict[str, float], row: dict[str, Any], notes) -> None:
+    """The run's val_loss / val_ppl / val_bpb, with intervals from a re-evaluation of its
+    final weights on its own validation batches (families without a held-out loss skip it)."""
+    from textdecade.eval.perplexity import evaluate_perplexity
+
+    for key in ("val_loss", "val_ppl", "val_bpb"):
+        if key in metrics and math.isfinite(metrics[key]):
+            row[key] = metrics[key]
+    run_dir, train = getattr(handle, "run_dir", None), getattr(handle.config, "train", None)
+    if run_dir is None or train is None or "val_loss" not in row:
+        return
+    res = _safe(
+        lambda: evaluate_perplexity(
+            run_dir, None, train.eval_batches, train.batch_size, str(handle.device)
+        ),
+        notes,
+        "validation intervals",
+    )
+    if res is None or not res.intervals:
+        return
+    if not math.isclose(res.loss, row["val_loss"], rel_tol=1e-4):
+        notes.append(
+            f"validation: the final weights score val_loss {res.loss:.4f} (the last logged "
+            f"evaluation said {row['val_loss']:.4f}); the table shows the final weights'"
+        )
+    for key, value, name in (
+        ("val_loss", res.loss, "loss"),
+        ("val_ppl", res.ppl, "perplexity"),
+        ("val_bpb", res.bpb, "bits_per_byte"),
+    ):
+        if value is not None:
+            _put(row, key, value, res.intervals.get(name))
 
 
 def _safe(fn, notes: list[str], what: str):
@@ -80,12 +129,12 @@ def score_model(
     row["vectors"] = method
     analogy = _safe(lambda: evaluate_analogies(vectors), notes, "analogy")
     if analogy is not None:
-        row["analogy_acc"] = analogy.accuracy
+        _put(row, "analogy_acc", analogy.accuracy, analogy.interval)
         row["analogy_coverage"] = analogy.coverage
     similarity = _safe(lambda: evaluate_similarity(vectors), notes, "similarity")
     if similarity is not None:
         for s in similarity.sets:
-            row[f"{s.name}_spearman"] = s.spearman
+            _put(row, f"{s.name}_spearman", s.spearman, s.spearman_ci)
             row[f"{s.name}_coverage"] = s.coverage
     homograph = _safe(
         lambda: evaluate_homographs(
@@ -99,14 +148,17 @@ def score_model(
         "homograph",
     )
     if homograph is not None:
-        row["homograph_acc"] = homograph.accuracy
-        row["homograph_mfs"] = homograph.mfs_accuracy
-        row["homograph_probe_acc"] = homograph.probe_accuracy
+        ci = homograph.intervals
+        _put(row, "homograph_acc", homograph.accuracy, ci.get("accuracy"))
+        _put(row, "homograph_mfs", homograph.mfs_accuracy, ci.get("mfs_accuracy"))
+        _put(row, "homograph_probe_acc", homograph.probe_accuracy, ci.get("probe_accuracy"))
+        _put(row, "homograph_macro_f1", homograph.macro_f1, ci.get("macro_f1"))
         row["homograph_data"] = homograph.data
+        row["homograph_vs_mfs_p"] = mfs_difference(homograph).p_value
+        if homograph.probe_accuracy is not None:
+            row["homograph_probe_vs_mfs_p"] = mfs_difference(homograph, "probe_accuracy").p_value
     # Each family's own validation numbers: its loss, and perplexity / bits per byte where
     # its objective defines them (the language models' cross-entropy).
-    for key in ("val_loss", "val_ppl", "val_bpb"):
-        if key in metrics and math.isfinite(metrics[key]):
-            row[key] = metrics[key]
+    _validation(handle, metrics, row, notes)
     row["notes"] = notes
     return row

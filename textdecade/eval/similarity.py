@@ -7,6 +7,8 @@ CSV with a header naming ``word1``, ``word2`` and a score column. Conventions fo
 vocabulary, matching is case-insensitive (a word maps to its most frequent case variant),
 and a pair with a word outside the vocabulary is left out and counted in the OOV ratio.
 Default data, available offline: WordSim-353 and SimLex-999 as shipped inside gensim.
+Spearman and Pearson carry percentile-bootstrap intervals over the pairs used (each
+resample recomputes the correlation; :mod:`~textdecade.eval.intervals`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from textdecade.errors import FormatError, UserError
-from textdecade.eval.report import format_table
+from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap, pearson, spearman
+from textdecade.eval.report import format_table, interval_dict, summary_interval, table_row
 from textdecade.eval.vectors import Vectors
 
 __all__ = [
@@ -110,6 +113,12 @@ class SetScore:
     pearson: float
     used: int
     total: int
+    spearman_ci: Interval | None = None
+    pearson_ci: Interval | None = None
+    #: The pairs used: their line in the file, the human score and the model's cosine.
+    lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    gold: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    model: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
     def oov_ratio(self) -> float:
@@ -131,7 +140,12 @@ class SetScore:
             "oov_ratio": self.oov_ratio,
             "pairs_used": self.used,
             "pairs_total": self.total,
+            **interval_dict({"spearman": self.spearman_ci, "pearson": self.pearson_ci}),
         }
+
+    def table_row(self) -> dict:
+        """:meth:`to_dict` with the correlations as ``value [low, high]``."""
+        return table_row(self.to_dict(), {"spearman": self.spearman_ci, "pearson": self.pearson_ci})
 
 
 @dataclass
@@ -162,6 +176,7 @@ class SimilarityResult:
         out = {}
         for s in self.sets:
             out[f"{s.name} spearman"] = s.spearman
+            summary_interval(out, f"{s.name} spearman", s.spearman_ci)
             out[f"{s.name} coverage"] = s.coverage
         return out
 
@@ -178,7 +193,7 @@ class SimilarityResult:
         """A readable Markdown table (for ``--format table``)."""
         cols = ["data", "spearman", "pearson", "coverage", "pairs_used", "pairs_total"]
         via = f" (vectors: {self.vectors_method})" if self.vectors_method else ""
-        return f"Word similarity{via}\n\n" + format_table([s.to_dict() for s in self.sets], cols)
+        return f"Word similarity{via}\n\n" + format_table([s.table_row() for s in self.sets], cols)
 
 
 def _score_set(
@@ -187,23 +202,30 @@ def _score_set(
     name: str,
     lookup: dict[str, int],
     case_insensitive: bool,
+    ci: float = DEFAULT_LEVEL,
 ) -> SetScore:
     from scipy import stats
 
     normed = vectors.normed
-    rows, gold = [], []
+    rows, gold, lines = [], [], []
     for p in pairs:
         a, b = (w.upper() if case_insensitive else w for w in (p.a, p.b))
         if a in lookup and b in lookup:
             rows.append((lookup[a], lookup[b]))
             gold.append(p.score)
+            lines.append(p.line)
     if len(rows) < 3:  # two points always correlate perfectly: meaningless
         return SetScore(name, math.nan, math.nan, len(rows), len(pairs))
     ia, ib = np.array(rows).T
     model = np.einsum("ij,ij->i", normed[ia], normed[ib])  # (P,) cosines
-    spearman = float(stats.spearmanr(gold, model).statistic)
-    pearson = float(stats.pearsonr(gold, model).statistic)
-    return SetScore(name, spearman, pearson, len(rows), len(pairs))
+    rho = float(stats.spearmanr(gold, model).statistic)
+    r = float(stats.pearsonr(gold, model).statistic)
+    out = SetScore(name, rho, r, len(rows), len(pairs))
+    out.lines, out.gold, out.model = np.array(lines), np.array(gold, np.float64), model
+    if ci:
+        out.spearman_ci = bootstrap((out.gold, model), spearman, level=ci)
+        out.pearson_ci = bootstrap((out.gold, model), pearson, level=ci)
+    return out
 
 
 def evaluate_similarity(
@@ -211,6 +233,7 @@ def evaluate_similarity(
     data: str | Path | Sequence[str | Path] | None = None,
     restrict_vocab: int | None = None,
     case_insensitive: bool = True,
+    ci: float = DEFAULT_LEVEL,
 ) -> SimilarityResult:
     """Score ``vectors`` on one or more similarity sets.
 
@@ -220,6 +243,7 @@ def evaluate_similarity(
         restrict_vocab: only the first N rows count as the vocabulary (None: all rows;
             gensim's ``evaluate_word_pairs`` defaults to 300,000).
         case_insensitive: match by upper-cased form, as gensim does.
+        ci: confidence level of the intervals (resampling pairs); 0: none.
 
     Returns:
         A :class:`SimilarityResult`; a set with fewer than three pairs in vocabulary gets NaN
@@ -243,7 +267,7 @@ def evaluate_similarity(
     )
     for path in paths:
         result.sets.append(
-            _score_set(vectors, read_pairs(path), path.name, lookup, case_insensitive)
+            _score_set(vectors, read_pairs(path), path.name, lookup, case_insensitive, ci)
         )
     if all(s.used == 0 for s in result.sets):
         names = ", ".join(p.name for p in paths)

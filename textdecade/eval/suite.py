@@ -19,6 +19,7 @@ from textdecade.errors import UserError
 from textdecade.eval.analogy import AnalogyResult, evaluate_analogies, read_analogies
 from textdecade.eval.contextual import static_vectors
 from textdecade.eval.homograph import HomographResult, as_encoder, evaluate_homographs
+from textdecade.eval.intervals import DEFAULT_LEVEL
 from textdecade.eval.report import compare
 from textdecade.eval.similarity import (
     SimilarityResult,
@@ -35,6 +36,7 @@ __all__ = [
     "run_similarity",
     "run_homograph",
     "decade_table",
+    "is_wic",
     "plot_embeddings",
 ]
 
@@ -85,13 +87,15 @@ def run_analogy(
     restrict_vocab: int | None = 30000,
     vectors_method: str = "input",
     corpus: Iterable[str] | None = None,
+    ci: float = DEFAULT_LEVEL,
 ) -> AnalogyResult:
-    """``textdecade eval analogy``: Google (default) or MSR analogies; see ``evaluate_analogies``."""
+    """``textdecade eval analogy``: Google (default) or MSR analogies; see ``evaluate_analogies``
+    (``ci``: confidence level of the intervals, 0 for none)."""
     questions = read_analogies(data)
     words = list(dict.fromkeys(w for q in questions for w in (q.a, q.b, q.c, q.d)))
     vectors = as_vectors(model, words, vectors_method, corpus)
     name = str(data) if data else "questions-words.txt (Google)"
-    result = evaluate_analogies(vectors, questions, method, restrict_vocab)
+    result = evaluate_analogies(vectors, questions, method, restrict_vocab, ci=ci)
     result.data = name
     return result
 
@@ -102,8 +106,10 @@ def run_similarity(
     restrict_vocab: int | None = None,
     vectors_method: str = "input",
     corpus: Iterable[str] | None = None,
+    ci: float = DEFAULT_LEVEL,
 ) -> SimilarityResult:
-    """``textdecade eval similarity``: WS-353 + SimLex-999 by default; any listed files."""
+    """``textdecade eval similarity``: WS-353 + SimLex-999 by default; any listed files
+    (``ci``: confidence level of the intervals, 0 for none)."""
     if data is None:
         paths = default_similarity_paths()
     elif isinstance(data, (str, Path)):
@@ -112,10 +118,11 @@ def run_similarity(
         paths = [Path(p) for p in data]
     words = list(dict.fromkeys(w for p in paths for q in read_pairs(p) for w in (q.a, q.b)))
     vectors = as_vectors(model, words, vectors_method, corpus)
-    return evaluate_similarity(vectors, paths, restrict_vocab)
+    return evaluate_similarity(vectors, paths, restrict_vocab, ci=ci)
 
 
-def _is_wic(path: Path) -> bool:
+def is_wic(path: Path) -> bool:
+    """Whether ``path`` holds WiC data (``*.data.txt`` files, not a CoarseWSD-20 folder)."""
     if path.is_dir():
         return not any(path.glob("*/classes_map.txt")) and any(path.rglob("*.data.txt"))
     return path.name.endswith(".data.txt")
@@ -130,6 +137,7 @@ def run_homograph(
     max_test_per_sense: int | None = None,
     probe: bool = False,
     release: int | None = None,
+    ci: float = DEFAULT_LEVEL,
 ) -> HomographResult | WicResult:
     """``textdecade eval homograph``: CoarseWSD-20 folder, sense TSV, WiC, or built-in suite.
 
@@ -142,12 +150,20 @@ def run_homograph(
     path = None if data is None else Path(data)
     if path is not None and not path.exists():
         raise UserError(f"{path}: no such homograph data (a CoarseWSD-20 folder, TSV or WiC)")
-    if path is not None and _is_wic(path):
+    if path is not None and is_wic(path):
         if release is not None:
             raise UserError(f"{path}: a release applies to a sense TSV, not to WiC files")
-        return evaluate_wic(model, path, layers=layers)
+        return evaluate_wic(model, path, layers=layers, ci=ci)
     return evaluate_homographs(
-        model, path, layers, words, max_per_sense, max_test_per_sense, probe=probe, release=release
+        model,
+        path,
+        layers,
+        words,
+        max_per_sense,
+        max_test_per_sense,
+        probe=probe,
+        release=release,
+        ci=ci,
     )
 
 

@@ -3,12 +3,13 @@
 The cosine of the two target vectors (pieces pooled, layers as chosen) is thresholded at the
 value that does best on the fitting split (train, else dev); accuracy is reported on test
 beside the majority-label baseline. A static model gives cosine 1 to every pair, so it can
-do no better than that baseline.
+do no better than that baseline. Accuracy carries a percentile-bootstrap interval over the
+test pairs (the threshold stays the one fitted); per-pair results stay on the result.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,8 @@ import numpy as np
 from textdecade.errors import UserError
 from textdecade.eval.contextual import _check_layers
 from textdecade.eval.homograph import _target_vectors, _unit, as_encoder
-from textdecade.eval.report import format_table
+from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap
+from textdecade.eval.report import format_table, interval_dict, summary_interval, table_row
 from textdecade.eval.wsd_data import WicPair, read_wic
 
 __all__ = ["WicResult", "evaluate_wic"]
@@ -34,19 +36,27 @@ class WicResult:
     fit_accuracy: float
     n: int
     majority: float  # accuracy of always answering the majority label
+    interval: Interval | None = None  # of the accuracy, resampling test pairs
+    correct: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)  # per pair
+
+    _FIELDS = ("data", "layers", "threshold", "fit_on", "accuracy", "fit_accuracy", "n")
 
     def summary(self) -> dict:
         """Headline metrics for one row of a side-by-side table (:func:`report.compare`)."""
-        return {"WiC acc": self.accuracy, "WiC majority": self.majority}
+        out = {"WiC acc": self.accuracy}
+        summary_interval(out, "WiC acc", self.interval)
+        return out | {"WiC majority": self.majority}
 
     def to_dict(self) -> dict:
         """JSON-able dict of every number (for ``--format json``)."""
-        return {"task": "wic", **self.__dict__}
+        own = {k: getattr(self, k) for k in (*self._FIELDS, "majority")}
+        return {"task": "wic", **own, **interval_dict({"accuracy": self.interval})}
 
     def format(self) -> str:
         """A readable Markdown table (for ``--format table``)."""
         cols = ["data", "accuracy", "majority", "threshold", "fit_on", "fit_accuracy", "n"]
-        return f"WiC (layers={self.layers})\n\n" + format_table([self.__dict__], cols)
+        row = table_row(self.to_dict(), {"accuracy": self.interval})
+        return f"WiC (layers={self.layers})\n\n" + format_table([row], cols)
 
 
 def _pair_cosines(encoder, pairs: list[WicPair], layers, context, batch_size) -> np.ndarray:
@@ -73,6 +83,7 @@ def evaluate_wic(
     layers: str = "last",
     context: int | None = 40,
     batch_size: int = 32,
+    ci: float = DEFAULT_LEVEL,
 ) -> WicResult:
     """WiC: same sense or not, from the cosine of the two target vectors.
 
@@ -83,6 +94,7 @@ def evaluate_wic(
         fit: the file to choose the threshold on; None with a single file fits on the test
             file itself (optimistic, and ``fit_on`` says so).
         layers: "last" or "last4".
+        ci: confidence level of the accuracy's interval (resampling test pairs); 0: none.
     """
     encoder = as_encoder(model)
     _check_layers(layers)
@@ -109,13 +121,16 @@ def evaluate_wic(
         " (the test file itself: optimistic)" if fit_path == test_path else ""
     )
     majority = max(float(np.mean(gold)), 1.0 - float(np.mean(gold)))
+    correct = ((cos > threshold) == gold).astype(np.float64)
     return WicResult(
         str(test_path),
         layers,
         threshold,
         fit_on,
-        float(np.mean((cos > threshold) == gold)),
+        float(np.mean(correct)),
         fit_acc,
         len(gold),
         majority,
+        bootstrap(correct, level=ci) if ci else None,
+        correct,
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, ABCMeta, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -137,6 +137,17 @@ class Family(nn.Module, metaclass=ABCMeta):
 
     def evaluate(self, data: PreparedData, max_batches: int = 20) -> dict[str, float]:
         """Validation metrics (e.g. ``{"val_loss": ...}``); empty when there is nothing to say."""
+        return {}
+
+    def eval_batches(self, data: PreparedData, max_batches: int = 20) -> Iterator[dict[str, float]]:
+        """The sums of each validation batch that ``evaluate`` averages: ``{"nats": summed
+        loss, "tokens": count, ...}``. A family whose validation loss is a mean per token
+        yields them (``eval perplexity`` resamples these batches for its interval) and
+        builds ``evaluate`` as ``eval_metrics(list(eval_batches(...)))``; empty by default."""
+        return iter(())
+
+    def eval_metrics(self, batches: list[dict[str, float]]) -> dict[str, float]:
+        """``evaluate``'s metrics from :meth:`eval_batches`' sums (empty by default)."""
         return {}
 
     def flops_per_unit(self) -> float:

@@ -348,28 +348,44 @@ class Model(Family, MaskedLM):
         self._eval_batch_size = batch_size
         return self._make_batcher(data.train, data, batch_size, seed, rank)
 
-    @torch.no_grad()
     def evaluate(self, data: PreparedData, max_batches: int = 20) -> dict[str, float]:
         """Masked-LM validation loss (nats) and accuracy at the chosen positions."""
+        return self.eval_metrics(list(self.eval_batches(data, max_batches)))
+
+    @torch.no_grad()
+    def eval_batches(self, data: PreparedData, max_batches: int = 20):
+        """Summed masked-LM loss, masked positions and correct guesses of each validation
+        batch (consecutive windows, fixed masking; see ``masked_eval_batches``)."""
         body = self.config.max_len - (3 if self.config.nsp else 2)
         if data.valid is None or len(data.valid) < body:
-            return {}
+            return
         was_training = self.training
         self.eval()
         device = self.embeddings.word_embeddings.weight.device
         template = self._make_batcher(data.valid, data, self._eval_batch_size, seed=0)
-        total, correct, count = 0.0, 0, 0
-        for batch in masked_eval_batches(template, data.valid, max_batches):
-            batch = {k: v.to(device) for k, v in batch.items()}
-            mlm, logits, _ = self._losses(batch)
-            target = batch["labels"][batch["labels"] != IGNORE_INDEX]
-            total += float(mlm) * target.numel()
-            correct += int((logits.argmax(-1) == target).sum())
-            count += target.numel()
-        self.train(was_training)
+        try:
+            for batch in masked_eval_batches(template, data.valid, max_batches):
+                batch = {k: v.to(device) for k, v in batch.items()}
+                mlm, logits, _ = self._losses(batch)
+                target = batch["labels"][batch["labels"] != IGNORE_INDEX]
+                yield {
+                    "nats": float(mlm) * target.numel(),
+                    "tokens": target.numel(),
+                    "correct": int((logits.argmax(-1) == target).sum()),
+                }
+        finally:
+            self.train(was_training)
+
+    def eval_metrics(self, batches: list[dict[str, float]]) -> dict[str, float]:
+        """``val_loss`` (nats per masked token) and ``val_mlm_acc`` from batch sums."""
+        count = sum(b["tokens"] for b in batches)
         if not count:
             return {}
-        return {"val_loss": total / count, "val_mlm_acc": correct / count}
+        total = sum(b["nats"] for b in batches)
+        return {
+            "val_loss": total / count,
+            "val_mlm_acc": sum(b["correct"] for b in batches) / count,
+        }
 
     def num_params(self, non_embedding: bool = True) -> int:
         """Parameters (tied once); without position embeddings by default."""

@@ -276,7 +276,6 @@ class Model(Family, Generates):
             h, self.lm_head.weight, batch["labels"].flatten(), ignore_index=IGNORE_INDEX
         )
 
-    @torch.no_grad()
     def evaluate(self, data: PreparedData, max_batches: int = 20) -> dict[str, float]:
         """Validation loss (nats/token) and bits per byte of the held-out documents.
 
@@ -285,19 +284,33 @@ class Model(Family, Generates):
         """
         if data.valid is None or len(data.valid) < 2:
             return {}
+        return self.eval_metrics(list(self.eval_batches(data, max_batches)))
+
+    @torch.no_grad()
+    def eval_batches(self, data: PreparedData, max_batches: int = 20):
+        """Summed next-token loss and label count of each validation batch (consecutive
+        windows of the held-out token stream; see ``causal_eval_batches``)."""
+        if data.valid is None or len(data.valid) < 2:
+            return
         was_training = self.training
         self.eval()
         device = self.wte.weight.device
-        total, count = 0.0, 0
-        for batch in causal_eval_batches(
-            data.valid, self._eval_batch_size, self.config.max_len, max_batches
-        ):
-            h = self._final_states(batch["input_ids"].to(device)).flatten(0, 1)
-            labels = batch["labels"].to(device).flatten()
-            # the mean over this batch's labels, chunk by chunk on CPU (no (B*T, V) logits)
-            total += float(linear_cross_entropy(h, self.lm_head.weight, labels)) * labels.numel()
-            count += labels.numel()
-        self.train(was_training)
+        try:
+            for batch in causal_eval_batches(
+                data.valid, self._eval_batch_size, self.config.max_len, max_batches
+            ):
+                h = self._final_states(batch["input_ids"].to(device)).flatten(0, 1)
+                labels = batch["labels"].to(device).flatten()
+                # the mean over this batch's labels, chunk by chunk (no (B*T, V) logits)
+                mean = float(linear_cross_entropy(h, self.lm_head.weight, labels))
+                yield {"nats": mean * labels.numel(), "tokens": labels.numel()}
+        finally:
+            self.train(was_training)
+
+    def eval_metrics(self, batches: list[dict[str, float]]) -> dict[str, float]:
+        """``val_loss``, ``val_ppl`` and (with the byte count) ``val_bpb`` from batch sums."""
+        total = sum(b["nats"] for b in batches)
+        count = sum(b["tokens"] for b in batches)
         val_loss = total / max(count, 1)
         out = {"val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 50.0))}
         n_bytes, n_tokens = self.meta.get("n_valid_bytes"), self.meta.get("n_valid_tokens")

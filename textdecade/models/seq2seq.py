@@ -154,14 +154,20 @@ class EncoderDecoderFamily(Family, HiddenStates, Translates, AttentionMaps):
             label_smoothing=self.config.label_smoothing if self.training else 0.0,
         )
 
-    @torch.no_grad()
     def evaluate(self, data: PreparedData, max_batches: int = 20) -> dict[str, float]:
         """Validation loss per target token (no smoothing) and its perplexity."""
         if data.valid is None:
             return {}
+        return self.eval_metrics(list(self.eval_batches(data, max_batches)))
+
+    @torch.no_grad()
+    def eval_batches(self, data: PreparedData, max_batches: int = 20):
+        """Summed target-token loss and target count of each validation batch (buckets of
+        sentence pairs, fixed seed)."""
+        if data.valid is None:
+            return
         device = next(self.parameters()).device
         batches = BucketBatcher(data.valid, 64, seed=0)
-        total, count = 0.0, 0
         for _ in range(max(1, min(max_batches, batches.per_rank))):
             batch = {k: v.to(device) for k, v in next(batches).items()}
             logits = self.logits(batch["src"], batch["src_mask"], batch["tgt_in"])
@@ -169,8 +175,11 @@ class EncoderDecoderFamily(Family, HiddenStates, Translates, AttentionMaps):
             loss = F.cross_entropy(
                 logits.flatten(0, 1).float(), batch["tgt_out"].flatten(), ignore_index=PAD_ID
             )
-            total, count = total + float(loss) * n, count + n
-        val = total / max(1, count)
+            yield {"nats": float(loss) * n, "tokens": n}
+
+    def eval_metrics(self, batches: list[dict[str, float]]) -> dict[str, float]:
+        """``val_loss`` per target token and ``val_ppl`` from batch sums."""
+        val = sum(b["nats"] for b in batches) / max(1, sum(b["tokens"] for b in batches))
         return {"val_loss": val, "val_ppl": float(np.exp(min(val, 50.0)))}
 
 
