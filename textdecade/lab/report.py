@@ -63,9 +63,10 @@ def summarise(out: Path, plan: dict, experiment: Experiment, cells: list) -> dic
     for cell in cells:
         summary = cell_summary(out, plan, cell)
         if cell.lr is not None:
-            sweep.append({"variant": cell.variant.name, "lr": cell.lr, **_brief(summary)})
+            if cell.seed == 1:  # the sweep; the other seeds run at the best rate only
+                sweep.append({"variant": cell.variant.name, "lr": cell.lr, **_brief(summary)})
             if best_lr.get(cell.variant.name) != cell.lr:
-                continue
+                continue  # a rate that lost: in the sweep table, not a row
         groups.setdefault((cell.variant.name, cell.depth), []).append((cell, summary))
     # Shallow to deep, each depth's variants in the experiment's order.
     groups = dict(sorted(groups.items(), key=lambda kv: kv[0][1] or 0))
