@@ -290,18 +290,19 @@ def cmd_decade(args) -> int:
         homograph_data=args.homograph_data,
         max_texts=args.max_texts,
     )
-    report = run_decade(
-        args.output,
+    return _run_and_print(run_decade, args.output, settings, args)
+
+
+def _run_and_print(run, out: str, settings, args) -> int:
+    """Run a many-run command (``decade``, ``lab``) and print the report it wrote."""
+    report = run(
+        out,
         settings,
         device=args.device,
         resume=args.resume,
         overwrite=args.overwrite,
         progress=not args.quiet,
     )
-    return _print_report(report)
-
-
-def _print_report(report) -> int:
     print(report.read_text(encoding="utf-8"))
     print(f"report -> {report}")
     return 0
@@ -323,15 +324,7 @@ def cmd_lab(args) -> int:
         variants=list(args.variants or ()),
         depths=list(args.depths or ()),
     )
-    report = run_lab(
-        args.output or f"lab-{args.experiment}",
-        settings,
-        device=args.device,
-        resume=args.resume,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
-    return _print_report(report)
+    return _run_and_print(run_lab, args.output or f"lab-{args.experiment}", settings, args)
 
 
 # ------------------------------------------------------------------------------ translate
