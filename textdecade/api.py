@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from textdecade import embedding as E
+import textdecade.embedding as E
 from textdecade.embedding import embed_to_file
 from textdecade.errors import ConfigError, UserError
 from textdecade.eval.vectors import load_vectors_or_none, vectors_of
