@@ -42,20 +42,29 @@ def _smooth(curve: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
     return steps, loss
 
 
+def _panels(cells: list, summaries: dict, key: str):
+    """A figure with a panel per depth (shallow first), and for each panel its axes,
+    depth and every variant's ``key`` values, one per seed; (None, []) without any."""
+    panels = _by_depth([c for c in cells if summaries[c.name][key]])
+    if not panels:
+        return None, []
+    fig, rows, cols = _figure(len(panels))
+    out = []
+    for k, (depth, members) in enumerate(sorted(panels.items(), key=lambda kv: kv[0] or 0)):
+        variants: dict[str, list] = {}
+        for cell in members:
+            variants.setdefault(cell.variant.label, []).append(summaries[cell.name][key])
+        out.append((fig.add_subplot(rows, cols, k + 1), depth, variants))
+    return fig, out
+
+
 def loss_curves(
     out: Path, cells: list, summaries: dict, unigram: float | None = None
 ) -> Path | None:
     """Training loss (running mean of ``SMOOTH`` steps) of each variant: the mean over its
     seeds as a line, their range shaded; the unigram baseline dashed."""
-    panels = _by_depth([c for c in cells if summaries[c.name]["curve"]])
-    if not panels:
-        return None
-    fig, rows, cols = _figure(len(panels))
-    for k, (depth, members) in enumerate(sorted(panels.items(), key=lambda kv: kv[0] or 0)):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        variants: dict[str, list] = {}
-        for cell in members:
-            variants.setdefault(cell.variant.label, []).append(summaries[cell.name]["curve"])
+    fig, panels = _panels(cells, summaries, "curve")
+    for ax, depth, variants in panels:
         for label, curves in variants.items():
             smoothed = [_smooth(c) for c in curves]
             n = min(len(s[1]) for s in smoothed)
@@ -71,30 +80,25 @@ def loss_curves(
         if unigram is not None:
             ax.axhline(unigram, color="grey", linestyle="--", linewidth=1, label="unigram")
         _finish(ax, f"{depth} layers" if depth else "training loss", "step")
-    return _save(
-        fig, "Training loss (mean over seeds, range shaded; log scale)", out / "loss_curves.png"
-    )
+    if fig is None:
+        return None
+    title = "Training loss (mean over seeds, range shaded; log scale)"
+    return _save(fig, title, out / "loss_curves.png")
 
 
 def gradient_by_depth(out: Path, cells: list, summaries: dict) -> Path | None:
     """Each block's gradient norm at step 1 (initialisation), against its depth: the
     vanishing and exploding gradients of Glorot & Bengio 2010 (their figures 6-7)."""
-    panels = _by_depth([c for c in cells if summaries[c.name]["init_layers"]])
-    if not panels:
-        return None
-    fig, rows, cols = _figure(len(panels))
-    for k, (depth, members) in enumerate(sorted(panels.items(), key=lambda kv: kv[0] or 0)):
-        ax = fig.add_subplot(rows, cols, k + 1)
-        variants: dict[str, list[list[float]]] = {}
-        for cell in members:
-            grads = summaries[cell.name]["init_layers"]["grad_norm"]
-            variants.setdefault(cell.variant.label, []).append(grads)
-        for label, runs in variants.items():
-            norms = np.exp(np.log(np.maximum(np.array(runs), 1e-30)).mean(axis=0))  # geometric
+    fig, panels = _panels(cells, summaries, "init_layers")
+    for ax, depth, variants in panels:
+        for label, layers in variants.items():
+            runs = np.array([x["grad_norm"] for x in layers])
+            norms = np.exp(np.log(np.maximum(runs, 1e-30)).mean(axis=0))  # geometric mean
             ax.plot(np.arange(1, len(norms) + 1), norms, "o-", markersize=3, label=label)
-        _finish(
-            ax, f"{depth} layers" if depth else "gradient norm at step 1", "block (input side = 1)"
-        )
+        title = f"{depth} layers" if depth else "gradient norm at step 1"
+        _finish(ax, title, "block (input side = 1)")
+    if fig is None:
+        return None
     title = "Gradient norm of each block at initialisation (geometric mean over seeds)"
     return _save(fig, title, out / "gradient_by_depth.png")
 

@@ -11,7 +11,6 @@ the trained model, its data, and a per-pass summary of the loss and throughput::
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -20,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from textdecade.config import build_config
-from textdecade.io import read_lines
 from textdecade.models import get_family
 from textdecade.models.base import PreparedData
 from textdecade.pretrain import rundir
+from textdecade.pretrain.progress import read_metrics
 from textdecade.pretrain.trainer import FitResult, Trainer
 
 
@@ -107,7 +106,7 @@ def train(
     _, model, tok = rundir.load_run(result.run_dir, device)
     meta = rundir.read_json(result.run_dir / rundir.DATA_META)
     data = Model.load_prepared(result.run_dir / rundir.DATA_DIR, meta)
-    epochs = epoch_summary(_metrics(result.run_dir), data.n_units)
+    epochs = epoch_summary(read_metrics(result.run_dir), data.n_units)
     return TrainedRun(model, tok, result.run_dir, result, data, epochs, tmp)
 
 
@@ -160,8 +159,3 @@ def epoch_summary(records: Sequence[dict[str, Any]], n_units: int) -> list[dict[
         )
         previous_end = steps[-1]["seconds"]
     return rows
-
-
-def _metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The records of ``metrics.jsonl``, one per step."""
-    return [json.loads(line) for line in read_lines(run_dir / "metrics.jsonl") if line.strip()]
