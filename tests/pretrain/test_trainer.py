@@ -15,6 +15,7 @@ from textdecade import models
 from textdecade.config import OPTIMIZERS, build_config
 from textdecade.errors import CheckpointError, ConfigError, UserError
 from textdecade.pretrain import rundir
+from textdecade.pretrain.callbacks import Callback
 from textdecade.pretrain.trainer import Trainer, TrainingDiverged, TrainingInterrupted
 
 
@@ -214,3 +215,37 @@ def test_epochs_instead_of_steps_make_that_many_passes(tmp_path, texts):
     per_step = records[0]["epoch"] / records[0]["step"]
     assert result.step == records[-1]["step"] < 999  # epochs win over steps
     assert 0.05 <= records[-1]["epoch"] < 0.05 + per_step + 1e-4  # that far, not a step more
+
+
+class _ZeroFirstWeight(Callback):
+    """Keeps one weight at zero (as a pruning mask does) and stops at the first evaluation."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, int]] = []
+
+    def on_start(self, model, step):
+        self.calls.append(("start", step))
+        self.after_step(model, step)
+
+    def after_step(self, model, step):
+        self.calls.append(("step", step))
+        with torch.no_grad():
+            next(model.parameters()).view(-1)[0] = 0.0
+
+    def after_eval(self, step, record):
+        self.calls.append(("eval", step))
+        assert "val_loss" in record
+        return True
+
+
+def test_callbacks_see_every_step_change_weights_and_stop_the_run(tmp_path, texts):
+    callback = _ZeroFirstWeight()
+    result = fit(tmp_path / "run", texts, "train.eval_every=10", callbacks=[callback])
+    assert result.stopped_early and result.step == 10
+    assert callback.calls[0] == ("start", 0)
+    assert [c for c in callback.calls if c[0] == "step"][1:] == [("step", s) for s in range(1, 11)]
+    assert callback.calls[-1] == ("eval", 10)
+    first = next(iter(weights(tmp_path / "run").values()))
+    assert float(first.view(-1)[0]) == 0.0
+    # the stopped run's checkpoint is its last step: a resume continues from there
+    assert steps_logged(tmp_path / "run")[-1] == 10

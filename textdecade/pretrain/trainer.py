@@ -58,6 +58,7 @@ class FitResult:
     unit: str = "tokens"
     units_seen: int = 0  # tokens (or words) trained on, all steps and ranks together
     is_main: bool = True  # rank 0 (the one that reports) of a torchrun job
+    stopped_early: bool = False  # a callback's ``after_eval`` ended the run before its total
 
 
 def open_corpus(config: RunConfig):
@@ -84,6 +85,7 @@ class _Loop:
     layers: dict[str, list] = field(default_factory=dict)  # the probe's last reading
     step: int = 0
     last: dict[str, float] = field(default_factory=dict)
+    stopped_early: bool = False  # a callback's after_eval asked to stop
 
 
 class Trainer:
@@ -101,6 +103,8 @@ class Trainer:
             this run trains on instead of preparing its own (a sweep over settings that
             leave the data alone: learning rates, update sizes, seeds). Its data files are
             hard-linked (copied across file systems), so this run resumes on its own.
+        callbacks: :class:`~textdecade.pretrain.callbacks.Callback` hooks (the lab's
+            pruning masks and search pruners), called in order.
     """
 
     def __init__(
@@ -114,6 +118,7 @@ class Trainer:
         overwrite: bool = False,
         progress: bool = True,
         data_from: str | Path | None = None,
+        callbacks: Any = (),
     ):
         self.config = config
         self.data_from = None if data_from is None else Path(data_from)
@@ -123,6 +128,7 @@ class Trainer:
         self.resume = resume
         self.overwrite = overwrite
         self.show_progress = progress
+        self.callbacks = list(callbacks)
         self.Model, _, _ = get_family(config.family)
         self._stop_signal: int | None = None
         # Held from the start of fit (or prepare) to its end, by rank 0 only.
@@ -251,6 +257,7 @@ class Trainer:
             data.unit,
             loop.step * loop.units_per_step,
             is_main=self.info.is_main,
+            stopped_early=loop.stopped_early,
         )
 
     def _start_process(self) -> None:
@@ -365,6 +372,8 @@ class Trainer:
             # Only now: a config whose shapes the checkpoint refused must not replace the
             # run's own, or the run could no longer be loaded.
             rundir.write_config(self.run_dir, self.config)
+        for callback in self.callbacks:
+            callback.on_start(model, loop.step)
         return loop
 
     def _run_loop(self, loop: _Loop, data: PreparedData, log, bar) -> None:
@@ -393,6 +402,8 @@ class Trainer:
             step_loss = self._train_step(loop, lr)
             loop.step += 1
             step = loop.step
+            for callback in self.callbacks:
+                callback.after_step(loop.model, step)
             window_units += loop.units_per_step
             # "seconds": since this process's loop began (an accelerator's steps may still
             # be queued, so a rate over many steps is right, a single step's time is not).
@@ -420,14 +431,20 @@ class Trainer:
                 window_t, window_units = now, 0
             if evaluated:
                 self._evaluate(record, loop.model, data, bar)
+                # every callback sees the metrics, even after one has asked to stop
+                asks = [callback.after_eval(step, record) for callback in self.callbacks]
+                loop.stopped_early = any(asks) and step < loop.total
             if log is not None:
                 for r in records:
                     log.write(r)
             loop.last = {k: v for k, v in record.items() if isinstance(v, int | float)}
             mfu = f" | MFU {record['mfu']:.1%}" if "mfu" in record else ""
             bar.update(record["loss"], rate, mfu, steps=len(records))
-            if saved or stop:
+            if saved or stop or loop.stopped_early:
                 self._checkpoint(step, loop.model, loop.optimizer, loop.batcher)
+            if loop.stopped_early:
+                self._say(f"stopped at step {step} by a callback")
+                return
             if stop:
                 name = signal.Signals(self._stop_signal or signal.SIGTERM).name
                 raise TrainingInterrupted(
