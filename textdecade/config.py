@@ -183,6 +183,10 @@ class TrainConfig:
     # Passes over the data instead of a step count (gensim's ``epochs``): the engine turns
     # them into steps once the data is prepared and its size known; None keeps ``steps``.
     epochs: float | None = None
+    # A wall-clock budget instead of a step count: the engine measures its step rate over
+    # the first few steps, then fixes the step count that fills the budget (saved in
+    # checkpoints, so a resume keeps it); None keeps ``steps`` (or ``epochs``).
+    minutes: float | None = None
     batch_size: int = 32
     grad_accum: int = 1
     lr: float = 3e-4
@@ -220,6 +224,7 @@ class TrainConfig:
 _TRAIN_RULES = {
     "steps": POSITIVE_INT,
     "epochs": optional(POSITIVE, "train.steps"),
+    "minutes": optional(POSITIVE, "train.steps"),
     "batch_size": POSITIVE_INT,
     "grad_accum": POSITIVE_INT,
     "lr": POSITIVE,

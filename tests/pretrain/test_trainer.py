@@ -16,7 +16,12 @@ from textdecade.config import OPTIMIZERS, build_config
 from textdecade.errors import CheckpointError, ConfigError, UserError
 from textdecade.pretrain import rundir
 from textdecade.pretrain.callbacks import Callback
-from textdecade.pretrain.trainer import Trainer, TrainingDiverged, TrainingInterrupted
+from textdecade.pretrain.trainer import (
+    TimeBudget,
+    Trainer,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -249,3 +254,24 @@ def test_callbacks_see_every_step_change_weights_and_stop_the_run(tmp_path, text
     assert float(first.view(-1)[0]) == 0.0
     # the stopped run's checkpoint is its last step: a resume continues from there
     assert steps_logged(tmp_path / "run")[-1] == 10
+
+
+def test_a_time_budget_measures_the_rate_then_fixes_the_step_count():
+    budget = TimeBudget(60.0)
+    assert budget.steps(1, 2.0) is None  # the first step pays for warm-up: not yet
+    assert budget.steps(2, 2.5) is None
+    assert budget.steps(3, 2.9) is None  # 3 steps, but under 5% of the budget (3 s)
+    # steps 2..6 took 0.5 s each after the 2 s first one: the 55.5 s left fill 111 more
+    assert budget.steps(6, 4.5) == 6 + 111
+
+
+def test_train_minutes_runs_to_a_measured_total_and_a_resume_keeps_it(tmp_path, texts):
+    run_dir = tmp_path / "run"
+    result = fit(run_dir, texts, "train.minutes=0.02", "train.ckpt_every=1000")
+    assert result.step > 3, result
+    state = json.loads(next(run_dir.glob("state/step_*/trainer.json")).read_text())
+    assert state["total"] == result.step  # the step count the budget fixed
+    again = fit(run_dir, texts, "train.minutes=0.02", "train.ckpt_every=1000", resume=True)
+    assert again.step == result.step  # nothing left: the budget is not measured again
+    with pytest.raises(ConfigError, match="train.minutes"):
+        fit(tmp_path / "bad", texts, "train.minutes=-1")

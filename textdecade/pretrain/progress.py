@@ -89,7 +89,7 @@ def human(n: float) -> str:
 class Progress:
     """A tqdm bar with loss, throughput and ETA (silent on ranks other than 0)."""
 
-    def __init__(self, total: int, initial: int, unit: str, enabled: bool):
+    def __init__(self, total: int | None, initial: int, unit: str, enabled: bool):
         self.unit = unit
         self.bar = tqdm(
             total=total,
@@ -109,6 +109,11 @@ class Progress:
             f"loss {loss:.4f} | {human(rate)} {self.unit}/s{extra}", refresh=False
         )
         self.bar.update(steps)
+
+    def set_total(self, total: int) -> None:
+        """The run's step count changed (a time budget fixed it)."""
+        self.bar.total = total
+        self.bar.refresh()
 
     def write(self, text: str) -> None:
         self.bar.write(text, file=sys.stderr)

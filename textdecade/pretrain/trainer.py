@@ -58,6 +58,7 @@ class FitResult:
     unit: str = "tokens"
     units_seen: int = 0  # tokens (or words) trained on, all steps and ranks together
     is_main: bool = True  # rank 0 (the one that reports) of a torchrun job
+    flops: float = 0.0  # training FLOPs of all steps (flops_per_unit x units_seen; 0: unknown)
     stopped_early: bool = False  # a callback's ``after_eval`` ended the run before its total
 
 
@@ -86,6 +87,7 @@ class _Loop:
     step: int = 0
     last: dict[str, float] = field(default_factory=dict)
     stopped_early: bool = False  # a callback's after_eval asked to stop
+    budget: TimeBudget | None = None  # train.minutes: fixes ``total`` once the rate is known
 
 
 class Trainer:
@@ -228,14 +230,20 @@ class Trainer:
             f"{self.config.family}: {human(loop.n_params)} parameters | "
             f"{human(loop.units_per_step)} {data.unit}/step | device {self.device} "
             f"x{self.info.world_size} | {self.precision.name} | {loop.schedule} lr "
-            f"{train.lr:g} | {loop.total} steps"
+            f"{train.lr:g} | "
+            + (f"{train.minutes:g} min" if loop.total == UNMEASURED else f"{loop.total} steps")
         )
         log = (
             MetricsLog(self.run_dir, loop.step if resuming else None, train.tensorboard)
             if self.info.is_main
             else None
         )
-        bar = Progress(loop.total, loop.step, data.unit, self.info.is_main and self.show_progress)
+        bar = Progress(
+            None if loop.total == UNMEASURED else loop.total,
+            loop.step,
+            data.unit,
+            self.info.is_main and self.show_progress,
+        )
         old_handlers = _install_signal_handlers(self._on_signal)
         t0 = time.perf_counter()
         try:
@@ -257,6 +265,7 @@ class Trainer:
             data.unit,
             loop.step * loop.units_per_step,
             is_main=self.info.is_main,
+            flops=loop.model.flops_per_unit() * loop.step * loop.units_per_step,
             stopped_early=loop.stopped_early,
         )
 
@@ -354,11 +363,17 @@ class Trainer:
         )
         if train.diagnostics_every:
             loop.probe = LayerProbe(model.blocks())
+        if train.minutes:
+            loop.budget = TimeBudget(train.minutes * 60.0)
+            loop.total = UNMEASURED
         checkpoint = ckpt.latest_checkpoint(self.run_dir) if resuming else None
         if checkpoint is not None:
             ckpt.restore(checkpoint, model, optimizer, self.info)
             batcher.load_state_dict(checkpoint.trainer["batcher"])
             loop.step = checkpoint.step
+            if train.minutes and "total" in checkpoint.trainer:
+                loop.total = int(checkpoint.trainer["total"])  # the budget's steps, fixed
+                loop.budget = None
             self._say(f"resuming from step {loop.step}")
             if loop.step >= loop.total:
                 # Nothing left to train, but the run's weights may predate its last
@@ -384,6 +399,7 @@ class Trainer:
         sync_every = _sync_interval(self.device, train.log_every)
         pending: list[tuple[dict[str, Any], torch.Tensor | float]] = []
         started = time.perf_counter()
+        first_step = loop.step
         loop.model.train()
         while loop.step < loop.total:
             lr = lr_at(
@@ -404,6 +420,12 @@ class Trainer:
             step = loop.step
             for callback in self.callbacks:
                 callback.after_step(loop.model, step)
+            if loop.budget is not None:
+                total = self._budget_steps(loop.budget, step - first_step, started)
+                if total is not None:
+                    loop.total, loop.budget = first_step + total, None
+                    bar.set_total(loop.total)
+                    self._say(f"time budget: {loop.total} steps in {train.minutes:g} min")
             window_units += loop.units_per_step
             # "seconds": since this process's loop began (an accelerator's steps may still
             # be queued, so a rate over many steps is right, a single step's time is not).
@@ -441,7 +463,13 @@ class Trainer:
             mfu = f" | MFU {record['mfu']:.1%}" if "mfu" in record else ""
             bar.update(record["loss"], rate, mfu, steps=len(records))
             if saved or stop or loop.stopped_early:
-                self._checkpoint(step, loop.model, loop.optimizer, loop.batcher)
+                self._checkpoint(
+                    step,
+                    loop.model,
+                    loop.optimizer,
+                    loop.batcher,
+                    None if loop.budget is not None else loop.total,
+                )
             if loop.stopped_early:
                 self._say(f"stopped at step {step} by a callback")
                 return
@@ -451,6 +479,15 @@ class Trainer:
                     f"{name} received: checkpoint of step {step} written to {self.run_dir}; "
                     "continue with --resume"
                 )
+
+    def _budget_steps(self, budget: TimeBudget, done: int, started: float) -> int | None:
+        """The steps that fill ``train.minutes`` from this process's start, once measured;
+        the ranks of a torchrun job agree on one count (the mean of their estimates)."""
+        estimate = budget.steps(done, time.perf_counter() - started)
+        if not dist.any_rank(estimate is not None, self.info, self.device):
+            return None
+        mine = torch.tensor([float(estimate or 0)], dtype=torch.float64, device=self.device)
+        return int(dist.mean_across_ranks(mine, self.info).item())
 
     def _train_step(self, loop: _Loop, lr: float) -> torch.Tensor | float:
         """One step: the family's hand-written update, or backward and the optimizer."""
@@ -536,17 +573,49 @@ class Trainer:
             records.append({**record, "loss": value})
         return records
 
-    def _checkpoint(self, step, model, optimizer, batcher) -> None:
+    def _checkpoint(self, step, model, optimizer, batcher, total: int | None) -> None:
+        """Write checkpoint ``step`` and the run's weights; ``total`` (the run's step count,
+        None while a time budget is still measuring) goes into its trainer state."""
         # Every rank takes part in gathering FSDP's shards; rank 0 writes the whole state.
         weights, optim_state = fsdp.full_state(model, optimizer, self.info)
         if self.info.is_main:
             state = {"batcher": batcher.state_dict()}
+            if total is not None:
+                state["total"] = total
             ckpt.save_checkpoint(
                 self.run_dir, step, weights, optim_state, state, self.config.train.keep_last
             )
             with ckpt.disk_full_is_user_error(self.run_dir, step):
                 rundir.save_weights(weights, self.run_dir, self.config.family)
         dist.barrier(self.info)
+
+
+#: A time-budgeted run's total until its rate is measured (no step reaches it).
+UNMEASURED = 10**15
+
+
+class TimeBudget:
+    """``train.minutes``: the step count that fills a wall-clock budget.
+
+    The rate is measured over the first steps (at least 3, and 5% of the budget or 30 s,
+    whichever is shorter), the first excluded (it pays for warm-up and allocation). Until
+    then the total is :data:`UNMEASURED`, so the schedule warms up as usual and then holds
+    its peak; ``train.steps`` and ``train.epochs`` are not read.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.first: float | None = None  # when the first step ended
+
+    def steps(self, done: int, elapsed: float) -> int | None:
+        """The steps that fill the budget once ``done`` steps (of this process) took
+        ``elapsed`` seconds, or None while the measurement is still too short to trust."""
+        if done == 1:
+            self.first = elapsed
+        if done < 3 or elapsed < min(0.05 * self.seconds, 30.0):
+            return None
+        per_step = (elapsed - (self.first or 0.0)) / (done - 1)
+        return done + max(0, int((self.seconds - elapsed) / max(per_step, 1e-9)))
 
 
 def check_train_settings(family: type, train: TrainConfig) -> None:
