@@ -105,8 +105,12 @@ def test_a_deleted_run_directory_trains_that_family_again(decade, corpus_file, m
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, corpus_file):
-    with pytest.raises(UserError, match="unknown family 'elmo'.*word2vec, glove"):
-        run_decade(tmp_path / "a", DecadeSettings(families=["elmo"]))
+    with pytest.raises(UserError, match="unknown family 'bogus'.*word2vec, glove"):
+        run_decade(tmp_path / "a", DecadeSettings(families=["bogus"]))
+    with pytest.raises(UserError, match="--seeds must be a positive integer, got 0"):
+        DecadeSettings(seeds=0)
+    with pytest.raises(UserError, match="--minutes must be positive, got -1"):
+        DecadeSettings(minutes=-1.0)
     small = tmp_path / "small.txt"
     small.write_text("a few words only\n")
     with pytest.raises(UserError, match="has 4 words; the tiny preset needs at least 20,000"):
@@ -116,3 +120,34 @@ def test_bad_inputs_are_one_line_errors(tmp_path, corpus_file):
     (out / "plan.json").write_text(json.dumps({"settings": {"preset": "small"}, "families": {}}))
     with pytest.raises(UserError, match="other settings; pass --resume.*--overwrite"):
         run_decade(out, DecadeSettings(corpus=[str(corpus_file)]))
+
+
+def test_seeds_and_an_equal_time_budget(tmp_path, corpus_file):
+    """Two seeds, each given the same few seconds: the seeds differ, the second trains on
+    the first's data, the budget fixes the steps, the table shows the spread and FLOPs."""
+    out = tmp_path / "out"
+    quick = [o for o in QUICK if not o.startswith("train.steps")]
+    settings = DecadeSettings(
+        corpus=[str(corpus_file)],
+        families=["gpt"],
+        overrides=quick,
+        sample_texts=100,
+        seeds=2,
+        minutes=0.04,
+    )
+    report = run_decade(out, settings, progress=False).read_text()
+    plan = json.loads((out / "plan.json").read_text())
+    assert set(plan["families"]) == {"gpt", "gpt-seed1"}
+    assert plan["families"]["gpt-seed1"]["seed"] == plan["families"]["gpt"]["seed"] + 1
+    first, second = (
+        sorted((out / "runs" / n / "data").rglob("*.bin"))[0] for n in plan["families"]
+    )
+    assert first.stat().st_ino == second.stat().st_ino  # seed 1 reuses seed 0's data
+    for name, state in plan["families"].items():
+        # the budget fixed the step count (how many depends on the machine's speed)
+        trainer = json.loads(next((out / "runs" / name).glob("state/*/trainer.json")).read_text())
+        assert trainer["total"] == state["step"] >= 3, name
+    rows = {r["family"]: r for r in json.loads((out / "report.json").read_text())["rows"]}
+    assert rows["gpt"]["flops"] > 0 and len(rows["gpt"]["seeds"]) == 2
+    assert "final_loss_seed_std" in rows["gpt"]
+    assert "same 0.04 minutes" in report and "± " in report

@@ -380,6 +380,19 @@ def _register_decade(sub) -> None:
         help="override a setting for one family (gpt.train.steps=100) or all",
     )
     p.add_argument("--homograph-data", help="a CoarseWSD-20 folder (default: the built-in suite)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="train each family N times with consecutive seeds: mean ± std beside the "
+        "within-run intervals (default: 1)",
+    )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="give every family the same wall-clock training budget instead of its "
+        "preset's steps (the table then shows what each step buys for the same time)",
+    )
     p.add_argument("-o", "--output", default="decade", help="output directory (default: decade)")
     p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument(

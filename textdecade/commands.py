@@ -289,6 +289,8 @@ def cmd_decade(args) -> int:
         overrides=list(args.set or ()),
         homograph_data=args.homograph_data,
         max_texts=args.max_texts,
+        seeds=args.seeds,
+        minutes=args.minutes,
     )
     return _run_and_print(run_decade, args.output, settings, args)
 

@@ -31,17 +31,18 @@ def score_all(
     device: str | None,
     say: Callable[[str], None],
 ) -> None:
-    """Evaluate each trained family once (scores are cached in the plan)."""
+    """Evaluate each trained run once (scores are cached in the plan)."""
     from textdecade.api import load
+    from textdecade.decade.run import run_names
     from textdecade.eval.scorecard import score_model
 
     sample = list(itertools.islice(iter(corpus), settings.sample_texts))
-    for family in settings.families:
-        state = plan["families"][family]
+    for _, _, name in run_names(settings):
+        state = plan["families"][name]
         if "scores" in state:
             continue
-        say(f"decade: scoring {family}")
-        run_dir = out / "runs" / family
+        say(f"decade: scoring {name}")
+        run_dir = out / "runs" / name
         records = read_metrics(run_dir)
         last_eval = next((r for r in reversed(records) if "val_loss" in r), {})
         handle = load(run_dir, device=device)
@@ -55,9 +56,14 @@ SIGNIFICANT = 0.05
 
 def _ci(r: dict[str, Any], key: str, kind: str = "pct", star: str | None = None) -> str:
     """``value [low, high]`` of ``r[key]`` (the value alone for rows scored without
-    intervals), with ``*`` when ``r[star]``, a paired p-value, is below :data:`SIGNIFICANT`."""
+    intervals), with ``*`` when ``r[star]``, a paired p-value, is below :data:`SIGNIFICANT`.
+    A row over several seeds shows ``mean ± seed std (±within-run half-width)``."""
     text = _fmt(r.get(key), kind)
-    if text != "-" and f"{key}_low" in r and f"{key}_high" in r:
+    if text != "-" and f"{key}_seed_std" in r:
+        text += f" ± {_fmt(r[f'{key}_seed_std'], kind)}"
+        if f"{key}_ci_half" in r:
+            text += f" (±{_fmt(r[f'{key}_ci_half'], kind)})"
+    elif text != "-" and f"{key}_low" in r and f"{key}_high" in r:
         text += f" [{_fmt(r[f'{key}_low'], kind)}, {_fmt(r[f'{key}_high'], kind)}]"
     p = r.get(star) if star else None
     if isinstance(p, float) and p < SIGNIFICANT:
@@ -75,33 +81,74 @@ def _fmt(value: Any, kind: str = "pct") -> str:
     return f"{value:.2f}"
 
 
-def table_rows(plan: dict, families: list[str]) -> list[dict[str, Any]]:
-    """One flat dict per family: what report.json holds and report.md shows."""
+def table_rows(plan: dict, families: list[str], seeds: int = 1) -> list[dict[str, Any]]:
+    """One flat dict per family: what report.json holds and report.md shows.
+
+    With several seeds a score is their mean, ``KEY_seed_std`` the spread across seeds,
+    ``KEY_ci_half`` the mean half-width of the within-run intervals, and a paired p-value
+    the largest of the seeds' (a difference is marked only when every seed shows it);
+    ``seeds`` holds each seed's own row.
+    """
     rows = []
     for family in families:
-        state = plan["families"].get(family, {})
-        s = state.get("scores", {})
-        rows.append(
-            {
-                "family": family,
-                "parameters": state.get("n_params"),
-                "train_seconds": state.get("seconds"),
-                "seen": state.get("units_seen"),
-                "unit": state.get("unit"),
-                "final_loss": state.get("loss"),
-                **{k: v for k, v in s.items() if k != "family"},
-            }
-        )
+        names = [family] + [f"{family}-seed{k}" for k in range(1, seeds)]
+        each = [_run_row(family, plan["families"].get(n, {})) for n in names]
+        rows.append(each[0] if seeds == 1 else {**_across_seeds(each), "seeds": each})
     return rows
+
+
+def _run_row(family: str, state: dict[str, Any]) -> dict[str, Any]:
+    s = state.get("scores", {})
+    return {
+        "family": family,
+        "parameters": state.get("n_params"),
+        "train_seconds": state.get("seconds"),
+        "seen": state.get("units_seen"),
+        "unit": state.get("unit"),
+        "flops": state.get("flops"),
+        "final_loss": state.get("loss"),
+        **{k: v for k, v in s.items() if k != "family"},
+    }
+
+
+def _across_seeds(each: list[dict[str, Any]]) -> dict[str, Any]:
+    """The seeds' rows as one: means, spreads across seeds, the within-run half-widths."""
+    row: dict[str, Any] = {"family": each[0]["family"], "unit": each[0]["unit"]}
+    for key, first in each[0].items():
+        if key in row or not isinstance(first, int | float) or isinstance(first, bool):
+            continue
+        values = [r.get(key) for r in each]
+        if any(not isinstance(v, int | float) for v in values):
+            continue
+        if key.endswith("_p"):  # paired p-values: the least convincing seed decides
+            row[key] = max(values)
+        elif not key.endswith(("_low", "_high")):
+            row[key] = sum(values) / len(values)
+            if len(values) > 1:
+                mean = row[key]
+                var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+                row[f"{key}_seed_std"] = math.sqrt(var)
+            halves = [
+                (r[f"{key}_high"] - r[f"{key}_low"]) / 2
+                for r in each
+                if isinstance(r.get(f"{key}_low"), int | float)
+                and isinstance(r.get(f"{key}_high"), int | float)
+            ]
+            if halves:
+                row[f"{key}_ci_half"] = sum(halves) / len(halves)
+    for key in ("notes",):
+        if key in each[0]:
+            row[key] = each[0][key]
+    return row
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The side-by-side table of the decade."""
     head = (
-        "| model | params | train time | seen | analogy acc % (coverage %) | WS-353 ρ | "
+        "| model | params | train time | seen | FLOPs | analogy acc % (coverage %) | WS-353 ρ | "
         "SimLex-999 ρ | homograph acc % (MFS %) | homograph probe % | val ppl | bits/byte |"
     )
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 12]
     for r in rows:
         ws = next(
             (k for k in r if k.lower().startswith("wordsim353") and k.endswith("spearman")), None
@@ -112,6 +159,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {NAMES.get(r['family'], r['family'])} | {human(r['parameters'] or 0)} | "
             f"{(seconds or 0) / 60:.1f} min | {seen} | "
+            f"{human(r['flops']) if r.get('flops') else '-'} | "
             f"{_ci(r, 'analogy_acc')} ({_fmt(r.get('analogy_coverage'))}) | "
             f"{_ci(r, ws, 'rho') if ws else '-'} | {_ci(r, sl, 'rho') if sl else '-'} | "
             f"{_ci(r, 'homograph_acc', star='homograph_vs_mfs_p')} "
@@ -189,17 +237,31 @@ def pictures(out: Path, plan: dict, settings: Any) -> tuple[list[tuple[str, Path
 
 def write_report(out: Path, plan: dict, settings: Any) -> Path:
     """Write ``report.json`` and ``report.md`` (with pictures); returns the markdown path."""
-    rows = table_rows(plan, settings.families)
+    rows = table_rows(plan, settings.families, settings.seeds)
     figures, notes = pictures(out, plan, settings)
     write_json(
         out / "report.json",
         {"settings": plan["settings"], "rows": rows, "figures": [str(p.name) for _, p in figures]},
     )
     corpus = ", ".join(settings.corpus) or settings.dataset or "the built-in sample corpus"
+    budget = (
+        f"every family trained for the same {settings.minutes:g} minutes of wall-clock time "
+        "on this machine (the step count each reached is in `plan.json`; FLOPs are the "
+        "engine's 6N + attention estimate, - for the static families)"
+        if settings.minutes
+        else "each family's own fixed-step budget"
+    )
+    seeds = (
+        f" Each family ran {settings.seeds} times with consecutive seeds: a score is "
+        "`mean ± std across seeds (±the within-run 95% half-width, averaged)`, and `*` needs "
+        "every seed's paired test to hold."
+        if settings.seeds > 1
+        else ""
+    )
     lines = [
         "# The decade on one corpus",
         "",
-        f"Corpus: {corpus}; preset `{settings.preset}`; one shared tokenizer "
+        f"Corpus: {corpus}; preset `{settings.preset}`, {budget}; one shared tokenizer "
         "(`tokenizer.json`). Analogy: Google questions-words, 3CosAdd, restrict_vocab 30000, "
         "accuracy over answered questions with coverage beside it. Similarity: Spearman ρ. "
         "Homographs: nearest sense centroid, beside the most-frequent-sense baseline, and a "
@@ -211,7 +273,7 @@ def write_report(out: Path, plan: dict, settings: Any) -> Path:
         "Each score shows its 95% interval, `value [low, high]` (percentile bootstrap: "
         "analogy questions, word pairs, homograph instances, validation batches). "
         "`*`: the paired difference from the most-frequent-sense baseline on the same "
-        f"instances holds at p < {SIGNIFICANT} (sign-flip test).",
+        f"instances holds at p < {SIGNIFICANT} (sign-flip test).{seeds}",
         "",
         markdown_table(rows),
         "",

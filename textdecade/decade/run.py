@@ -53,6 +53,24 @@ class DecadeSettings:
     homograph_data: str | None = None
     max_texts: int | None = None
     sample_texts: int = 3000  # corpus texts whose contextual states give static vectors
+    seeds: int = 1  # runs of each family, with train.seed, seed + 1, ...
+    minutes: float | None = None  # the same wall-clock training budget for every family
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seeds, int) or self.seeds < 1:
+            raise UserError(f"--seeds must be a positive integer, got {self.seeds}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise UserError(f"--minutes must be positive, got {self.minutes:g}")
+
+
+def run_names(settings: DecadeSettings) -> list[tuple[str, int, str]]:
+    """``(family, seed index, run name)`` of every run: seed 0 is ``runs/FAMILY`` (as
+    without seeds), seed k ``runs/FAMILY-seedK``."""
+    return [
+        (family, k, family if k == 0 else f"{family}-seed{k}")
+        for family in settings.families
+        for k in range(settings.seeds)
+    ]
 
 
 def split_overrides(overrides: list[str], families: list[str]) -> dict[str, list[str]]:
@@ -110,9 +128,8 @@ def run_decade(
     progress: bool = True,
 ) -> Path:
     """Train and score every family of ``settings`` into ``out_dir``; returns report.md."""
-    from textdecade.config import DataConfig, build_config
+    from textdecade.config import DataConfig
     from textdecade.data.opening import open_corpus
-    from textdecade.models import get_family
     from textdecade.pretrain.rundir import is_run_dir
     from textdecade.pretrain.trainer import Trainer
     from textdecade.tokenizer import Tokenizer
@@ -143,42 +160,43 @@ def run_decade(
 
     per_family = split_overrides(settings.overrides, settings.families)
     started = time.perf_counter()
-    n = len(settings.families)
-    for i, family in enumerate(settings.families, 1):
-        state = plan["families"].setdefault(family, {})
-        run_dir = out / "runs" / family
+    runs = run_names(settings)
+    for i, (family, k, name) in enumerate(runs, 1):
+        state = plan["families"].setdefault(name, {})
+        run_dir = out / "runs" / name
+        tag = f"decade [{i}/{len(runs)}] {name}"
         if state.get("trained"):
             if is_run_dir(run_dir):
-                _say(f"decade [{i}/{n}] {family}: trained already, skipping")
+                _say(f"{tag}: trained already, skipping")
                 continue
             # Deleting a family's run directory is how a user asks for it again.
-            _say(f"decade [{i}/{n}] {family}: its run directory is gone; training it again")
+            _say(f"{tag}: its run directory is gone; training it again")
             state.clear()
-        _, Config, presets = get_family(family)
-        overrides = [
-            f'tokenizer.path="{tokenizer_path}"',
-            *BUDGET.get(settings.preset, {}).get(family, []),
-            *per_family[family],
-        ]
-        if device:
-            overrides.append(f'train.device="{device}"')
-        config = build_config(family, Config, presets, settings.preset, None, overrides)
+        config = _family_config(family, k, settings, per_family[family], tokenizer_path, device)
+        budget = f"{settings.minutes:g} min" if settings.minutes else f"{config.train.steps} steps"
         elapsed = time.perf_counter() - started
-        _say(
-            f"decade [{i}/{n}] {family}: training ({config.train.steps} steps; "
-            f"{elapsed / 60:.1f} min so far)"
-        )
+        _say(f"{tag}: training ({budget}; {elapsed / 60:.1f} min so far)")
         t0 = time.perf_counter()
+        # Further seeds train on seed 0's prepared data (hard links): same data, new seed.
+        first = out / "runs" / family
         result = Trainer(
-            config, run_dir, corpus=corpus, resume=is_run_dir(run_dir), progress=progress
+            config,
+            run_dir,
+            corpus=corpus,
+            resume=is_run_dir(run_dir),
+            progress=progress,
+            data_from=first if k and not is_run_dir(run_dir) else None,
         ).fit()
         state.update(
             trained=True,
+            family=family,
+            seed=config.train.seed,
             seconds=state.get("seconds", 0.0) + time.perf_counter() - t0,
             step=result.step,
             n_params=result.n_params,
             unit=result.unit,
             units_seen=result.units_seen,
+            flops=result.flops,
         )
         write_json(out / PLAN, plan)
 
@@ -187,6 +205,29 @@ def run_decade(
     score_all(out, plan, corpus, settings, device=device, say=_say)
     write_json(out / PLAN, plan)
     return write_report(out, plan, settings)
+
+
+def _family_config(family, k, settings, own, tokenizer_path, device):
+    """The run config of ``family``'s seed ``k``: preset, decade budget, the user's
+    overrides, then the time budget and the seed offset."""
+    from textdecade.config import build_config
+    from textdecade.models import get_family
+
+    _, Config, presets = get_family(family)
+    overrides = [
+        f'tokenizer.path="{tokenizer_path}"',
+        *BUDGET.get(settings.preset, {}).get(family, []),
+        *own,
+    ]
+    if device:
+        overrides.append(f'train.device="{device}"')
+    if settings.minutes:
+        overrides.append(f"train.minutes={settings.minutes}")
+    config = build_config(family, Config, presets, settings.preset, None, overrides)
+    if k:
+        overrides.append(f"train.seed={config.train.seed + k}")
+        config = build_config(family, Config, presets, settings.preset, None, overrides)
+    return config
 
 
 def sample_texts(corpus: Any, n: int) -> list[str]:
