@@ -242,3 +242,37 @@ def test_perplexity_interval_over_evaluation_batches(capsys, tiny_runs):
     for key in ("loss", "perplexity", "bits_per_byte"):
         ci = doc["intervals"][key]
         assert ci["low"] <= doc[key] <= ci["high"], key
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["translate", "run", "x", "--beam", "0"], "argument --beam: must be at least 1, got 0"),
+        (["translate", "run", "x", "--beam", "-2"], "argument --beam: must be at least 1, got -2"),
+        (["translate", "run", "x", "--max-len", "0"], "argument --max-len: must be at least 1"),
+        (
+            ["generate", "run", "x", "--max-new-tokens", "-1"],
+            "--max-new-tokens: must be at least 0",
+        ),
+        (
+            ["generate", "run", "x", "--temperature", "0"],
+            "--temperature: must be a positive number",
+        ),
+        (["generate", "run", "x", "--top-p", "1.5"], "argument --top-p: must be in (0, 1]"),
+        (["eval", "perplexity", "run", "--max-batches", "0"], "--max-batches: must be at least 1"),
+        (["eval", "bleu", "run", "--beam", "0"], "argument --beam: must be at least 1"),
+        (["decade", "--seeds", "0"], "argument --seeds: must be at least 1, got 0"),
+        (["decade", "--minutes", "-5"], "argument --minutes: must be a positive number"),
+        (["pretrain", "gpt", "--steps", "abc"], "argument --steps: expected an integer, got 'abc'"),
+        (["pretrain", "bogus"], "argument FAMILY: invalid choice: 'bogus'"),
+    ],
+)
+def test_out_of_range_arguments_are_one_line_before_anything_runs(capsys, argv, fragment):
+    code, out, err = run(capsys, *argv)
+    assert_one_line_error(code, err, fragment)
+    assert "--help" in err and out == ""
+
+
+def test_help_still_exits_zero(capsys):
+    code, out, _ = run(capsys, "generate", "--help")
+    assert code == 0 and "--max-new-tokens" in out

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -362,6 +363,12 @@ class TextModel:
         from textdecade.models.decoding import translate
 
         self._needs(Translates, "translate (translation needs seq2seq or transformer)")
+        if (getattr(self.model, "meta", None) or {}).get("objective") == "denoise":
+            warnings.warn(
+                "this run was pretrained to denoise plain text, not to translate: it "
+                "reconstructs its input (pretrain on --source/--target pairs to translate)",
+                stacklevel=2,
+            )
         return translate(
             self.model,
             self.tokenizer,

@@ -48,6 +48,50 @@ EPILOG_PRETRAIN = """examples:
 DEVICE_HELP = "auto (default: cuda > mps > cpu), cpu, cuda, cuda:N or mps"
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line; the usage itself is one ``--help`` away."""
+
+    def error(self, message: str):
+        self.exit(2, f"textdecade: error: {message} (see {self.prog} --help)\n")
+
+
+def _at_least(minimum: int):
+    """An argparse type: an integer no smaller than ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+POSITIVE, NON_NEGATIVE = _at_least(1), _at_least(0)
+
+
 def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--corpus",
@@ -60,7 +104,7 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", metavar="NAME[:CONFIG]", help="a HF datasets name instead of files")
     p.add_argument("--split", default=None, help="dataset split (default: train)")
     p.add_argument("--text-field", default=None, help="jsonl/dataset text field (default: text)")
-    p.add_argument("--max-texts", type=int, default=None, help="read at most this many texts")
+    p.add_argument("--max-texts", type=POSITIVE, default=None, help="read at most this many texts")
 
 
 def _add(parent, name: str, help_text: str, epilog: str, handler) -> argparse.ArgumentParser:
@@ -93,12 +137,12 @@ def _register_tokenizer(sub) -> None:
         cmd_tokenizer_train,
     )
     _add_corpus_args(p)
-    p.add_argument("--vocab-size", type=int, default=8000)
+    p.add_argument("--vocab-size", type=POSITIVE, default=8000)
     p.add_argument("--backend", choices=["bpe", "sentencepiece"], default="bpe")
     p.add_argument(
         "--model-type", choices=["bpe", "unigram"], default="bpe", help="sentencepiece model type"
     )
-    p.add_argument("--min-frequency", type=int, default=2)
+    p.add_argument("--min-frequency", type=NON_NEGATIVE, default=2)
     p.add_argument("--lowercase", action="store_true")
     p.add_argument("-o", "--output", default="tokenizer.json")
 
@@ -158,7 +202,7 @@ def _register_pretrain(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace a run in the directory")
     p.add_argument("--device", help=DEVICE_HELP)
-    p.add_argument("--steps", type=int, help="optimizer steps (same as --set train.steps=N)")
+    p.add_argument("--steps", type=POSITIVE, help="optimizer steps (same as --set train.steps=N)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--tensorboard", action="store_true", help="also log to RUN/tensorboard")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -184,7 +228,7 @@ def _register_eval(sub) -> None:
     p.add_argument("--method", choices=["3cosadd", "3cosmul"], default="3cosadd")
     p.add_argument(
         "--restrict-vocab",
-        type=int,
+        type=NON_NEGATIVE,
         default=30000,
         help="the N most frequent words form the vocabulary (word2vec's "
         "compute-accuracy uses 30000; gensim 300000; 0 = all)",
@@ -198,7 +242,7 @@ def _register_eval(sub) -> None:
         cmd_eval_similarity,
     )
     p.add_argument("--data", nargs="+", help="similarity files (default: WS-353 and SimLex-999)")
-    p.add_argument("--restrict-vocab", type=int, default=None)
+    p.add_argument("--restrict-vocab", type=NON_NEGATIVE, default=None)
     _vectors_args(p)
     p = _eval_parser(
         ev_sub,
@@ -213,14 +257,14 @@ def _register_eval(sub) -> None:
     )
     p.add_argument("--layers", choices=["last", "last4"], default="last")
     p.add_argument("--words", nargs="+", help="only these target words")
-    p.add_argument("--max-per-sense", type=int, help="cap of training instances per sense")
-    p.add_argument("--max-test-per-sense", type=int, help="cap of test instances per sense")
+    p.add_argument("--max-per-sense", type=POSITIVE, help="cap of training instances per sense")
+    p.add_argument("--max-test-per-sense", type=POSITIVE, help="cap of test instances per sense")
     p.add_argument(
         "--probe", action="store_true", help="also score a linear probe (logistic regression)"
     )
     p.add_argument(
         "--release",
-        type=int,
+        type=POSITIVE,
         help="only sense-TSV rows of this release or earlier (1: the built-in suite's first "
         "192 sentences, as older scores were measured)",
     )
@@ -232,7 +276,7 @@ def _register_eval(sub) -> None:
         "textdecade eval perplexity runs/gpt-tiny --corpus held_out.txt",
         cmd_eval_perplexity,
     )
-    p.add_argument("--max-batches", type=int, default=100)
+    p.add_argument("--max-batches", type=POSITIVE, default=100)
     _add_corpus_args(p)
 
     p = _eval_parser(
@@ -244,8 +288,8 @@ def _register_eval(sub) -> None:
     )
     p.add_argument("--source", required=True)
     p.add_argument("--reference", required=True)
-    p.add_argument("--beam", type=int, default=4)
-    p.add_argument("--max-lines", type=int, default=None)
+    p.add_argument("--beam", type=POSITIVE, default=4)
+    p.add_argument("--max-lines", type=POSITIVE, default=None)
     p.add_argument("--output", help="also write the translations here")
     _register_compare(ev_sub)
 
@@ -268,14 +312,14 @@ def _register_compare(ev_sub) -> None:
         "--task", choices=["homograph", "analogy", "similarity", "wic", "bleu"], required=True
     )
     p.add_argument("--data", nargs="+", help="the task's data (as its own eval command)")
-    p.add_argument("--restrict-vocab", type=int, help="analogy: default 30000; 0 = all")
+    p.add_argument("--restrict-vocab", type=NON_NEGATIVE, help="analogy: default 30000; 0 = all")
     p.add_argument("--layers", choices=["last", "last4"], default="last")
-    p.add_argument("--max-per-sense", type=int, help="homograph: cap of training instances")
-    p.add_argument("--max-test-per-sense", type=int, help="homograph: cap of test instances")
+    p.add_argument("--max-per-sense", type=POSITIVE, help="homograph: cap of training instances")
+    p.add_argument("--max-test-per-sense", type=POSITIVE, help="homograph: cap of test instances")
     p.add_argument("--source", help="bleu: source sentences")
     p.add_argument("--reference", help="bleu: reference translations")
-    p.add_argument("--beam", type=int, default=4)
-    p.add_argument("--max-lines", type=int, default=None)
+    p.add_argument("--beam", type=POSITIVE, default=4)
+    p.add_argument("--max-lines", type=POSITIVE, default=None)
     p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--format", choices=["table", "json"], default="table")
     _ci_arg(p)
@@ -296,7 +340,7 @@ def _register_embed(sub) -> None:
     p.add_argument("run", help="a run directory or a HF BERT/GPT-2 directory")
     p.add_argument("--input", help="a text file, one text per line (default: stdin)")
     p.add_argument("-o", "--output", help=".npy or .jsonl (default: JSON lines on stdout)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=POSITIVE, default=64)
     p.add_argument("--normalize", action="store_true", help="unit-length vectors")
     p.add_argument("--pooling", choices=["mean", "cls", "last"], help="default: the model's")
     p.add_argument("--device", help=DEVICE_HELP)
@@ -344,10 +388,10 @@ def _register_generate(sub) -> None:
     )
     p.add_argument("run", help="a GPT run directory")
     p.add_argument("prompt", help="the text to continue")
-    p.add_argument("--max-new-tokens", type=int, default=200)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-k", type=int, default=200, help="0 turns top-k off")
-    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--max-new-tokens", type=NON_NEGATIVE, default=200)
+    p.add_argument("--temperature", type=_positive_float, default=0.8)
+    p.add_argument("--top-k", type=NON_NEGATIVE, default=200, help="0 turns top-k off")
+    p.add_argument("--top-p", type=_probability, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--no-stream", action="store_true", help="print the text at the end")
     p.add_argument("--device", help=DEVICE_HELP)
@@ -382,14 +426,14 @@ def _register_decade(sub) -> None:
     p.add_argument("--homograph-data", help="a CoarseWSD-20 folder (default: the built-in suite)")
     p.add_argument(
         "--seeds",
-        type=int,
+        type=POSITIVE,
         default=1,
         help="train each family N times with consecutive seeds: mean ± std beside the "
         "within-run intervals (default: 1)",
     )
     p.add_argument(
         "--minutes",
-        type=float,
+        type=_positive_float,
         help="give every family the same wall-clock training budget instead of its "
         "preset's steps (the table then shows what each step buys for the same time)",
     )
@@ -420,7 +464,7 @@ def _register_lab(sub) -> None:
     _add_corpus_args(p)
     p.add_argument("--family", help="gpt (default), bert, transformer or seq2seq")
     p.add_argument("--preset", default="tiny", choices=["tiny", "small"])
-    p.add_argument("--seeds", type=int, default=3, help="runs per variant (default: 3)")
+    p.add_argument("--seeds", type=POSITIVE, default=3, help="runs per variant (default: 3)")
     p.add_argument("--variants", nargs="+", metavar="NAME", help="a subset of the variants")
     p.add_argument(
         "--depths",
@@ -456,9 +500,9 @@ def _register_translate(sub) -> None:
     p.add_argument("run", help="a seq2seq or transformer run directory")
     p.add_argument("texts", nargs="*", help="sentences to translate")
     p.add_argument("--input", help="a file of sentences, one per line")
-    p.add_argument("--beam", type=int, default=4, help="beam size (1 = greedy)")
+    p.add_argument("--beam", type=POSITIVE, default=4, help="beam size (1 = greedy)")
     p.add_argument("--length-penalty", type=float, default=0.6, help="GNMT length penalty alpha")
-    p.add_argument("--max-len", type=int, default=None)
+    p.add_argument("--max-len", type=POSITIVE, default=None)
     p.add_argument("--device", help=DEVICE_HELP)
 
 
@@ -481,7 +525,7 @@ def _register_plot(sub) -> None:
     )
     p.add_argument("-o", "--output", help="output directory (curves) or PNG file")
     p.add_argument("--target", help="attention: force this target text instead of decoding")
-    p.add_argument("--beam", type=int, default=1, help="attention: beam size when decoding")
+    p.add_argument("--beam", type=POSITIVE, default=1, help="attention: beam size when decoding")
     p.add_argument("--words", nargs="+", help="embeddings: the words to map")
     p.add_argument(
         "--method", choices=["pca", "tsne"], default="pca", help="embeddings: projection"
@@ -545,7 +589,7 @@ REGISTER = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``textdecade`` parser: each subcommand registers its own arguments."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="textdecade",
         description="A decade of NLP on one tokenizer, one engine, one evaluation suite: "
         "Word2Vec, GloVe, attention seq2seq, the Transformer, BERT and GPT.",
@@ -569,7 +613,10 @@ def _one_line_warnings() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``textdecade`` console script and ``python -m textdecade``."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage mistake (2, one line already printed)
+        return int(exc.code or 0)
     _one_line_warnings()
     try:
         return int(args.handler(args) or 0)

@@ -87,7 +87,7 @@ def test_the_grid_crosses_variants_depths_and_seeds():
         (["lab", "norm", "--variants", "groupnorm"], "lab norm has no variant 'groupnorm'"),
         (["lab", "activation", "--depths", "4"], "--depths does not apply"),
         (["lab", "init", "--set", "model.norm_type=bogus"], "model.norm_type='bogus'"),
-        (["lab", "init", "--seeds", "0"], "--seeds must be at least 1"),
+        (["lab", "init", "--seeds", "0"], "argument --seeds: must be at least 1, got 0"),
     ],
 )
 def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, argv, message):

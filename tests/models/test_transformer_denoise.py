@@ -48,6 +48,11 @@ def test_transformer_denoising_pretraining_learns(corpus_lines, tmp_path):
     ids = torch.tensor([tokenizer.encode("The fire spread quickly.")])
     states = model.hidden_states(ids, torch.ones_like(ids))
     assert len(states) == 3 and states[-1].shape == (1, ids.shape[1], 64)
+    # Asked to translate, a denoiser says what it was trained for instead of pretending.
+    import textdecade
+
+    with pytest.warns(UserWarning, match="pretrained to denoise plain text, not to translate"):
+        textdecade.load(tmp_path / "run").translate("The fire spread quickly.", beam=1)
 
 
 def test_translate_objective_needs_a_parallel_corpus(tmp_path):

@@ -141,8 +141,10 @@ class HFEncoder:
             path = Path(model_dir_or_module)
             if not (path / "config.json").is_file():
                 raise UserError(f"{path}: not a transformers model directory (no config.json)")
-            self.model = AutoModel.from_pretrained(str(path))
-            tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(path))
+            self.model = AutoModel.from_pretrained(str(path), trust_remote_code=False)
+            tokenizer = tokenizer or AutoTokenizer.from_pretrained(
+                str(path), trust_remote_code=False
+            )
         else:
             self.model = model_dir_or_module
         if tokenizer is None or not getattr(tokenizer, "is_fast", False):
