@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from textdecade.errors import CorpusError
+from textdecade.errors import CorpusError, FormatError
 
 
 @contextlib.contextmanager
@@ -80,16 +80,29 @@ def sort_safetensors_metadata(path: str | Path) -> None:
         f.write(text.ljust(size, b" "))  # safetensors pads its header with spaces too
 
 
-def read_lines(path: str | Path) -> list[str]:
-    """The lines of a UTF-8 text file (one sentence each), trailing newline removed."""
+def read_text(path: str | Path, error: type[Exception] = FormatError) -> str:
+    """A whole UTF-8 text file; a missing, binary (NUL bytes) or non-UTF-8 (Latin-1, say)
+    file is one ``error`` naming it, never a ``UnicodeDecodeError`` mid-read."""
     path = Path(path)
     if not path.is_file():
-        raise CorpusError(f"file not found: {path}")
+        raise error(f"file not found: {path}")
+    data = path.read_bytes()
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise error(f"{path}: a binary file, not text (NUL byte at {nul})")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    lines = text.replace("\r\n", "\n").split("\n")
+        raise error(
+            f"{path}: not UTF-8 text (byte {exc.start}); convert it, e.g. "
+            f"iconv -f latin1 -t utf-8 {path.name}"
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 text file (one sentence each), stripped; trailing newline removed."""
+    lines = read_text(path, CorpusError).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [line.strip() for line in lines]

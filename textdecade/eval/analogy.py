@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from io import StringIO
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ from textdecade.errors import FormatError, UserError
 from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap
 from textdecade.eval.report import format_table, interval_dict, summary_interval, table_row
 from textdecade.eval.vectors import Vectors
+from textdecade.io import read_text
 
 __all__ = [
     "Question",
@@ -77,7 +79,7 @@ def read_google(path: str | Path) -> list[Question]:
     path = Path(path)
     questions: list[Question] = []
     section = path.stem
-    with open(path, encoding="utf-8") as f:
+    with StringIO(read_text(path)) as f:
         for line_no, line in enumerate(f, 1):
             line = line.strip()
             if not line or line.startswith("#"):
@@ -101,7 +103,7 @@ def read_msr(path: str | Path) -> list[Question]:
         FormatError: a missing column or a short row, naming ``file:line``.
     """
     path = Path(path)
-    with open(path, encoding="utf-8", newline="") as f:
+    with StringIO(read_text(path)) as f:
         rows = csv.reader(f)
         header = next(rows, None)
         need = ["word1", "word2", "word3", "target"]

@@ -17,6 +17,7 @@ import csv
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from io import StringIO
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from textdecade.errors import FormatError, UserError
 from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap, pearson, spearman
 from textdecade.eval.report import format_table, interval_dict, summary_interval, table_row
 from textdecade.eval.vectors import Vectors
+from textdecade.io import read_text
 
 __all__ = [
     "Pair",
@@ -56,7 +58,7 @@ def default_similarity_paths() -> list[Path]:
 
 
 def _read_csv(path: Path) -> list[Pair]:
-    with open(path, encoding="utf-8", newline="") as f:
+    with StringIO(read_text(path)) as f:
         rows = csv.reader(f)
         header = [h.strip().lower() for h in next(rows, [])]
         score_col = next((c for c in _SCORE_COLUMNS if c in header), None)
@@ -86,7 +88,7 @@ def read_pairs(path: str | Path) -> list[Pair]:
     if path.suffix.lower() == ".csv":
         return _read_csv(path)
     pairs = []
-    with open(path, encoding="utf-8") as f:
+    with StringIO(read_text(path)) as f:
         for line_no, line in enumerate(f, 1):
             line = line.strip()
             if not line or line.startswith("#"):

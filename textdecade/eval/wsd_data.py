@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from io import StringIO
 from pathlib import Path
 
 from textdecade.errors import FormatError
+from textdecade.io import read_text
 
 __all__ = [
     "Instance",
@@ -100,8 +102,7 @@ def _read_split(folder: Path, split: str, classes: dict[str, str]) -> list[Insta
     data, gold = folder / f"{split}.data.txt", folder / f"{split}.gold.txt"
     if not data.is_file() or not gold.is_file():
         raise FormatError(f"{folder}: missing {data.name} or {gold.name}")
-    with open(data, encoding="utf-8") as fd, open(gold, encoding="utf-8") as fg:
-        data_lines, gold_lines = fd.read().splitlines(), fg.read().splitlines()
+    data_lines, gold_lines = read_text(data).splitlines(), read_text(gold).splitlines()
     if len(data_lines) != len(gold_lines):
         raise FormatError(
             f"{gold}:{min(len(data_lines), len(gold_lines)) + 1}: {len(gold_lines)} gold "
@@ -146,7 +147,7 @@ def read_coarsewsd(
     for word in words or sorted(by_word):
         folder = by_word[word]
         try:
-            classes = json.loads((folder / "classes_map.txt").read_text(encoding="utf-8"))
+            classes = json.loads(read_text(folder / "classes_map.txt"))
         except json.JSONDecodeError as exc:
             raise FormatError(f"{folder / 'classes_map.txt'}:{exc.lineno}: not JSON") from None
         task = WordTask(
@@ -174,7 +175,7 @@ def read_sense_tsv(path: str | Path | None = None, release: int | None = None) -
     if not path.is_file():
         raise FormatError(f"{path}: no such homograph file")
     tasks: dict[str, WordTask] = {}
-    with open(path, encoding="utf-8") as f:
+    with StringIO(read_text(path)) as f:
         for n, line in enumerate(f, 1):
             line = line.rstrip("\n")
             if not line.strip() or line.startswith("#"):
@@ -216,14 +217,14 @@ def read_wic(data: str | Path, gold: str | Path | None = None) -> list[WicPair]:
     labels: list[bool | None] | None = None
     if gold is not None and Path(gold).is_file():
         labels = []
-        for n, line in enumerate(Path(gold).read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in enumerate(read_text(gold).splitlines(), 1):
             if line.strip() not in ("T", "F"):
                 raise FormatError(f"{gold}:{n}: expected T or F, found {line.strip()!r}")
             labels.append(line.strip() == "T")
     if not data.is_file():
         raise FormatError(f"{data}: no such WiC file")
     pairs = []
-    for n, line in enumerate(data.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_text(data).splitlines(), 1):
         parts = line.split("\t")
         if len(parts) != 5:
             raise FormatError(
