@@ -12,7 +12,11 @@ bitwise reproducible (``workers = 1`` is).
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import struct
+import sys
 import weakref
 from collections.abc import Callable
 
@@ -27,7 +31,40 @@ _REQUEST = struct.Struct("<qqqd")  # start, end, seed, lr
 _REPLY = struct.Struct("<dq")  # loss sum, examples
 
 
-def _worker(conn, kernel: Kernel, tables, buffers) -> None:  # pragma: no cover - subprocess
+#: How often a worker without work checks that its parent is alive (where the kernel
+#: cannot tell it: not Linux).
+_PARENT_CHECK_S = 1.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent_pid: int) -> None:  # pragma: no cover - subprocess
+    """Never outlive the parent: a SIGKILLed run must not leave its workers behind.
+
+    The parent's signal handlers are inherited through fork (the Trainer's would make a
+    worker ignore SIGTERM): SIGTERM is restored to its default and Ctrl-C is left to the
+    parent, which shuts the pool down. On Linux the kernel sends SIGTERM when the parent
+    dies; elsewhere the worker polls for it between batches.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # it died before the request took effect
+        os._exit(0)
+
+
+def _worker(
+    conn, kernel: Kernel, tables, buffers, parent_pid: int, inherited
+) -> None:  # pragma: no cover - subprocess
+    _die_with_parent(parent_pid)
+    # Fork copied the parent's ends of every pipe made so far (this worker's and its
+    # siblings'): closed here, so a dead parent is an EOF rather than a silent hang.
+    for other in inherited:
+        other.close()
     torch.set_num_threads(1)
     # A forked worker inherits the parent's inductor compile thread pool but none of its
     # threads, so a kernel that calls torch.compile would wait on it forever (seen when the
@@ -36,6 +73,9 @@ def _worker(conn, kernel: Kernel, tables, buffers) -> None:  # pragma: no cover 
 
     inductor_config.compile_threads = 1
     while True:
+        while not conn.poll(_PARENT_CHECK_S):
+            if os.getppid() != parent_pid:
+                return
         try:
             msg = conn.recv_bytes()
         except EOFError:
@@ -95,8 +135,11 @@ class HogwildPool:
         self.procs, self.conns = [], []
         for _ in range(n):
             parent, child = ctx.Pipe()
+            inherited = [*self.conns, parent]  # the parent's ends this worker must close
             proc = ctx.Process(
-                target=_worker, args=(child, kernel, tables, self.buffers), daemon=True
+                target=_worker,
+                args=(child, kernel, tables, self.buffers, os.getpid(), inherited),
+                daemon=True,
             )
             proc.start()
             child.close()
