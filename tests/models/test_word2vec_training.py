@@ -205,3 +205,23 @@ def test_through_the_engine_and_exact_resume(tokenizer, tmp_path, compiled):
     assert all(0 < m["loss"] < 4.2 for m in metrics)
     vectors = vectors_of(a, tok)
     assert np.isfinite(vectors.matrix).all() and len(vectors) == len(a.meta["words"])
+
+
+def test_the_start_line_states_the_reproducibility_promise(tokenizer, tmp_path, capsys):
+    """workers=1 is bitwise (the test above); Hogwild workers say at start that it is not."""
+    from textdecade.config import build_config
+    from textdecade.pretrain.trainer import Trainer
+
+    notes = {}
+    for workers in (1, 2):
+        overrides = [f"model.workers={workers}", "model.d_model=16", "train.steps=2"]
+        overrides += ["train.batch_size=2000", "train.eval_every=0", "train.device=cpu"]
+        config = build_config(
+            "word2vec", word2vec.Config, word2vec.PRESETS, "tiny", None, overrides
+        )
+        run = tmp_path / f"w{workers}"
+        Trainer(config, run, corpus=read_texts(300), tokenizer=tokenizer, progress=True).fit()
+        notes[workers] = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
+    assert notes[1] == []
+    assert len(notes[2]) == 1 and "Hogwild with 2 workers" in notes[2][0]
+    assert "not bitwise (model.workers=1 is)" in notes[2][0]

@@ -150,6 +150,11 @@ class Family(nn.Module, metaclass=ABCMeta):
         """``evaluate``'s metrics from :meth:`eval_batches`' sums (empty by default)."""
         return {}
 
+    def nondeterminism(self) -> str:
+        """Why two runs with the same seed may differ, or "" when a CPU run (and its
+        resume) is bitwise reproducible; the engine prints it when the run starts."""
+        return ""
+
     def flops_per_unit(self) -> float:
         """Training FLOPs per token (6N + attention) for MFU; 0 when it does not apply."""
         return 0.0

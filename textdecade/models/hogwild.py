@@ -189,6 +189,17 @@ class PoolOwner:
             self._pool = HogwildPool(workers, tables, kernel, buffers, n)
         return self._pool
 
+    def nondeterminism(self) -> str:
+        """Hogwild's lock-free updates interleave by timing: with 2+ workers on CPU two
+        runs (and a run and its resume) differ slightly; one worker is bitwise."""
+        workers = int(getattr(self.config, "workers", 1))
+        if workers < 2 or next(self.parameters()).device.type != "cpu":
+            return ""
+        return (
+            f"Hogwild with {workers} workers: lock-free updates make two runs differ "
+            "slightly, so a resume is not bitwise (model.workers=1 is)"
+        )
+
     def close(self) -> None:
         """Stop the Hogwild workers, if any (they also stop at exit)."""
         if self._pool is not None:

@@ -233,6 +233,8 @@ class Trainer:
             f"{train.lr:g} | "
             + (f"{train.minutes:g} min" if loop.total == UNMEASURED else f"{loop.total} steps")
         )
+        if loop.model.nondeterminism():
+            self._say(f"note: {loop.model.nondeterminism()}")
         log = (
             MetricsLog(self.run_dir, loop.step if resuming else None, train.tensorboard)
             if self.info.is_main
