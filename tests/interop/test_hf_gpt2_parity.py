@@ -114,3 +114,29 @@ def test_unsupported_architecture_is_one_clear_line(tmp_path):
     )
     with pytest.raises(UserError, match="T5ForConditionalGeneration.*bert.*gpt2"):
         import_hf(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: [c], "expected a JSON object, found a list"),
+        (lambda c: {**c, "n_embd": "32"}, "'n_embd' must be a valid d_model value, found '32'"),
+        (lambda c: {**c, "n_layer": True}, "'n_layer' must be a valid n_layers value"),
+        (lambda c: {**c, "activation_function": ["gelu"]}, "'activation_function' must be"),
+        # absurd sizes are refused against the weights' own shapes, before any allocation
+        (lambda c: {**c, "n_embd": 10**6, "n_head": 1}, "n_embd|d_model=1000000 but"),
+        (lambda c: {**c, "n_positions": 10**7}, "max_len=10000000 .* but .*wpe.weight is 64 x 32"),
+        (lambda c: {**c, "n_layer": 5000}, "asks for 5000 layers but the weights hold 2"),
+    ],
+)
+def test_a_bad_config_is_one_line_before_anything_is_allocated(tmp_path, tok, change, message):
+    from textdecade.errors import UserError
+    from textdecade.interop.hf import import_hf
+
+    _hf_gpt2(tmp_path, tok.vocab_size)
+    tok.save(tmp_path / "tokenizer.json")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+    with pytest.raises(UserError, match=message) as info:
+        import_hf(tmp_path)
+    assert "\n" not in str(info.value)

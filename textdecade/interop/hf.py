@@ -33,6 +33,7 @@ from textdecade.interop.hf_files import (
 from textdecade.interop.hf_tables import (
     EXPORTS,
     check_exportable,
+    check_sizes_against_weights,
     config_from_hf,
     config_to_hf,
     hf_framing,
@@ -103,11 +104,13 @@ def import_hf(path: str | Path, device: str | torch.device = "cpu") -> Imported:
     Model, Config, _ = get_family(family)
     tokenizer = read_hf_tokenizer(path, kind)
     values, meta, eps = config_from_hf(kind, hf_config, tokenizer, Config)
+    weights = read_hf_weights(path)
+    check_sizes_against_weights(kind, values, weights, path)
     model = Model(Config(**values), meta)
     for module in model.modules():  # the configs may not carry it: HF BERT uses 1e-12
         if isinstance(module, torch.nn.LayerNorm):
             module.eps = eps
-    state, missing = state_from_hf(kind, read_hf_weights(path), model)
+    state, missing = state_from_hf(kind, weights, model)
     model.load_state_dict(state, strict=False)
     model.to(device).eval()
     max_len = min(int(values["max_len"]), int(st_max_len or values["max_len"]))

@@ -27,6 +27,8 @@ def read_hf_config(path: Path) -> dict[str, Any]:
         config = json.loads(file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FormatError(f"{file}: not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise FormatError(f"{file}: expected a JSON object, found a {type(config).__name__}")
     model_type = config.get("model_type")
     if model_type not in SUPPORTED:
         arch = ", ".join(config.get("architectures") or []) or model_type or "unknown"

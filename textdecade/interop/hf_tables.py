@@ -169,6 +169,7 @@ def config_from_hf(
     Dropout is set to 0: an imported model is for inference (fine-tuning may set it again).
     """
     hf = {**HF_DEFAULTS[kind], **hf}
+    _check_types(kind, hf)
     if hf.get("position_embedding_type", "absolute") != "absolute":
         raise UserError("only BERT with absolute position embeddings can be imported")
     act = hf[CONFIG_KEYS[kind]["activation"]]
@@ -182,6 +183,74 @@ def config_from_hf(
     values = {k: v for k, v in values.items() if k in fields}
     meta = {"vocab_size": int(hf["vocab_size"]), **_special_meta(tokenizer), "hf_model_type": kind}
     return values, meta, eps
+
+
+def _check_types(kind: str, hf: dict[str, Any]) -> None:
+    """Sizes are positive integers and names are strings, before anything is built."""
+    keys = CONFIG_KEYS[kind]
+    for td, key in [*keys.items(), ("vocab_size", "vocab_size")]:
+        value = hf.get(key)
+        if td == "activation":
+            ok = isinstance(value, str)
+        elif td == "ln_eps":
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        elif td == "d_ff":  # GPT-2's n_inner may be null (4 x the width)
+            ok = value is None or (_is_int(value) and value >= 0)
+        else:
+            ok = _is_int(value) and value >= 1
+        if not ok:
+            raise UserError(f"config.json: '{key}' must be a valid {td} value, found {value!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: Where the sizes of a HF config show in its weights: (suffix, expected shape).
+_SHAPES = {
+    "bert": [
+        ("embeddings.word_embeddings.weight", ("vocab_size", "d_model")),
+        ("embeddings.position_embeddings.weight", ("max_len", "d_model")),
+        ("layer.0.intermediate.dense.weight", ("d_ff", "d_model")),
+    ],
+    "gpt2": [
+        ("wte.weight", ("vocab_size", "d_model")),
+        ("wpe.weight", ("max_len", "d_model")),
+        ("h.0.mlp.c_fc.weight", ("d_model", "d_ff")),
+    ],
+}
+_LAYER = {"bert": "layer", "gpt2": "h"}  # the layers' name, before their number
+
+
+def check_sizes_against_weights(
+    kind: str, values: dict[str, Any], weights: dict[str, torch.Tensor], where: Any
+) -> None:
+    """The config's sizes must be the weights' own: a config that asks for more (a width
+    of 10^6 beside a 100 MB file) is one line before any model is allocated."""
+    sizes = {**values, "d_ff": values.get("d_ff") or 4 * values["d_model"]}
+    for suffix, names in _SHAPES[kind]:
+        key = next((k for k in weights if k == suffix or k.endswith("." + suffix)), None)
+        if key is None:
+            continue  # a missing tensor is state_from_hf's to report
+        want = tuple(int(sizes[n]) for n in names)
+        if tuple(weights[key].shape) != want:
+            said = " x ".join(f"{n}={sizes[n]}" for n in names)
+            raise CheckpointError(
+                f"{where}: config.json says {said} but {key} is "
+                f"{' x '.join(map(str, weights[key].shape))}"
+            )
+    head = _LAYER[kind]
+    layers = {
+        int(parts[i + 1])
+        for parts in (k.split(".") for k in weights)
+        for i in range(len(parts) - 1)
+        if parts[i] == head and parts[i + 1].isdigit()
+    }
+    if layers and int(values["n_layers"]) > max(layers) + 1:
+        raise CheckpointError(
+            f"{where}: config.json asks for {values['n_layers']} layers but the weights "
+            f"hold {max(layers) + 1}"
+        )
 
 
 #: The block settings HF's GPT-2 and BERT are built with (the rest cannot be exported).
