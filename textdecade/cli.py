@@ -32,7 +32,7 @@ from textdecade.commands import (
     cmd_tokenizer_train,
     cmd_translate,
 )
-from textdecade.errors import UserError, is_disk_full
+from textdecade.errors import Interrupted, UserError, is_disk_full
 
 EPILOG_PRETRAIN = """examples:
   textdecade pretrain gpt                                  # built-in sample corpus, tiny preset
@@ -621,13 +621,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:
-        from textdecade.pretrain.trainer import TrainingInterrupted
-
-        print(
-            f"textdecade: {'' if isinstance(exc, TrainingInterrupted) else 'error: '}{exc}",
-            file=sys.stderr,
-        )
-        return 130 if isinstance(exc, TrainingInterrupted) else 2
+        stopped = isinstance(exc, Interrupted)
+        print(f"textdecade: {'' if stopped else 'error: '}{exc}", file=sys.stderr)
+        return 130 if stopped else 2
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         name = exc.filename if exc.filename is not None else ""
         print(f"textdecade: error: {exc.strerror or exc}: {name}".rstrip(": "), file=sys.stderr)

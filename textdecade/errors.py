@@ -14,6 +14,10 @@ class UserError(Exception):
     """A mistake in the user's input, explained in one line."""
 
 
+class Interrupted(UserError):
+    """A signal (Ctrl-C, SIGTERM) stopped the command; the CLI exits 130, not 2."""
+
+
 class ConfigError(UserError, ValueError):
     """An unknown config key, a wrong type or an out-of-range value."""
 

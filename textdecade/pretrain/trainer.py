@@ -23,13 +23,14 @@ import numpy as np
 import torch
 
 from textdecade.config import RunConfig, TrainConfig
-from textdecade.errors import ConfigError, UserError
+from textdecade.errors import ConfigError, Interrupted, UserError
 from textdecade.io import write_json
 from textdecade.models import get_family
 from textdecade.models.base import PreparedData
 from textdecade.pretrain import checkpoint as ckpt
 from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp, rundir
+from textdecade.pretrain.clean_start import clean_start
 from textdecade.pretrain.device import peak_flops, select_device, select_precision
 from textdecade.pretrain.diagnostics import LayerProbe
 from textdecade.pretrain.lock import RunLock
@@ -38,7 +39,7 @@ from textdecade.pretrain.progress import MetricsLog, Progress, human
 from textdecade.pretrain.schedules import lr_at
 
 
-class TrainingInterrupted(UserError):
+class TrainingInterrupted(Interrupted):
     """SIGINT/SIGTERM: a checkpoint was written; ``--resume`` continues."""
 
 
@@ -131,6 +132,7 @@ class Trainer:
         self.overwrite = overwrite
         self.show_progress = progress
         self.callbacks = list(callbacks)
+        self._claimed = [False]  # this process made run_dir a new run (see clean_start)
         self.Model, _, _ = get_family(config.family)
         self._stop_signal: int | None = None
         # Held from the start of fit (or prepare) to its end, by rank 0 only.
@@ -216,15 +218,18 @@ class Trainer:
         with _keeping_thread_count():
             try:
                 self._start_process()
-                tokenizer, data, _ = self.prepare_run()
+                with clean_start(self.run_dir, self._claimed):
+                    tokenizer, data, _ = self.prepare_run()
                 return tokenizer, data
             finally:
                 self._lock.release()
 
     def _fit(self) -> FitResult:
         self._start_process()
-        tokenizer, data, resuming = self.prepare_run()
-        loop = self._build(data, resuming)
+        # A start that fails or is interrupted leaves no run behind to refuse the rerun.
+        with clean_start(self.run_dir, self._claimed):
+            tokenizer, data, resuming = self.prepare_run()
+            loop = self._build(data, resuming)
         train = self.config.train
         self._say(
             f"{self.config.family}: {human(loop.n_params)} parameters | "
@@ -320,6 +325,7 @@ class Trainer:
                 lock=self._lock,
             )
             if not resuming:  # a resumed run's config is written once its checkpoint fits it
+                self._claimed[0] = True
                 rundir.write_config(self.run_dir, self.config)
             else:  # what a process killed mid-write left behind
                 ckpt.remove_stale_temporaries(self.run_dir)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -137,11 +138,13 @@ class Tokenizer:
         stream = counted((t for t in texts if t and not t.isspace()), n)
         meta = {"lowercase": bool(lowercase)}
         if backend == "bpe":
-            hf = train_bpe(stream, vocab_size, min_frequency, lowercase)
+            hf = _interruptible(train_bpe, stream, vocab_size, min_frequency, lowercase)
             impl: HFBackend | SPMBackend = HFBackend(hf, lowercase=lowercase, native=True)
         else:
             try:
-                proto = train_spm(stream, vocab_size, model_type, min_frequency, lowercase)
+                proto = _interruptible(
+                    train_spm, stream, vocab_size, model_type, min_frequency, lowercase
+                )
             except RuntimeError:
                 if n[0] == 0:
                     raise CorpusError("cannot train a tokenizer: the corpus has no text") from None
@@ -347,3 +350,30 @@ class Tokenizer:
             f"Tokenizer(backend={self.backend!r}{extra}, vocab_size={self.vocab_size}, "
             f"lowercase={self.lowercase})"
         )
+
+
+def _interruptible(train, *args):
+    """Run a native trainer (HF tokenizers', sentencepiece's) so Ctrl-C stops it at once.
+
+    Python delivers signals only between bytecodes of the main thread, which a native
+    trainer holds for minutes: the trainer runs in a daemon thread instead while the main
+    thread waits in short slices, so the signal's exception surfaces promptly. The
+    abandoned trainer ends with the process.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return train(*args)
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = train(*args)
+        except BaseException as exc:  # re-raised in the caller's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="textdecade-tokenizer-train", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
