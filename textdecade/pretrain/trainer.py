@@ -542,7 +542,13 @@ class Trainer:
         if self.info.is_main:
             state = {"batcher": batcher.state_dict()}
             ckpt.save_checkpoint(
-                self.run_dir, step, weights, optim_state, state, self.config.train.keep_last
+                self.run_dir,
+                step,
+                weights,
+                optim_state,
+                state,
+                self.config.train.keep_last,
+                train_state=model.train_state(),
             )
             with ckpt.disk_full_is_user_error(self.run_dir, step):
                 rundir.save_weights(weights, self.run_dir, self.config.family)
