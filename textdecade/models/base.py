@@ -160,7 +160,9 @@ class Family(nn.Module, metaclass=ABCMeta):
 
         Checkpoints save it beside the weights (never in ``model.safetensors``) and a
         resumed run gets it back through :meth:`load_train_state`, so a run that carries
-        state still resumes bitwise. Tensors on any device; the checkpoint keeps them on CPU.
+        state still resumes bitwise. Each tensor has the batch's rows on dim 0, as a batch:
+        under torchrun the trainer joins the ranks' rows before saving, and each rank gets
+        its own rows back. Tensors on the model's device; the checkpoint keeps them on CPU.
         """
         return {}
 

@@ -338,7 +338,7 @@ class Model(Family, Generates):
         """The training memory, one (B, M, D) tensor per layer (empty before the first step)."""
         if self._memory is None:
             return {}
-        return {f"memory.{i}": m.detach().cpu().contiguous() for i, m in enumerate(self._memory)}
+        return {f"memory.{i}": m.detach() for i, m in enumerate(self._memory)}
 
     def load_train_state(self, state: dict[str, torch.Tensor]) -> None:
         """Restore what :meth:`train_state` returned."""

@@ -296,7 +296,7 @@ def restore(
     if fsdp.is_sharded(model):
         _restore_sharded(checkpoint, model, optimizer, info or dist.DistInfo())
         set_rng_state(_load_file(checkpoint.path / "rng.safetensors"))
-        _restore_train_state(checkpoint, model)
+        _restore_train_state(checkpoint, model, info)
         return
     device = next(iter(model.parameters())).device
     load_weights(model, checkpoint.path / "model.safetensors", device)
@@ -305,14 +305,16 @@ def restore(
         meta = (checkpoint.path / "optimizer.json").read_text()
         load_optimizer_state(optimizer, tensors, meta)
     set_rng_state(_load_file(checkpoint.path / "rng.safetensors"))
-    _restore_train_state(checkpoint, model)
+    _restore_train_state(checkpoint, model, info)
 
 
-def _restore_train_state(checkpoint: Checkpoint, model: torch.nn.Module) -> None:
-    """Hand the saved train state (empty when the checkpoint has none) to the family."""
+def _restore_train_state(checkpoint: Checkpoint, model: torch.nn.Module, info) -> None:
+    """Hand the saved train state (empty when the checkpoint has none) to the family: this
+    rank's rows of it, as the trainer saved the global batch's."""
     if hasattr(model, "load_train_state"):
         path = checkpoint.path / TRAIN_STATE
-        model.load_train_state(_load_file(path) if path.exists() else {})
+        state = _load_file(path) if path.exists() else {}
+        model.load_train_state(dist.rank_slice(state, info or dist.DistInfo()))
 
 
 def _load_file(path: Path, device: str = "cpu") -> dict[str, torch.Tensor]:

@@ -539,6 +539,7 @@ class Trainer:
     def _checkpoint(self, step, model, optimizer, batcher) -> None:
         # Every rank takes part in gathering FSDP's shards; rank 0 writes the whole state.
         weights, optim_state = fsdp.full_state(model, optimizer, self.info)
+        train_state = dist.gather_rows(model.train_state(), self.info)  # all ranks' rows
         if self.info.is_main:
             state = {"batcher": batcher.state_dict()}
             ckpt.save_checkpoint(
@@ -548,7 +549,7 @@ class Trainer:
                 optim_state,
                 state,
                 self.config.train.keep_last,
-                train_state=model.train_state(),
+                train_state=train_state,
             )
             with ckpt.disk_full_is_user_error(self.run_dir, step):
                 rundir.save_weights(weights, self.run_dir, self.config.family)
