@@ -42,7 +42,9 @@ def test_relative_attention_equals_the_explicit_formula(corpus_lines):
     states = emb(ids).view(2, m + t, d)  # two rows of real text
     memory, x = states[:, :m], states[:, m:]
     out, weights = attn(x, memory, need_weights=True)
-    fast = attn(x, memory)  # the production path (no weights kept)
+    fast = attn(x, memory)  # the production path on CPU (no weights kept)
+    attn.fused = True
+    fused = attn(x, memory)  # CUDA's path (SDPA, the position term as its mask), here on CPU
 
     k_dim = d // h
     wq, wk, wv = attn.qkv.weight.split(d)
@@ -70,6 +72,7 @@ def test_relative_attention_equals_the_explicit_formula(corpus_lines):
     assert torch.allclose(weights, want_w, atol=1e-5, rtol=0)
     assert torch.allclose(out, want_out, atol=1e-5, rtol=0)
     assert torch.allclose(fast, want_out, atol=1e-5, rtol=0)
+    assert torch.allclose(fused, want_out, atol=1e-5, rtol=0)
     # the encodings are sinusoids of the distance: [sin(d f), cos(d f)]
     assert torch.allclose(
         r_table[3, : d // 2],

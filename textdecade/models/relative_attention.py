@@ -78,6 +78,10 @@ class RelativeMultiHeadAttention(nn.Module):
             paper).
     """
 
+    #: softmax and values through SDPA with the position term as its mask (None: on CUDA,
+    #: where its kernels win; on CPU SDPA takes a slow path with a float mask)
+    fused: bool | None = None
+
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True):
         super().__init__()
         if d_model % n_heads:
@@ -139,7 +143,8 @@ class RelativeMultiHeadAttention(nn.Module):
         allowed = causal_memory_mask(t, s, x.device)  # (T, S)
         p_drop = self.dropout if self.training else 0.0
         weights = None
-        if x.is_cuda and not need_weights:
+        fused = x.is_cuda if self.fused is None else self.fused
+        if fused and not need_weights:
             # SDPA computes softmax((q+u) k^T / sqrt(K) + mask) v: the shifted position
             # term, with -inf on the future, is that additive mask (memory-efficient
             # kernels take its gradient too).
