@@ -47,16 +47,18 @@ def relative_encodings(length: int, d_model: int, device=None, dtype=None) -> to
     return pe if dtype is None else pe.to(dtype)
 
 
-def relative_shift(x: torch.Tensor) -> torch.Tensor:
+def relative_shift(x: torch.Tensor, padded: bool = False) -> torch.Tensor:
     """Turn scores by (query i, encoding column c of distance S-1-c) into scores by (i, key j).
 
     ``x`` (..., T, S) -> (..., T, S) with ``out[..., i, j] = x[..., i, j + T - 1 - i]``, i.e.
     the entry of distance ``M + i - j`` (M = S - T), for every ``j <= M + i``; entries of
-    later keys are left-over values that the causal mask removes.
+    later keys are left-over values that the causal mask removes. With ``padded``, ``x``
+    is (..., T, S+1) and already has the zero column in front (one copy fewer).
     """
-    *lead, t, s = x.shape
-    padded = F.pad(x, (1, 0))  # (..., T, S+1): a zero column in front
-    padded = padded.view(*lead, s + 1, t)  # the same numbers, read as (S+1, T)
+    if not padded:
+        x = F.pad(x, (1, 0))  # (..., T, S+1): a zero column in front
+    *lead, t, s = x.shape[:-1] + (x.shape[-1] - 1,)
+    padded = x.contiguous().view(*lead, s + 1, t)  # the same numbers, read as (S+1, T)
     return padded[..., 1:, :].reshape(*lead, t, s)  # drop the first row, back to (T, S)
 
 
@@ -119,8 +121,10 @@ class RelativeMultiHeadAttention(nn.Module):
     def position_scores(self, q, r_k, scale: float = 1.0) -> torch.Tensor:
         """(q_i + v) . W_R r_{M+i-j} (times ``scale``, already in ``q``): (B, H, T, S), rows
         shifted into key order."""
-        bd = (q + scale * self.v[:, None, :]) @ r_k.transpose(-2, -1)  # (B,H,T,K) @ (H,K,S)
-        return relative_shift(bd)
+        # a zero key in front makes the shift's zero column in the product itself
+        r_k = F.pad(r_k, (0, 0, 1, 0))  # (H, S+1, K)
+        bd = (q + scale * self.v[:, None, :]) @ r_k.transpose(-2, -1)  # (B,H,T,K) @ (H,K,S+1)
+        return relative_shift(bd, padded=True)
 
     def forward(
         self,
