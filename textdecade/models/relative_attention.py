@@ -17,6 +17,9 @@ paper's "relative shift" (appendix B): pad one zero column, view the (T, S+1) ma
 go through ``F.scaled_dot_product_attention`` with the shifted position term as its
 additive mask (flash/memory-efficient kernels on GPU).
 
+:class:`RelativeBlock` is the pre-norm block around it, and :func:`extend_memory` the
+memory update (the stop-gradient of eq. 1).
+
 Shapes follow the legend of :mod:`textdecade.models.layers`; M is the memory length and
 S = M + T.
 """
@@ -29,7 +32,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["RelativeMultiHeadAttention", "relative_encodings", "relative_shift"]
+from textdecade.models.blocks import LayerNorm, Residual
+from textdecade.models.layers import FeedForward
+
+__all__ = [
+    "LayerMemory",
+    "RelativeBlock",
+    "RelativeMultiHeadAttention",
+    "extend_memory",
+    "relative_encodings",
+    "relative_shift",
+]
 
 
 def relative_encodings(length: int, d_model: int, device=None, dtype=None) -> torch.Tensor:
@@ -166,3 +179,53 @@ class RelativeMultiHeadAttention(nn.Module):
             y = F.dropout(scores, p_drop, self.training) @ v  # (B, H, T, K)
         y = self.proj(y.transpose(1, 2).reshape(b, t, d))  # (B, H, T, K) -> (B, T, D)
         return (y, weights) if need_weights else y
+
+
+# --------------------------------------------------------------------------- block, memory
+
+
+class RelativeBlock(nn.Module):
+    """x + attn(N(x) | N(memory)), then x + mlp(N(x)): pre-norm with relative attention.
+
+    Args:
+        d_model: D.  n_heads: H.  d_ff: F.  dropout: on sublayer outputs and attention.
+        activation: the MLP's activation module.  bias: in linear layers and norms.
+    """
+
+    def __init__(self, d_model, n_heads, d_ff, dropout, activation, bias=True):
+        super().__init__()
+        self.ln_1 = LayerNorm(d_model, bias=bias)
+        self.attn = RelativeMultiHeadAttention(d_model, n_heads, dropout, bias=bias)
+        self.ln_2 = LayerNorm(d_model, bias=bias)
+        self.mlp = FeedForward(d_model, d_ff, activation, bias=bias)
+        self.drop = nn.Dropout(dropout)
+        self.residual = Residual()
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, D) -> (B, T, D); ``memory`` (B, M, D): this block's inputs at earlier positions."""
+        mem = None if memory is None else self.ln_1(memory)  # keys see them as x: normalised
+        x = self.residual(x, self.drop(self.attn(self.ln_1(x), mem)))
+        return self.residual(x, self.drop(self.mlp(self.ln_2(x))))
+
+
+class LayerMemory:
+    """One layer's cached states for generation: (B, M, D), at most ``limit`` positions."""
+
+    def __init__(self, limit: int):
+        self.limit, self.states = limit, None
+
+    @property
+    def length(self) -> int:
+        return 0 if self.states is None else self.states.shape[1]
+
+
+def extend_memory(
+    memory: list[torch.Tensor] | None, inputs: list[torch.Tensor], limit: int
+) -> list[torch.Tensor] | None:
+    """The last ``limit`` positions of [memory; this segment's block inputs], detached
+    (the paper's stop-gradient, SG(h) in eq. 1); None for ``limit`` 0."""
+    if limit <= 0:
+        return None
+    if memory is None:
+        return [h[:, -limit:].detach() for h in inputs]
+    return [torch.cat([m, h], 1)[:, -limit:].detach() for m, h in zip(memory, inputs, strict=True)]

@@ -34,15 +34,13 @@ from textdecade.models.base import Family, Generates, PreparedData, resolve_voca
 from textdecade.models.blocks import (
     LayerNorm,
     NeuralConfig,
-    Residual,
     init_normal_,
     init_weights_,
     make_activation,
     scale_residual_init_,
 )
-from textdecade.models.layers import FeedForward
 from textdecade.models.losses import linear_cross_entropy
-from textdecade.models.relative_attention import RelativeMultiHeadAttention
+from textdecade.models.relative_attention import LayerMemory, RelativeBlock, extend_memory
 
 
 @dataclass(frozen=True)
@@ -165,53 +163,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
 }
-
-
-class RelativeBlock(nn.Module):
-    """x + attn(N(x) | N(memory)), then x + mlp(N(x)): pre-norm with relative attention.
-
-    Args:
-        d_model: D.  n_heads: H.  d_ff: F.  dropout: on sublayer outputs and attention.
-        activation: the MLP's activation module.  bias: in linear layers and norms.
-    """
-
-    def __init__(self, d_model, n_heads, d_ff, dropout, activation, bias=True):
-        super().__init__()
-        self.ln_1 = LayerNorm(d_model, bias=bias)
-        self.attn = RelativeMultiHeadAttention(d_model, n_heads, dropout, bias=bias)
-        self.ln_2 = LayerNorm(d_model, bias=bias)
-        self.mlp = FeedForward(d_model, d_ff, activation, bias=bias)
-        self.drop = nn.Dropout(dropout)
-        self.residual = Residual()
-
-    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T, D) -> (B, T, D); ``memory`` (B, M, D): this block's inputs at earlier positions."""
-        mem = None if memory is None else self.ln_1(memory)  # keys see them as x: normalised
-        x = self.residual(x, self.drop(self.attn(self.ln_1(x), mem)))
-        return self.residual(x, self.drop(self.mlp(self.ln_2(x))))
-
-
-class LayerMemory:
-    """One layer's cached states for generation: (B, M, D), at most ``limit`` positions."""
-
-    def __init__(self, limit: int):
-        self.limit, self.states = limit, None
-
-    @property
-    def length(self) -> int:
-        return 0 if self.states is None else self.states.shape[1]
-
-
-def extend_memory(
-    memory: list[torch.Tensor] | None, inputs: list[torch.Tensor], limit: int
-) -> list[torch.Tensor] | None:
-    """The last ``limit`` positions of [memory; this segment's block inputs], detached
-    (the paper's stop-gradient, SG(h) in eq. 1); None for ``limit`` 0."""
-    if limit <= 0:
-        return None
-    if memory is None:
-        return [h[:, -limit:].detach() for h in inputs]
-    return [torch.cat([m, h], 1)[:, -limit:].detach() for m, h in zip(memory, inputs, strict=True)]
 
 
 class Model(Family, Generates):
