@@ -8,12 +8,17 @@ the text), dropout 0 in both:
   context 256, vocab 8192, batch 8).
 * BERT: textdecade ``bert.Model`` vs ``BertForMaskedLM`` (hidden 256, 4 layers, 4 heads,
   intermediate 1024, batch 8 x 256, vocab 8192, 15% of tokens labelled).
+* Transformer-XL (``--model txl``): textdecade's ``transformer_xl.Model`` against
+  textdecade's GPT of the same size at equal segment length (segment = context 256,
+  memory 256, GELU in both), the memory carried from step to step as in training. With
+  ``--device cuda`` both run in bf16 autocast and peak memory is the GPU's.
 
 Usage::
 
     python benchmarks/bench_lm.py                 # both models, 3 warm-up + 20 timed steps
     python benchmarks/bench_lm.py --model gpt --steps 10 --threads 2
     python benchmarks/bench_lm.py --shakespeare 2000   # nanoGPT's char-level CPU sanity run
+    python benchmarks/bench_lm.py --model txl --threads 1   # Transformer-XL / GPT step time
 
 Prints tokens/s, process CPU time per token, peak RSS and the training part of it (peak
 minus RSS before the model is built) for each, and the ratios textdecade / HF. On a shared
@@ -63,6 +68,19 @@ def build(contender: str):
     """(model, step_fn) for one contender; step_fn(batch) returns the loss."""
 
     family, lib = contender.split("-")
+    if family == "txl":
+        from textdecade.models.transformer_xl import Config, Model
+
+        cfg = Config(
+            d_model=D,
+            n_heads=HEADS,
+            n_layers=LAYERS,
+            segment_len=T,
+            mem_len=T,
+            activation="gelu_tanh",
+        )
+        model = Model(cfg, {"vocab_size": VOCAB})
+        return model, lambda ids: model.loss({"input_ids": ids[:, :-1], "labels": ids[:, 1:]})
     if lib == "td" and family == "gpt":
         from textdecade.models.gpt import Config, Model
 
@@ -107,8 +125,10 @@ def build(contender: str):
     return model, lambda b: model(input_ids=b[0], labels=b[1]).loss
 
 
-def worker(contender: str, steps: int, warmup: int, threads: int) -> dict:
+def worker(contender: str, steps: int, warmup: int, threads: int, device: str = "cpu") -> dict:
     """Train ``warmup + steps`` steps; time the last ``steps``."""
+    import contextlib
+
     import torch
 
     torch.set_num_threads(threads)
@@ -119,18 +139,32 @@ def worker(contender: str, steps: int, warmup: int, threads: int) -> dict:
 
     base_rss = rss_mb()
     model, step = build(contender)
-    model.train()
+    model.to(device).train()
+    cuda = device.startswith("cuda")
+    autocast = (
+        (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1, foreach=True)
-    batches = _batches(family, warmup + steps)
+    batches = [
+        b.to(device) if torch.is_tensor(b) else tuple(t.to(device) for t in b)
+        for b in _batches("gpt" if family == "txl" else family, warmup + steps)
+    ]
     losses = []
     for i, batch in enumerate(batches):
         if i == warmup:
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
             t0, c0 = time.perf_counter(), time.process_time()
-        loss = step(batch)
+        with autocast():
+            loss = step(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.detach())
+    if cuda:
+        torch.cuda.synchronize()
+    losses = [float(x) for x in losses]
     seconds = time.perf_counter() - t0
     cpu_seconds = time.process_time() - c0
     extra = getattr(model, "attn_implementation", None) or getattr(
@@ -142,6 +176,7 @@ def worker(contender: str, steps: int, warmup: int, threads: int) -> dict:
         "cpu_us_per_token": cpu_seconds / (steps * BATCH * T) * 1e6,
         "peak_rss_mb": _peak_mb(),
         "train_rss_mb": _peak_mb() - base_rss,
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else 0.0,
         "params": sum(p.numel() for p in model.parameters()),
         "loss_first": losses[0],
         "loss_last": losses[-1],
@@ -222,7 +257,8 @@ def shakespeare_char(iters: int, threads: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", choices=["gpt", "bert", "both"], default="both")
+    ap.add_argument("--model", choices=["gpt", "bert", "both", "txl"], default="both")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (txl only: bf16 autocast)")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -246,7 +282,10 @@ def main() -> None:
         shakespeare_char(args.shakespeare, args.threads)
         return
     if args.worker:
-        print(json.dumps(worker(args.worker, args.steps, args.warmup, args.threads)))
+        print(json.dumps(worker(args.worker, args.steps, args.warmup, args.threads, args.device)))
+        return
+    if args.model == "txl":
+        txl_against_gpt(args)
         return
     import torch
     import transformers
@@ -289,6 +328,42 @@ def main() -> None:
             f"peak RSS {td['peak_rss_mb'] / hf['peak_rss_mb']:.2f}x, training memory "
             f"{td['train_rss_mb'] / max(hf['train_rss_mb'], 1e-9):.2f}x"
         )
+
+
+def txl_against_gpt(args) -> None:
+    """Transformer-XL and GPT of the same size and segment length, one subprocess each,
+    alternating; the ratios printed are Transformer-XL / GPT."""
+    env = dict(os.environ)
+    if args.omp_wait != "default":
+        env["OMP_WAIT_POLICY"] = args.omp_wait.upper()
+    print(
+        f"Transformer-XL vs GPT: {LAYERS} x {D}, {HEADS} heads, vocab {VOCAB}, batch {BATCH} x "
+        f"segment {T} (memory {T}), {args.device}, {args.threads} threads, {args.warmup} "
+        f"warm-up + {args.steps} timed steps, best of {args.repeat}"
+    )
+    runs: dict[str, list[dict]] = {"gpt-td": [], "txl-td": []}
+    for _ in range(args.repeat):
+        for contender in runs:
+            cmd = [sys.executable, __file__, "--worker", contender, "--device", args.device]
+            cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+            cmd += ["--threads", str(args.threads)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+            runs[contender].append(json.loads(out.strip().splitlines()[-1]))
+    best = {c: max(rs, key=lambda r: r["tokens_per_s"]) for c, rs in runs.items()}
+    cpu = {c: min(r["cpu_us_per_token"] for r in rs) for c, rs in runs.items()}
+    peak = "peak_gpu_mb" if args.device.startswith("cuda") else "peak_rss_mb"
+    for c, r in best.items():
+        print(
+            f"{c[:3]}: {r['tokens_per_s']:8.0f} tokens/s  {cpu[c]:6.1f} CPU us/token  "
+            f"peak {'GPU' if peak == 'peak_gpu_mb' else 'RSS'} {r[peak]:6.0f} MiB  params "
+            f"{r['params'] / 1e6:.2f}M  loss {r['loss_first']:.3f} -> {r['loss_last']:.3f}"
+        )
+    x, g = best["txl-td"], best["gpt-td"]
+    print(
+        f"Transformer-XL / GPT: step time {g['tokens_per_s'] / x['tokens_per_s']:.2f}x "
+        f"(target <= 1.3x), CPU time per token {cpu['txl-td'] / cpu['gpt-td']:.2f}x, peak "
+        f"memory {x[peak] / max(g[peak], 1e-9):.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -68,4 +68,11 @@ step translate 240 python3 benchmarks/bench_translate.py --preset small --minute
   --device cuda --test-lines 1000 --speed-steps 30
 # 6. nanoGPT's character-level Shakespeare config (#6: val <= 1.47 nats/char in < 3 min).
 step shakespeare 200 python3 benchmarks/bench_gpu.py --only Shakespeare
+# 7. Transformer-XL against textdecade's GPT of the same size at equal segment length, bf16:
+#    tokens/s and peak GPU memory (target: step time <= 1.3x GPT's); then bits per byte
+#    against the evaluation memory after a tiny-preset run on Tiny Shakespeare (the run
+#    directory stays out of $OUT; the figure and its table come back).
+step txl_speed 90 python3 benchmarks/bench_lm.py --model txl --device cuda --steps 30 --repeat 2
+step txl_memory 150 python3 benchmarks/txl_memory.py --train /tmp/txl-run --preset tiny \
+  --device cuda --memories 0 64 128 256 512 1024 --out "$OUT/txl_memory.png"
 cat "$OUT/summary.txt"  # one file per step beside it: at most 8 files come back from a lease

@@ -28,6 +28,7 @@ import torch
 from textdecade.errors import UserError
 from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap, ratio
 from textdecade.eval.report import interval_dict
+from textdecade.models.base import Generates
 
 
 @dataclass
@@ -148,7 +149,7 @@ def evaluate_perplexity(
     loss = metrics.pop("val_loss")
     ppl = metrics.pop("val_ppl", None)
     bpb = metrics.pop("val_bpb", None)
-    if ppl is None and config.family in ("gpt",):
+    if ppl is None and isinstance(model, Generates):  # a causal LM's loss is per next token
         ppl = math.exp(min(loss, 50.0))
     result = PerplexityResult(name, loss, ppl, bpb, metrics, batches=len(batches))
     if ci and batches:

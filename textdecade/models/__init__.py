@@ -21,6 +21,7 @@ FAMILIES: dict[str, str] = {
     "transformer": "textdecade.models.transformer",
     "bert": "textdecade.models.bert",
     "gpt": "textdecade.models.gpt",
+    "transformer-xl": "textdecade.models.transformer_xl",
 }
 
 

@@ -159,6 +159,21 @@ class Family(nn.Module, metaclass=ABCMeta):
         """Training FLOPs per token (6N + attention) for MFU; 0 when it does not apply."""
         return 0.0
 
+    def train_state(self) -> dict[str, torch.Tensor]:
+        """State besides the weights that training carries from one batch to the next
+        (Transformer-XL's memory of the previous segments), empty by default.
+
+        Checkpoints save it beside the weights (never in ``model.safetensors``) and a
+        resumed run gets it back through :meth:`load_train_state`, so a run that carries
+        state still resumes bitwise. Each tensor has the batch's rows on dim 0, as a batch:
+        under torchrun the trainer joins the ranks' rows before saving, and each rank gets
+        its own rows back. Tensors on the model's device; the checkpoint keeps them on CPU.
+        """
+        return {}
+
+    def load_train_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`train_state` returned (nothing to do by default)."""
+
     def blocks(self) -> list[nn.Module]:
         """The family's repeated blocks (layers), in forward order.
 

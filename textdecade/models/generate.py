@@ -1,7 +1,8 @@
 """Sampling text from a causal language model: temperature, top-k, top-p, KV cache, streaming.
 
 Works with any model that has ``logits(input_ids, cache=None)``, ``new_cache(batch)`` and
-``config.max_len`` (the GPT family). Decoding is one sequence at a time, the common case
+``context_size`` (a :class:`~textdecade.models.base.Generates` family: GPT's ``max_len``;
+Transformer-XL's memory slides, so its context is unbounded). Decoding is one sequence at a time, the common case
 for a prompt typed at a terminal.
 """
 
@@ -88,13 +89,13 @@ def generate_ids(
             window each step (the reference the cache is tested against).
         logits_out: when given, each step's last-position logits (V,) are appended.
 
-    A context longer than ``max_len`` keeps its last ``max_len`` tokens (uncached) or
-    restarts the cache from the last half context (cached); within ``max_len`` both
+    A context longer than ``context_size`` keeps its last ``context_size`` tokens (uncached) or
+    restarts the cache from the last half context (cached); within it both
     paths give identical tokens.
     """
     if not prompt_ids:
         raise UserError("generate needs at least one prompt token")
-    max_len = model.config.max_len
+    max_len = model.context_size
     device = next(model.parameters()).device
     generator = torch.Generator()
     if seed is None:

@@ -38,6 +38,7 @@ from textdecade.pretrain.optim import load_optimizer_state, optimizer_state
 from textdecade.pretrain.rundir import load_weights
 
 STATE_DIR = "state"
+TRAIN_STATE = "train_state.safetensors"  # Family.train_state(): what training carries along
 _PREFIX = "step_"
 _MARKER = "COMPLETE"
 _CHUNK = 1 << 20  # hash in 1 MiB reads: constant memory whatever the model's size
@@ -106,12 +107,14 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | fsdp.StateSnapshot | None,
     trainer_state: dict[str, Any],
     keep_last: int,
+    train_state: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write the checkpoint of ``step`` atomically, then prune all but the last ``keep_last``.
 
     ``model`` and ``optimizer`` are read through ``state_dict()`` only, so the full state
     gathered from FSDP shards (:func:`~textdecade.pretrain.distributed.full_state`) is
-    written exactly as an unsharded model's.
+    written exactly as an unsharded model's. ``train_state`` is the family's
+    :meth:`~textdecade.models.base.Family.train_state` (its own file, when not empty).
 
     Raises:
         DiskFull: the disk is full (the temporary folder is removed, the previous
@@ -123,12 +126,12 @@ def save_checkpoint(
     tmp = state_dir / f".tmp-{_PREFIX}{step:08d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     with disk_full_is_user_error(run_dir, step):
-        _write(tmp, final, step, model, optimizer, trainer_state)
+        _write(tmp, final, step, model, optimizer, trainer_state, train_state)
     _prune(state_dir, keep_last)
     return final
 
 
-def _write(tmp: Path, final: Path, step: int, model, optimizer, trainer_state) -> None:
+def _write(tmp: Path, final: Path, step: int, model, optimizer, trainer_state, train_state) -> None:
     """Write every file under ``tmp``, record their digests, then rename it to ``final``."""
     try:
         tmp.mkdir()
@@ -138,6 +141,9 @@ def _write(tmp: Path, final: Path, step: int, model, optimizer, trainer_state) -
             save_file(tensors, str(tmp / "optimizer.safetensors"))
             (tmp / "optimizer.json").write_text(meta, encoding="utf-8")
         save_file(rng_state(), str(tmp / "rng.safetensors"))
+        if train_state:
+            tensors = {k: v.detach().cpu().contiguous() for k, v in train_state.items()}
+            save_file(tensors, str(tmp / TRAIN_STATE))
         (tmp / "trainer.json").write_text(json.dumps({"step": step, **trainer_state}))
         files = {}
         for name in sorted(os.listdir(tmp)):
@@ -245,6 +251,8 @@ def _read(path: Path) -> Checkpoint:
     _verify_files(path)
     trainer = json.loads((path / "trainer.json").read_text())
     names = ["model.safetensors", "rng.safetensors"]
+    if (path / TRAIN_STATE).exists():
+        names.append(TRAIN_STATE)
     if (path / "optimizer.json").exists() or (path / "optimizer.safetensors").exists():
         names.append("optimizer.safetensors")
         json.loads((path / "optimizer.json").read_text(encoding="utf-8"))
@@ -279,7 +287,7 @@ def restore(
     optimizer: torch.optim.Optimizer | None,
     info: dist.DistInfo | None = None,
 ) -> None:
-    """Load weights, optimizer and RNG states of ``checkpoint`` in place.
+    """Load weights, optimizer, RNG states and the family's train state of ``checkpoint``.
 
     Args:
         info: this process's place in a job; an FSDP-sharded model is loaded by rank 0
@@ -288,6 +296,7 @@ def restore(
     if fsdp.is_sharded(model):
         _restore_sharded(checkpoint, model, optimizer, info or dist.DistInfo())
         set_rng_state(_load_file(checkpoint.path / "rng.safetensors"))
+        _restore_train_state(checkpoint, model, info)
         return
     device = next(iter(model.parameters())).device
     load_weights(model, checkpoint.path / "model.safetensors", device)
@@ -296,6 +305,16 @@ def restore(
         meta = (checkpoint.path / "optimizer.json").read_text()
         load_optimizer_state(optimizer, tensors, meta)
     set_rng_state(_load_file(checkpoint.path / "rng.safetensors"))
+    _restore_train_state(checkpoint, model, info)
+
+
+def _restore_train_state(checkpoint: Checkpoint, model: torch.nn.Module, info) -> None:
+    """Hand the saved train state (empty when the checkpoint has none) to the family: this
+    rank's rows of it, as the trainer saved the global batch's."""
+    if hasattr(model, "load_train_state"):
+        path = checkpoint.path / TRAIN_STATE
+        state = _load_file(path) if path.exists() else {}
+        model.load_train_state(dist.rank_slice(state, info or dist.DistInfo()))
 
 
 def _load_file(path: Path, device: str = "cpu") -> dict[str, torch.Tensor]:

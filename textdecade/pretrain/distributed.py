@@ -100,6 +100,20 @@ def rank_slice(batch: dict[str, torch.Tensor], info: DistInfo) -> dict[str, torc
     return out
 
 
+def gather_rows(tensors: dict[str, torch.Tensor], info: DistInfo) -> dict[str, torch.Tensor]:
+    """Every rank's tensors joined along dim 0 in rank order: the inverse of
+    :func:`rank_slice` (a family's train state of this rank's rows -> the global batch's)."""
+    if not info.enabled or not tensors:
+        return tensors
+    out = {}
+    for key in sorted(tensors):
+        local = tensors[key].contiguous()
+        parts = [torch.empty_like(local) for _ in range(info.world_size)]
+        dist.all_gather(parts, local)
+        out[key] = torch.cat(parts, 0)
+    return out
+
+
 def shutdown(info: DistInfo) -> None:
     """Leave the process group."""
     if info.enabled and dist.is_initialized():

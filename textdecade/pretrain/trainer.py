@@ -586,12 +586,19 @@ class Trainer:
         None while a time budget is still measuring) goes into its trainer state."""
         # Every rank takes part in gathering FSDP's shards; rank 0 writes the whole state.
         weights, optim_state = fsdp.full_state(model, optimizer, self.info)
+        train_state = dist.gather_rows(model.train_state(), self.info)  # all ranks' rows
         if self.info.is_main:
             state = {"batcher": batcher.state_dict()}
             if total is not None:
                 state["total"] = total
             ckpt.save_checkpoint(
-                self.run_dir, step, weights, optim_state, state, self.config.train.keep_last
+                self.run_dir,
+                step,
+                weights,
+                optim_state,
+                state,
+                self.config.train.keep_last,
+                train_state=train_state,
             )
             with ckpt.disk_full_is_user_error(self.run_dir, step):
                 rundir.save_weights(weights, self.run_dir, self.config.family)
