@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from textdecade.decade.naming import run_name
 from textdecade.errors import UserError
 from textdecade.io import write_json, write_text
 from textdecade.pretrain.progress import human, read_metrics
@@ -33,7 +34,7 @@ def score_all(
 ) -> None:
     """Evaluate each trained run once (scores are cached in the plan)."""
     from textdecade.api import load
-    from textdecade.decade.run import run_names
+    from textdecade.decade.naming import run_names
     from textdecade.eval.scorecard import score_model
 
     sample = list(itertools.islice(iter(corpus), settings.sample_texts))
@@ -91,7 +92,7 @@ def table_rows(plan: dict, families: list[str], seeds: int = 1) -> list[dict[str
     """
     rows = []
     for family in families:
-        names = [family] + [f"{family}-seed{k}" for k in range(1, seeds)]
+        names = [run_name(family, k) for k in range(seeds)]
         each = [_run_row(family, plan["families"].get(n, {})) for n in names]
         rows.append(each[0] if seeds == 1 else {**_across_seeds(each), "seeds": each})
     return rows

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from textdecade.decade.naming import run_names
 from textdecade.errors import UserError
 from textdecade.io import write_json
 from textdecade.models import FAMILIES
@@ -61,16 +62,6 @@ class DecadeSettings:
             raise UserError(f"--seeds must be a positive integer, got {self.seeds}")
         if self.minutes is not None and not self.minutes > 0:
             raise UserError(f"--minutes must be positive, got {self.minutes:g}")
-
-
-def run_names(settings: DecadeSettings) -> list[tuple[str, int, str]]:
-    """``(family, seed index, run name)`` of every run: seed 0 is ``runs/FAMILY`` (as
-    without seeds), seed k ``runs/FAMILY-seedK``."""
-    return [
-        (family, k, family if k == 0 else f"{family}-seed{k}")
-        for family in settings.families
-        for k in range(settings.seeds)
-    ]
 
 
 def split_overrides(overrides: list[str], families: list[str]) -> dict[str, list[str]]:
