@@ -125,7 +125,7 @@ def _register_tokenizer(sub) -> None:
     tok = sub.add_parser(
         "tokenizer",
         help="train the shared tokenizer",
-        description="Train the one tokenizer all six families share.",
+        description="Train the one tokenizer all the families share.",
     )
     tok_sub = tok.add_subparsers(dest="tokenizer_command", metavar="ACTION", required=True)
     p = _add(
@@ -402,7 +402,7 @@ def _register_decade(sub) -> None:
     p = _add(
         sub,
         "decade",
-        "train all six families on one corpus and compare them in one table",
+        "train all the families on one corpus and compare them in one table",
         "examples:\n  textdecade decade                      # built-in sample, tiny preset, "
         "~15 min on 2 CPU cores\n  textdecade decade --corpus corpus/ --preset small -o decade-small "
         "--homograph-data CoarseWSD-20/\n  textdecade decade --families word2vec bert "
@@ -415,7 +415,7 @@ def _register_decade(sub) -> None:
         "--families",
         nargs="+",
         metavar="FAMILY",
-        help="a subset, e.g. word2vec bert (default: all six)",
+        help="a subset, e.g. word2vec bert (default: all)",
     )
     p.add_argument(
         "--set",
@@ -594,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A decade of NLP on one tokenizer, one engine, one evaluation suite: "
         "Word2Vec, GloVe, attention seq2seq, the Transformer, BERT and GPT.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="start with:  textdecade decade   (all six families on the built-in sample)",
+        epilog="start with:  textdecade decade   (every family on the built-in sample)",
     )
     parser.add_argument("--version", action="version", version=f"textdecade {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

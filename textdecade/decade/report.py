@@ -20,6 +20,7 @@ NAMES = {
     "transformer": "Transformer (2017)",
     "bert": "BERT (2018)",
     "gpt": "GPT (2018-19)",
+    "transformer-xl": "Transformer-XL (2019)",
 }
 
 
