@@ -114,3 +114,15 @@ def test_bad_inputs(tmp_path, tok, lines):
     (tmp_path / "s" / "manifest.json").write_text("{oops")
     with pytest.raises(FormatError, match="malformed"):
         TokenShards(tmp_path / "s")
+
+
+def test_shards_get_the_umask_mode_not_the_temp_file_0600(tmp_path, tok, lines):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        prepare_shards(iter(lines[:50]), tok, tmp_path / "s")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "s").iterdir():
+        assert path.stat().st_mode & 0o777 == 0o644, path

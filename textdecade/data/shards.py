@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from textdecade.io import write_json
+from textdecade.io import set_default_mode, write_json
 
 from ..errors import CorpusError, FormatError
 
@@ -108,6 +108,7 @@ class _ShardWriter:
         assert self._file is not None
         self._file.close()
         name = f"shard_{len(self.shards):05d}.bin"
+        set_default_mode(self._tmp)  # mkstemp makes 0600 files
         os.replace(self._tmp, self.out_dir / name)
         self.shards.append({"name": name, "n_tokens": self._count})
         self._file = None
