@@ -113,6 +113,7 @@ def figure(out: Path, rows: list[dict]) -> Path | None:
     """Validation loss against sparsity, a line per control (error bars: std over seeds),
     the dense loss dashed. The x axis counts halvings of the surviving weights."""
     fig, _, _ = _figure(1)
+    fig.set_size_inches(6.4, 4.2)
     ax = fig.add_subplot(1, 1, 1)
     dense = next((r for r in rows if r["control"] == "dense"), None)
     levels = sorted({r["sparsity"] for r in rows})
@@ -144,7 +145,9 @@ def figure(out: Path, rows: list[dict]) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return _save(
-        fig, "Lottery tickets: loss against sparsity (mean ± std over seeds)", out / "lottery.png"
+        fig,
+        "Lottery tickets: validation loss against sparsity (mean ± std over seeds)",
+        out / "lottery.png",
     )
 
 
