@@ -246,3 +246,10 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, argv, message):
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], lines
     assert not out.exists()
+
+
+def test_the_lottery_options_are_refused_by_the_other_experiments(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["lab", "depth", "--sparsities", "0.5", "-o", str(out), "-q"]) == 2
+    assert "--sparsities applies to lab lottery only" in capsys.readouterr().err
+    assert not out.exists()

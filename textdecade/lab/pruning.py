@@ -7,6 +7,9 @@ saved as ``mask.safetensors``. A masked run keeps its pruned weights exactly zer
 mask multiplies every gradient (so pruned weights do not count in gradient clipping,
 momentum or the diagnostics) and is applied again after every optimizer step (so
 nothing, weight decay or an optimizer's epsilon included, can move them off zero).
+The optimizer's state for pruned weights is left alone rather than zeroed: every masked
+run starts a fresh optimizer and their gradients are zero from its first step, so their
+moments stay zero (and the re-applied mask would overrule them anyway).
 """
 
 from __future__ import annotations
