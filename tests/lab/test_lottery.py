@@ -210,7 +210,9 @@ def test_each_control_builds_what_it_says(run):
     for n in ("wpe.weight", "h.0.mlp.fc.weight"):
         kept = ticket.get(n, torch.ones_like(reinit[n], dtype=torch.bool))
         assert not torch.equal(reinit[n][kept], step0[n][kept])
-        assert float(reinit[n][kept].std()) == pytest.approx(float(step0[n][kept].std()), rel=0.2)
+        # Drawn as the init is (the ticket's own survivors are not: they are the init's
+        # larger weights, so the whole step-0 tensor is the reference).
+        assert float(reinit[n][kept].std()) == pytest.approx(float(step0[n].std()), rel=0.1)
 
 
 def test_a_pruned_run_loads_embeds_and_reports_like_a_dense_one(run):
