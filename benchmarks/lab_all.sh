@@ -12,7 +12,7 @@ SEEDS=${SEEDS:-3}
 PYTHON=${PYTHON:-python}
 mkdir -p "$OUT"
 echo "$(uname -m), $(nproc) CPUs, $($PYTHON -c 'import torch; print("torch", torch.__version__)'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-for experiment in init activation optimizer residual norm depth; do
+for experiment in init activation optimizer residual norm depth lottery; do
   start=$(date +%s)
   $PYTHON -m textdecade lab "$experiment" --family "$FAMILY" --seeds "$SEEDS" \
     -o "$OUT/$experiment" -q > "$OUT/$experiment.log" 2>&1

@@ -449,8 +449,9 @@ def _register_decade(sub) -> None:
 def _register_lab(sub) -> None:
     """``textdecade lab``."""
     from textdecade.lab.experiments import EXPERIMENTS
+    from textdecade.lab.lottery import LOTTERY
 
-    listing = "\n".join(f"  {e.name:<11} {e.paper}" for e in EXPERIMENTS.values())
+    listing = "\n".join(f"  {e.name:<11} {e.paper}" for e in (*EXPERIMENTS.values(), LOTTERY))
     p = _add(
         sub,
         "lab",
@@ -460,7 +461,7 @@ def _register_lab(sub) -> None:
         "bert --seeds 2 -o lab-opt\n  textdecade lab norm --preset small --device cuda",
         cmd_lab,
     )
-    p.add_argument("experiment", metavar="EXPERIMENT", help=", ".join(EXPERIMENTS))
+    p.add_argument("experiment", metavar="EXPERIMENT", help=", ".join([*EXPERIMENTS, "lottery"]))
     _add_corpus_args(p)
     p.add_argument("--family", help="gpt (default), bert, transformer or seq2seq")
     p.add_argument("--preset", default="tiny", choices=["tiny", "small"])
@@ -486,6 +487,34 @@ def _register_lab(sub) -> None:
         "--overwrite", action="store_true", help="replace the experiment in the directory"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    _add_lottery_args(p)
+
+
+def _add_lottery_args(p: argparse.ArgumentParser) -> None:
+    """``textdecade lab lottery``'s own options (refused by the other experiments)."""
+    g = p.add_argument_group("lottery")
+    g.add_argument(
+        "--controls",
+        nargs="+",
+        metavar="NAME",
+        help="rewind-init, rewind-k, reinit, random-mask (default: all four)",
+    )
+    g.add_argument(
+        "--sparsities",
+        metavar="S,S,...",
+        help="pruning levels in [0, 1), one round each (default: 0.5,0.75,0.9)",
+    )
+    g.add_argument(
+        "--rewind-step",
+        type=int,
+        metavar="K",
+        help="the step rewind-k returns to (default: 5%% of the training steps)",
+    )
+    g.add_argument(
+        "--prune-embeddings",
+        action="store_true",
+        help="prune the embeddings (and a tied output layer) too",
+    )
 
 
 def _register_translate(sub) -> None:
