@@ -255,6 +255,11 @@ class Trainer:
         t0 = time.perf_counter()
         try:
             self._run_loop(loop, data, log, bar)
+            if self._stop_signal is not None:  # arrived after the loop's last look
+                raise TrainingInterrupted(
+                    f"{signal.Signals(self._stop_signal).name} received as the run finished "
+                    f"(step {loop.step}, saved in {self.run_dir}); stopping"
+                )
         finally:
             _restore_signal_handlers(old_handlers)
             bar.close()
