@@ -242,9 +242,10 @@ def test_cli_pretrains_scores_perplexity_and_refuses_to_generate(
     assert scored["perplexity"] < tok_size(run) and scored["bits_per_byte"] > 0
     assert {"val_loss_fwd", "val_loss_bwd", "val_ppl_fwd", "val_ppl_bwd"} <= scored.keys()
     code = main(["generate", str(run), "The fire"])
-    err = capsys.readouterr()[1]
+    out, err = capsys.readouterr()
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and "cannot generate" in lines[0], err
+    assert out == ""  # refused before the prompt is echoed
     # the handle embeds sentences and words with ELMo's 2 x d_model vectors
     handle = td.load(run, device="cpu")
     assert handle.embed(["The river bank.", "A bank loan."]).shape == (2, 48)
