@@ -85,7 +85,7 @@ def test_bilm_loss_is_a_forward_lm_plus_a_backward_lm_on_the_reversed_text(one_t
     assert loss.detach().item() == pytest.approx((forward + backward).detach().item(), abs=1e-5)
     assert abs(loss.detach().item() - 2 * np.log(tok.vocab_size)) < 1  # untrained: near uniform
     # the same gradients as well (the loss is the chunked output layer)
-    params = [p for n, p in model.named_parameters() if not n.startswith("scalar_mix")]
+    params = [p for p in model.parameters() if p.requires_grad]  # the mix is frozen
     grads = [torch.autograd.grad(x, params) for x in (loss, forward + backward)]
     for fused, plain in zip(*grads):
         torch.testing.assert_close(fused, plain, atol=1e-6, rtol=1e-4)

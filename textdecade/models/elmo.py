@@ -188,7 +188,7 @@ class ScalarMix(nn.Module):
     """ELMo's eq. 1: ``gamma * sum_j softmax(s)_j h_j`` over the L + 1 layers.
 
     Uniform (``s = 0``, ``gamma = 1``: the mean of the layers) until a downstream task
-    trains it; the LM loss never reaches it.
+    trains it; the LM loss never reaches it, so :class:`Model` keeps it frozen.
     """
 
     def __init__(self, n_layers: int):
@@ -230,7 +230,7 @@ class Model(Family, HiddenStates):
     default_optimizer = "adamw"
     default_schedule = "cosine"
     causal = False
-    mask_optional = True  # unpadded rows are reversed whole: no mask changes nothing
+    mask_optional = True  # without padding, rows are reversed whole: a mask changes nothing
 
     def __init__(self, config: Config, meta: dict[str, Any]):
         super().__init__(config, meta)
@@ -255,7 +255,9 @@ class Model(Family, HiddenStates):
         self.softmax = nn.Linear(c.d_model, self.vocab_size)  # both directions'
         nn.init.normal_(self.softmax.weight, std=c.d_model**-0.5)
         nn.init.zeros_(self.softmax.bias)
-        self.scalar_mix = ScalarMix(c.n_layers + 1)
+        # Frozen in pretraining (the LM loss never reaches it, and DDP refuses parameters
+        # that get no gradient); a downstream task unfreezes it: requires_grad_(True).
+        self.scalar_mix = ScalarMix(c.n_layers + 1).requires_grad_(False)
         self._eval_batch_size = 8
 
     # ------------------------------------------------------------------ forward passes
