@@ -57,6 +57,7 @@ from textdecade.errors import ConfigError
 from textdecade.models.base import Family, HiddenStates, PreparedData, resolve_vocab_size
 from textdecade.models.char_cnn import CharCNN, char_table, check_filters, check_fits, piece_bytes
 from textdecade.models.losses import linear_cross_entropy
+from textdecade.models.scalar_mix import ScalarMix
 
 TOKEN_ENCODERS = ("char_cnn", "embedding")
 # torch says once per process that oneDNN has no LSTM with projections and takes its own
@@ -182,24 +183,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
 }
-
-
-class ScalarMix(nn.Module):
-    """ELMo's eq. 1: ``gamma * sum_j softmax(s)_j h_j`` over the L + 1 layers.
-
-    Uniform (``s = 0``, ``gamma = 1``: the mean of the layers) until a downstream task
-    trains it; the LM loss never reaches it, so :class:`Model` keeps it frozen.
-    """
-
-    def __init__(self, n_layers: int):
-        super().__init__()
-        self.scalars = nn.Parameter(torch.zeros(n_layers))
-        self.gamma = nn.Parameter(torch.ones(()))
-
-    def forward(self, layers: list[torch.Tensor]) -> torch.Tensor:
-        """L + 1 tensors (B, T, 2 D) -> (B, T, 2 D)."""
-        weights = torch.softmax(self.scalars, dim=0)
-        return self.gamma * sum(w * h for w, h in zip(weights, layers))
 
 
 def reverse_rows(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
