@@ -12,6 +12,15 @@ the text), dropout 0 in both:
   textdecade's GPT of the same size at equal segment length (segment = context 256,
   memory 256, GELU in both), the memory carried from step to step as in training. With
   ``--device cuda`` both run in bf16 autocast and peak memory is the GPU's.
+* ELMo (``--model elmo``): textdecade's ELMo **through the Trainer** (``textdecade pretrain
+  elmo``'s path, on real text: gensim's Lee corpus, vocabulary padded to 8192) vs a plain
+  bidirectional LM of the same size in a bare loop (an embedding, a 2-layer ``nn.LSTM``
+  with projections per direction, one shared softmax, random ids): 2 layers of 512 cells
+  projected to 128, vocab 8192, batch 16 x 64. Both with the embedding token encoder
+  (equal work); the char-CNN encoder is timed beside them, without a peer.
+  ``--device cuda`` runs all three on the GPU at the paper's size (2 x 4096 cells
+  projected to 512, batch 128 x 64; the Trainer in bf16 autocast with its LSTMs in fp32,
+  the plain loop in fp32).
 
 Usage::
 
@@ -19,6 +28,7 @@ Usage::
     python benchmarks/bench_lm.py --model gpt --steps 10 --threads 2
     python benchmarks/bench_lm.py --shakespeare 2000   # nanoGPT's char-level CPU sanity run
     python benchmarks/bench_lm.py --model txl --threads 1   # Transformer-XL / GPT step time
+    python benchmarks/bench_lm.py --model elmo --steps 10 --threads 1
 
 Prints tokens/s, process CPU time per token, peak RSS and the training part of it (peak
 minus RSS before the model is built) for each, and the ratios textdecade / HF. On a shared
@@ -39,10 +49,19 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from measure import rss_mb
 
 VOCAB, D, LAYERS, HEADS, T, BATCH = 8192, 256, 4, 4, 256, 8
+ELMO_D, ELMO_HIDDEN, ELMO_LAYERS, ELMO_T, ELMO_BATCH = 128, 512, 2, 64, 16
+
+
+def _elmo_sizes(device: str) -> None:
+    """On a GPU, the paper's biLM (2 x 4096 cells projected to 512), batch 128 x 64."""
+    global ELMO_D, ELMO_HIDDEN, ELMO_T, ELMO_BATCH
+    if device.startswith("cuda"):
+        ELMO_D, ELMO_HIDDEN, ELMO_T, ELMO_BATCH = 512, 4096, 64, 128
 
 
 def _peak_mb() -> float:
@@ -184,6 +203,155 @@ def worker(contender: str, steps: int, warmup: int, threads: int, device: str = 
     }
 
 
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def elmo_worker(contender: str, steps: int, warmup: int, threads: int, device: str) -> dict:
+    """ELMo through the Trainer (``elmo-td``, ``elmo-tdchar``) or the plain biLSTM LM
+    (``elmo-torch``): ``warmup + steps`` steps, the last ``steps`` timed."""
+    import tempfile
+
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    _elmo_sizes(device)
+    tokens = steps * ELMO_BATCH * ELMO_T
+    if contender == "elmo-torch":
+        return _plain_bilm(steps, warmup, device) | {"contender": contender}
+    from textdecade.config import build_config
+    from textdecade.data.shared import shared_path
+    from textdecade.models import get_family
+    from textdecade.pretrain.trainer import Trainer
+
+    path = shared_path("corpus_en", "gensim_lee.txt")
+    if path is None:
+        sys.exit("corpus_en/gensim_lee.txt not found (set TEXTDECADE_DATA)")
+    texts = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    encoder = "char_cnn" if contender == "elmo-tdchar" else "embedding"
+    settings = [
+        f"model.vocab_size={VOCAB}",
+        f"model.d_model={ELMO_D}",
+        f"model.hidden_size={ELMO_HIDDEN}",
+        f"model.n_layers={ELMO_LAYERS}",
+        f"model.max_len={ELMO_T}",
+        f"model.token_encoder={encoder}",
+        "model.dropout=0.0",
+        "tokenizer.vocab_size=4096",
+        f"train.batch_size={ELMO_BATCH}",
+        f"train.steps={warmup + steps}",
+        "train.eval_every=0",
+        "train.ckpt_every=100000",
+        f"train.log_every={warmup}",
+        f"train.threads={threads}",
+        f"train.device={device}",
+        "train.lr=3e-4",
+    ]
+    _, Config, presets = get_family("elmo")
+    config = build_config("elmo", Config, presets, "tiny", None, settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Trainer(config, Path(tmp) / "run", corpus=texts, progress=False).fit()
+        records = [json.loads(x) for x in (Path(tmp) / "run" / "metrics.jsonl").open()]
+    at = {r["step"]: r for r in records}
+    seconds = at[warmup + steps]["seconds"] - at[warmup]["seconds"]
+    return {
+        "contender": contender,
+        "tokens_per_s": tokens / seconds,
+        "params": result.n_params,
+        "loss_first": records[0]["loss"],
+        "loss_last": records[-1]["loss"],
+    }
+
+
+def _plain_bilm(steps: int, warmup: int, device: str) -> dict:
+    """The peer: embedding -> 2-layer LSTMP per direction -> one shared softmax."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class PlainBiLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            d, h = ELMO_D, ELMO_HIDDEN
+            self.embedding = nn.Embedding(VOCAB, d)
+            lstm = lambda: nn.LSTM(d, h, ELMO_LAYERS, batch_first=True, proj_size=d)  # noqa: E731
+            self.forward_lstm, self.backward_lstm = lstm(), lstm()
+            self.softmax = nn.Linear(d, VOCAB)
+
+        def forward(self, ids):  # (B, T + 1): forward LM on ids, backward LM on ids reversed
+            x = self.embedding(ids)
+            f = self.forward_lstm(x)[0][:, :-1]
+            b = self.backward_lstm(x.flip(1))[0][:, :-1]
+            logits = self.softmax(torch.cat([f, b]))  # (2B, T, V)
+            labels = torch.cat([ids[:, 1:], ids.flip(1)[:, 1:]])
+            return 2 * F.cross_entropy(logits.flatten(0, 1), labels.flatten())
+
+    model = PlainBiLM().to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, foreach=True)
+    g = torch.Generator().manual_seed(0)
+    batches = [
+        torch.randint(7, VOCAB, (ELMO_BATCH, ELMO_T + 1), generator=g).to(device)
+        for _ in range(warmup + steps)
+    ]
+    losses = []
+    for i, ids in enumerate(batches):
+        if i == warmup:
+            _sync(device)
+            t0 = time.perf_counter()
+        loss = model(ids)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # as the Trainer does
+        opt.step()
+        losses.append(loss.detach())
+    _sync(device)
+    seconds = time.perf_counter() - t0
+    return {
+        "tokens_per_s": steps * ELMO_BATCH * ELMO_T / seconds,
+        "params": sum(p.numel() for p in model.parameters()),
+        "loss_first": float(losses[0]),
+        "loss_last": float(losses[-1]),
+    }
+
+
+def elmo_main(args, env) -> None:
+    """Time the three ELMo contenders (alternating per repeat) and print the ratio."""
+    import torch
+
+    _elmo_sizes(args.device)
+    print(
+        f"torch {torch.__version__}, {args.device}, {args.threads} threads, batch "
+        f"{ELMO_BATCH} x {ELMO_T}, {args.warmup} warm-up + {args.steps} timed steps, best of "
+        f"{args.repeat}, OpenMP wait {args.omp_wait}"
+    )
+    runs: dict[str, list[dict]] = {"elmo-torch": [], "elmo-td": [], "elmo-tdchar": []}
+    for _ in range(args.repeat):
+        for contender in runs:
+            cmd = [sys.executable, __file__, "--worker", contender, "--device", args.device]
+            cmd += ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+            cmd += ["--threads", str(args.threads)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+            runs[contender].append(json.loads(out.strip().splitlines()[-1]))
+    best = {c: max(rs, key=lambda r: r["tokens_per_s"]) for c, rs in runs.items()}
+    names = {"elmo-torch": "plain nn.LSTM biLM", "elmo-td": "textdecade (embedding)",
+             "elmo-tdchar": "textdecade (char CNN)"}  # fmt: skip
+    for c, r in best.items():
+        print(
+            f"elmo {names[c]:24s}: {r['tokens_per_s']:8.0f} tokens/s  params "
+            f"{r['params'] / 1e6:.2f}M  loss {r['loss_first']:.3f} -> {r['loss_last']:.3f}"
+        )
+    td, plain = best["elmo-td"]["tokens_per_s"], best["elmo-torch"]["tokens_per_s"]
+    print(
+        f"elmo textdecade (Trainer) / plain nn.LSTM biLM: speed {td / plain:.2f}x; char CNN "
+        f"{best['elmo-tdchar']['tokens_per_s'] / plain:.2f}x ({args.device}, "
+        f"{args.threads} threads, batch {ELMO_BATCH} x {ELMO_T})"
+    )
+
+
 def shakespeare_char(iters: int, threads: int) -> None:
     """nanoGPT's CPU Shakespeare recipe on the byte-level tokenizer (bytes = characters here).
 
@@ -257,8 +425,8 @@ def shakespeare_char(iters: int, threads: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", choices=["gpt", "bert", "both", "txl"], default="both")
-    ap.add_argument("--device", default="cpu", help="cpu, or cuda (txl only: bf16 autocast)")
+    ap.add_argument("--model", choices=["gpt", "bert", "both", "txl", "elmo"], default="both")
+    ap.add_argument("--device", default="cpu", help="txl, elmo: cpu or cuda (bf16 autocast)")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -282,10 +450,18 @@ def main() -> None:
         shakespeare_char(args.shakespeare, args.threads)
         return
     if args.worker:
-        print(json.dumps(worker(args.worker, args.steps, args.warmup, args.threads, args.device)))
+        if args.worker.startswith("elmo"):
+            result = elmo_worker(args.worker, args.steps, args.warmup, args.threads, args.device)
+        else:
+            result = worker(args.worker, args.steps, args.warmup, args.threads, args.device)
+        print(json.dumps(result))
         return
     if args.model == "txl":
         txl_against_gpt(args)
+        return
+    env = worker_env(args)
+    if args.model == "elmo":
+        elmo_main(args, env)
         return
     import torch
     import transformers
@@ -295,9 +471,6 @@ def main() -> None:
         f"{args.threads} threads, fp32 CPU, batch {BATCH} x {T}, {args.warmup} warm-up + "
         f"{args.steps} timed steps, best of {args.repeat}, OpenMP wait {args.omp_wait}"
     )
-    env = dict(os.environ)
-    if args.omp_wait != "default":
-        env["OMP_WAIT_POLICY"] = args.omp_wait.upper()
     families = ["gpt", "bert"] if args.model == "both" else [args.model]
     for family in families:
         runs: dict[str, list[dict]] = {"hf": [], "td": []}
@@ -330,12 +503,18 @@ def main() -> None:
         )
 
 
-def txl_against_gpt(args) -> None:
-    """Transformer-XL and GPT of the same size and segment length, one subprocess each,
-    alternating; the ratios printed are Transformer-XL / GPT."""
+def worker_env(args) -> dict[str, str]:
+    """The workers' environment: this one with ``--omp-wait``'s OpenMP wait policy."""
     env = dict(os.environ)
     if args.omp_wait != "default":
         env["OMP_WAIT_POLICY"] = args.omp_wait.upper()
+    return env
+
+
+def txl_against_gpt(args) -> None:
+    """Transformer-XL and GPT of the same size and segment length, one subprocess each,
+    alternating; the ratios printed are Transformer-XL / GPT."""
+    env = worker_env(args)
     print(
         f"Transformer-XL vs GPT: {LAYERS} x {D}, {HEADS} heads, vocab {VOCAB}, batch {BATCH} x "
         f"segment {T} (memory {T}), {args.device}, {args.threads} threads, {args.warmup} "

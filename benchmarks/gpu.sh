@@ -60,6 +60,9 @@ step word2vec 200 python3 benchmarks/bench_static.py --mb "$W2V_MB" --device cud
   --skip-gensim --batch-words 1000000 --pairs-per-update 8192 32768 --compile-pairs 8192 4096 16384
 # 4. BERT-base masked LM in bf16: tokens/s and MFU (#6).
 step bert 110 python3 benchmarks/bench_gpu.py --steps 30 --only "BERT-base"
+# 4b. ELMo's biLM at the paper's size (2 x 4096 / 512 LSTMPs) through the Trainer, both
+#     token encoders, against a plain nn.LSTM biLM of the same size: tokens/s and ratio.
+step elmo 150 python3 benchmarks/bench_lm.py --model elmo --device cuda --steps 30 --warmup 5
 # 5. Multi30k de->en BLEU of both encoder-decoders after a short budget each (#7: seq2seq
 #    >= 28 and Transformer >= 35 within 10 minutes each). One minute each fits this script;
 #    on an H200, seq2seq reached 33.7 in 2.2 min and the Transformer 41.0 in 3 min

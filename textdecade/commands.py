@@ -255,8 +255,11 @@ def cmd_import_hf(args) -> int:
 # ------------------------------------------------------------------------------ generate
 def cmd_generate(args) -> int:
     from textdecade.api import load
+    from textdecade.models.base import Generates
 
     handle = load(args.run, device=args.device)
+    if not isinstance(handle.model, Generates):
+        handle.generate(args.prompt)  # the api's one-line refusal, before the prompt is echoed
 
     def write(piece: str) -> None:
         sys.stdout.write(piece)

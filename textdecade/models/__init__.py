@@ -19,6 +19,7 @@ FAMILIES: dict[str, str] = {
     "glove": "textdecade.models.glove",
     "seq2seq": "textdecade.models.seq2seq",
     "transformer": "textdecade.models.transformer",
+    "elmo": "textdecade.models.elmo",
     "bert": "textdecade.models.bert",
     "gpt": "textdecade.models.gpt",
     "transformer-xl": "textdecade.models.transformer_xl",
