@@ -27,6 +27,7 @@ QUICK = [
     "transformer.train.batch_size=8",
     "bert.train.batch_size=8",
     "gpt.train.batch_size=8",
+    "elmo.train.batch_size=8",
     "transformer-xl.train.batch_size=8",
 ]
 

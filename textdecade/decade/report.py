@@ -18,6 +18,7 @@ NAMES = {
     "glove": "GloVe (2014)",
     "seq2seq": "Seq2seq+attention (2014)",
     "transformer": "Transformer (2017)",
+    "elmo": "ELMo (2018)",
     "bert": "BERT (2018)",
     "gpt": "GPT (2018-19)",
     "transformer-xl": "Transformer-XL (2019)",
@@ -210,7 +211,9 @@ def pictures(out: Path, plan: dict, settings: Any) -> tuple[list[tuple[str, Path
     notes: list[str] = []
     fams = settings.families
     static = next((f for f in ("word2vec", "glove") if f in fams), None)
-    contextual = next((f for f in ("bert", "gpt", "transformer", "seq2seq") if f in fams), None)
+    contextual = next(
+        (f for f in ("bert", "elmo", "gpt", "transformer", "seq2seq") if f in fams), None
+    )
     if static and contextual:
         from textdecade.eval.plots import sense_map
 

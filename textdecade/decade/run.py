@@ -1,9 +1,9 @@
 """The decade in one command: its families, one corpus, one tokenizer, one table.
 
 ``textdecade decade -o DIR`` trains the shared tokenizer once, then Word2Vec, GloVe,
-attention seq2seq, the Transformer, BERT, GPT and Transformer-XL on the same corpus through the same
-engine, scores each on the same benchmarks (:mod:`textdecade.eval.scorecard`) and writes
-``DIR/report.md`` and ``DIR/report.json`` with pictures beside them.
+attention seq2seq, the Transformer, ELMo, BERT, GPT and Transformer-XL on the same corpus
+through the same engine, scores each on the same benchmarks
+(:mod:`textdecade.eval.scorecard`) and writes ``DIR/report.md`` and ``DIR/report.json`` with pictures beside them.
 
 It is resumable: ``DIR/plan.json`` records the settings and what is finished; calling
 the same command again skips finished families and resumes an interrupted one.
@@ -26,19 +26,20 @@ from textdecade.io import write_json
 from textdecade.models import FAMILIES
 
 #: The decade in order of publication.
-ORDER = ("word2vec", "glove", "seq2seq", "transformer", "bert", "gpt", "transformer-xl")
+ORDER = ("word2vec", "glove", "seq2seq", "transformer", "elmo", "bert", "gpt", "transformer-xl")
 PLAN = "plan.json"
 #: Words a corpus needs, at least, for each preset to mean anything.
 MIN_WORDS = {"tiny": 20_000, "small": 1_000_000, "base": 10_000_000}
 #: The shared tokenizer's size per preset.
 VOCAB = {"tiny": 8000, "small": 16384, "base": 32768}
-#: Within the tiny decade, the encoder-decoders and Transformer-XL train fewer steps than
-#: their own tiny presets, so all the families fit in about 15 minutes on 2 CPU cores.
+#: Within the tiny decade, the encoder-decoders, ELMo and Transformer-XL train fewer steps
+#: than their own tiny presets, so all eight families fit in about 15 minutes on 2 CPU cores.
 _SHORT = ["train.steps=400", "train.eval_every=100", "train.warmup_steps=40"]
 BUDGET = {
     "tiny": {
         "seq2seq": _SHORT,
         "transformer": _SHORT,
+        "elmo": _SHORT,
         "transformer-xl": _SHORT,
     },
 }
