@@ -7,6 +7,9 @@ gradient exist one chunk at a time (see ``benchmarks/RESULTS.md``, GPT throughpu
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -94,3 +97,21 @@ def linear_cross_entropy(
         return F.cross_entropy(F.linear(h, weight), labels, ignore_index=ignore_index)
     grads = torch.is_grad_enabled()  # inside forward() it is always off
     return _LinearCrossEntropy.apply(h, weight, labels, ignore_index, chunk_rows, grads)
+
+
+def lm_metrics(batches: list[dict[str, float]], meta: dict[str, Any]) -> dict[str, float]:
+    """A language model's ``val_loss`` (nats per token), ``val_ppl`` and, where ``meta``
+    holds the validation text's byte and token counts, ``val_bpb`` from batch sums
+    (``{"nats": summed loss, "tokens": count}``).
+
+    Bits per byte = loss / ln 2 * (tokens / bytes) of the validation text, which does not
+    depend on the tokenizer (Gao et al. 2020, The Pile).
+    """
+    total = sum(b["nats"] for b in batches)
+    count = sum(b["tokens"] for b in batches)
+    val_loss = total / max(count, 1)
+    out = {"val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 50.0))}
+    n_bytes, n_tokens = meta.get("n_valid_bytes"), meta.get("n_valid_tokens")
+    if n_bytes and n_tokens:
+        out["val_bpb"] = val_loss / math.log(2) * n_tokens / n_bytes
+    return out

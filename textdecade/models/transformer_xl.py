@@ -19,7 +19,6 @@ embeddings. The adaptive softmax and input of the paper's WikiText-103 models ar
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from textdecade.models.blocks import (
     make_activation,
     scale_residual_init_,
 )
-from textdecade.models.losses import linear_cross_entropy
+from textdecade.models.losses import linear_cross_entropy, lm_metrics
 from textdecade.models.relative_attention import LayerMemory, RelativeBlock, extend_memory
 
 
@@ -369,14 +368,7 @@ class Model(Family, Generates):
 
     def eval_metrics(self, batches: list[dict[str, float]]) -> dict[str, float]:
         """``val_loss``, ``val_ppl`` and (with the byte count) ``val_bpb`` from batch sums."""
-        total = sum(b["nats"] for b in batches)
-        count = sum(b["tokens"] for b in batches)
-        val_loss = total / max(count, 1)
-        out = {"val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 50.0))}
-        n_bytes, n_tokens = self.meta.get("n_valid_bytes"), self.meta.get("n_valid_tokens")
-        if n_bytes and n_tokens:
-            out["val_bpb"] = val_loss / math.log(2) * n_tokens / n_bytes
-        return out
+        return lm_metrics(batches, self.meta)
 
     def num_params(self) -> int:
         """Parameters (tied weights once)."""
