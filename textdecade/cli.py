@@ -392,18 +392,22 @@ def _register_decade(sub) -> None:
 def _register_lab(sub) -> None:
     """``textdecade lab``."""
     from textdecade.lab.experiments import EXPERIMENTS
+    from textdecade.lab.extras import EXTRAS, add_arguments
 
-    listing = "\n".join(f"  {e.name:<11} {e.paper}" for e in EXPERIMENTS.values())
+    papers = {**{e.name: e.paper for e in EXPERIMENTS.values()}, **EXTRAS}
+    listing = "\n".join(f"  {name:<11} {paper}" for name, paper in papers.items())
     p = _add(
         sub,
         "lab",
         "rerun one of the decade's deep-learning lessons as an experiment with a report",
         f"experiments:\n{listing}\n\nexamples:\n  textdecade lab depth                 "
         "# GPT, tiny preset, 3 seeds, built-in sample\n  textdecade lab optimizer --family "
-        "bert --seeds 2 -o lab-opt\n  textdecade lab norm --preset small --device cuda",
+        "bert --seeds 2 -o lab-opt\n  textdecade lab norm --preset small --device cuda\n"
+        "  textdecade lab search --trials 24 --space n_layers=2,4 lr=1e-3:1e-2\n"
+        "  textdecade lab double-descent --widths 4 16 64 256",
         cmd_lab,
     )
-    p.add_argument("experiment", metavar="EXPERIMENT", help=", ".join(EXPERIMENTS))
+    p.add_argument("experiment", metavar="EXPERIMENT", help=", ".join(papers))
     _add_corpus_args(p)
     p.add_argument("--family", help="gpt (default), bert, transformer or seq2seq")
     p.add_argument("--preset", default="tiny", choices=["tiny", "small"])
@@ -429,6 +433,7 @@ def _register_lab(sub) -> None:
         "--overwrite", action="store_true", help="replace the experiment in the directory"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_arguments(p)
 
 
 def _register_translate(sub) -> None:

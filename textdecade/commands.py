@@ -3,6 +3,7 @@ parses them): a few lines each, calling the library."""
 
 from __future__ import annotations
 
+import functools
 import sys
 
 from textdecade.errors import UserError
@@ -310,8 +311,13 @@ def _run_and_print(run, out: str, settings, args) -> int:
 
 # ------------------------------------------------------------------------------ lab
 def cmd_lab(args) -> int:
-    from textdecade.lab import LabSettings, run_lab
+    from textdecade.lab import LabSettings, extras, run_lab
 
+    extras.check_options(args)
+    if args.experiment in extras.EXTRAS:
+        run, settings, common = extras.run(args)
+        out = args.output or f"lab-{args.experiment}"
+        return _run_and_print(functools.partial(run, **common), out, settings, args)
     settings = LabSettings(
         experiment=args.experiment,
         family=args.family,
