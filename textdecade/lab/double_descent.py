@@ -54,11 +54,11 @@ class DoubleDescentSettings:
     widths: list[int] = field(default_factory=lambda: list(WIDTHS))
     seeds: int = 3
     noise: float = 0.2
-    train_size: int = 1000
+    train_size: int = 500
     test_size: int = 1000
     classes: int = 5
     dims: int = 16
-    steps: int = 1000
+    steps: int = 500
     lr: float = 0.01
     encoder: str = "minilm"  # or a textdecade run directory (textdecade.load)
 

@@ -66,6 +66,7 @@ def verdict(table: list[dict]) -> dict[str, Any]:
 def _figure(out: Path, table: list[dict], results: dict, found: dict) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     fig = Figure(figsize=(13, 3.8))
     FigureCanvasAgg(fig)
@@ -105,6 +106,7 @@ def _figure(out: Path, table: list[dict], results: dict, found: dict) -> Path:
     ax.plot([], [], color="C0", label="test error")
     ax.plot([], [], color="C1", label="train error (noisy labels)")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # no crowded 2x10^1, 3x10^1 ... labels
     ax.set_xlabel("step (= epoch, full batch)", fontsize=9)
     ax.set_title(f"width {widest}, each seed", fontsize=9)
     ax.grid(alpha=0.3)

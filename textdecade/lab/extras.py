@@ -57,8 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("lab double-descent")
     g.add_argument("--widths", nargs="+", type=int, metavar="W", help="hidden widths to train")
     g.add_argument("--noise", type=float, help="share of training labels corrupted (default 0.2)")
-    g.add_argument("--train-size", type=int, help="training sentences (default 1000)")
-    g.add_argument("--steps", type=int, help="full-batch training steps (default 1000)")
+    g.add_argument("--train-size", type=int, help="training sentences (default 500)")
+    g.add_argument("--steps", type=int, help="full-batch training steps (default 500)")
     g.add_argument(
         "--encoder",
         help="frozen features: minilm (default) or a textdecade run directory",

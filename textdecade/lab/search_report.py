@@ -99,6 +99,7 @@ def to_toml(tables: dict[str, dict[str, Any]], header: str) -> str:
 def _figure(out: Path, rows: list[dict], baseline: dict) -> Path | None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
 
     if not any(r["n_params"] for r in rows):
         return None
@@ -130,6 +131,7 @@ def _figure(out: Path, rows: list[dict], baseline: dict) -> Path | None:
         if baseline.get("val_loss") and baseline.get(x):
             ax.plot(baseline[x], baseline["val_loss"], "*", markersize=12, label="tiny preset")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # no crowded minor-tick labels
         ax.set_xlabel(label, fontsize=9)
         ax.set_ylabel("validation loss (nats/token)", fontsize=9)
         ax.grid(alpha=0.3)
