@@ -286,7 +286,7 @@ def _forget_interrupted(optuna, out: Path, study) -> None:
     not counted) and remove its half-written run directory."""
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for trial in running:
-        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         shutil.rmtree(out / "runs" / trial_name(trial.number), ignore_errors=True)
 
 

@@ -159,7 +159,10 @@ def markdown(settings, space: dict[str, Dimension], budget: int, rows, baseline,
         f"complete, {sum(r['state'] == 'pruned' for r in rows)} pruned), sampler "
         f"{settings.sampler}, pruner {settings.pruner}. Every trial trains on {budget} "
         "sequences (steps x batch size) of the lab's context, scored on the same 64 "
-        "validation windows; each is an ordinary run directory under `runs/`.",
+        "validation windows; each is an ordinary run directory under `runs/`. The budget "
+        "is sequences, not seconds: on a shared machine seconds depend on what else runs, "
+        "so a seconds budget would make trials incomparable and a resumed search "
+        "unrepeatable; each trial's seconds are reported beside its loss instead.",
         "",
         "Space: " + "; ".join(f"{k} {d.describe()}" for k, d in space.items()) + ".",
         "",
