@@ -124,7 +124,7 @@ def test_the_pruner_stops_a_run_through_after_eval(tmp_path, one_thread):
     config = build_trial_config(_settings(), {**_params(), "n_layers": 1, "d_model": 32}, [])
     study = optuna.create_study(pruner=optuna.pruners.ThresholdPruner(upper=0.0))
     trial = study.ask()
-    callback = ReportToTrial(trial, config.train.eval_every)
+    callback = ReportToTrial(trial)
     result = Trainer(config, tmp_path / "run", progress=False, callbacks=[callback]).fit()
     assert result.stopped_early and result.step == config.train.eval_every < config.train.steps
     assert list(study.get_trials()[0].intermediate_values) == [1]
@@ -191,3 +191,16 @@ def test_without_optuna_the_search_says_how_to_install_it(tmp_path, capsys, monk
     monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna -> ModuleNotFoundError
     assert main(["lab", "search", "-o", str(tmp_path / "x"), "-q"]) == 2
     assert 'pip install "textdecade[lab]"' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("budget", [480, 2400])
+def test_every_batch_size_gets_the_budget_and_four_evaluations(budget):
+    from textdecade.lab.search import N_EVALS, budget_overrides
+
+    for batch in (4, 8, 16):
+        values = dict(o.split("=", 1) for o in budget_overrides(budget, batch))
+        steps, every = int(values["train.steps"]), int(values["train.eval_every"])
+        assert budget - batch < steps * batch <= budget  # the same sequences to one batch
+        early = [s for s in range(every, steps, every)]  # then the Trainer's final one
+        assert len(early) + 1 == N_EVALS, (budget, batch, steps, every)
+        assert int(values["train.eval_batches"]) * batch == 64  # the same validation windows

@@ -22,6 +22,7 @@ Layout of ``-o DIR``::
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -102,12 +103,14 @@ def default_budget(preset: str) -> int:
 
 def budget_overrides(budget: int, batch_size: int) -> list[str]:
     """Steps, evaluation, warm-up and checkpoints for ``budget`` sequences at
-    ``batch_size``: steps a multiple of N_EVALS, so that the rungs fall on evaluations."""
-    steps = max(N_EVALS, budget // batch_size // N_EVALS * N_EVALS)
+    ``batch_size``: every batch size sees the same sequences (to within one batch), and
+    exactly N_EVALS evaluations, the last one at the end (the Trainer's final)."""
+    # at least 3 x N_EVALS steps, so that the N_EVALS - 1 early evaluations come first
+    steps = max(3 * N_EVALS, budget // batch_size)
     return [
         f"train.batch_size={batch_size}",
         f"train.steps={steps}",
-        f"train.eval_every={steps // N_EVALS}",
+        f"train.eval_every={math.ceil(steps / N_EVALS)}",
         f"train.eval_batches={max(1, EVAL_SEQUENCES // batch_size)}",
         f"train.warmup_steps={max(1, steps // 10)}",
         f"train.ckpt_every={steps}",
@@ -161,17 +164,18 @@ def preset_params(family: str) -> dict[str, Any]:
 
 
 class ReportToTrial(Callback):
-    """Hands each validation loss to the Optuna trial (at rung ``step // eval_every``) and
-    stops the run when the pruner says so."""
+    """Hands each validation loss to the Optuna trial (the k-th evaluation at rung k:
+    k quarters of the budget) and stops the run when the pruner says so."""
 
-    def __init__(self, trial, eval_every: int):
+    def __init__(self, trial):
         self.trial = trial
-        self.eval_every = eval_every
+        self.rung = 0
 
-    def after_eval(self, step: int, record: dict[str, Any]) -> bool:
+    def after_eval(self, step: int, record: dict[str, Any]) -> bool:  # noqa: ARG002
         if "val_loss" not in record:
             return False
-        self.trial.report(float(record["val_loss"]), step // self.eval_every)
+        self.rung += 1
+        self.trial.report(float(record["val_loss"]), self.rung)
         return self.trial.should_prune()
 
 
@@ -303,7 +307,7 @@ def _objective(optuna, out: Path, settings: SearchSettings, space, extra, progre
         config = build_trial_config(settings, params, extra)
         name = trial_name(trial.number)
         _say(f"lab search trial {trial.number}: {json.dumps(params)}")
-        callback = ReportToTrial(trial, config.train.eval_every)
+        callback = ReportToTrial(trial)
         t0 = time.perf_counter()
         try:
             result = Trainer(
