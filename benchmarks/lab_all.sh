@@ -4,7 +4,8 @@
 #
 # Prints each experiment's wall time and the machine's load; each report is
 # $OUT/EXPERIMENT/report.md with its pictures beside it. Rerunning resumes (finished cells
-# are skipped). FAMILY (default gpt) and SEEDS (default 3) choose the grid.
+# are skipped). FAMILY (default gpt) and SEEDS (default 3) choose the grid; EXPERIMENTS
+# (default: all) a subset, e.g. EXPERIMENTS="search double-descent".
 set -uo pipefail
 OUT=${OUT:-lab-out}
 FAMILY=${FAMILY:-gpt}
@@ -12,9 +13,16 @@ SEEDS=${SEEDS:-3}
 PYTHON=${PYTHON:-python}
 mkdir -p "$OUT"
 echo "$(uname -m), $(nproc) CPUs, $($PYTHON -c 'import torch; print("torch", torch.__version__)'), load $(cut -d' ' -f1-3 /proc/loadavg)"
-for experiment in init activation optimizer residual norm depth lottery; do
+for experiment in ${EXPERIMENTS:-init activation optimizer residual norm depth lottery search double-descent}; do
   start=$(date +%s)
-  $PYTHON -m textdecade lab "$experiment" --family "$FAMILY" --seeds "$SEEDS" \
+  case $experiment in
+    # its own data (CoarseWSD-20 senses on frozen MiniLM features): no family
+    double-descent) args=(--seeds "$SEEDS") ;;
+    # 24 trials of one budget each (seeds do not apply), plus the tiny preset on it
+    search) args=(--family "$FAMILY") ;;
+    *) args=(--family "$FAMILY" --seeds "$SEEDS") ;;
+  esac
+  $PYTHON -m textdecade lab "$experiment" "${args[@]}" \
     -o "$OUT/$experiment" -q > "$OUT/$experiment.log" 2>&1
   rc=$?
   echo "$experiment: exit $rc, $(( $(date +%s) - start )) s, load $(cut -d' ' -f1-3 /proc/loadavg) -> $OUT/$experiment/report.md"

@@ -449,19 +449,23 @@ def _register_decade(sub) -> None:
 def _register_lab(sub) -> None:
     """``textdecade lab``."""
     from textdecade.lab.experiments import EXPERIMENTS
-    from textdecade.lab.lottery import LOTTERY
+    from textdecade.lab.extras import EXTRAS, add_arguments
 
-    listing = "\n".join(f"  {e.name:<11} {e.paper}" for e in (*EXPERIMENTS.values(), LOTTERY))
+    papers = {**{e.name: e.paper for e in EXPERIMENTS.values()}, **EXTRAS}
+    listing = "\n".join(f"  {name:<11} {paper}" for name, paper in papers.items())
     p = _add(
         sub,
         "lab",
         "rerun one of the decade's deep-learning lessons as an experiment with a report",
         f"experiments:\n{listing}\n\nexamples:\n  textdecade lab depth                 "
         "# GPT, tiny preset, 3 seeds, built-in sample\n  textdecade lab optimizer --family "
-        "bert --seeds 2 -o lab-opt\n  textdecade lab norm --preset small --device cuda",
+        "bert --seeds 2 -o lab-opt\n  textdecade lab norm --preset small --device cuda\n"
+        "  textdecade lab lottery --sparsities 0.5,0.75,0.9 --rewind-step 15\n"
+        "  textdecade lab search --trials 24 --space n_layers=2,4 lr=1e-3:1e-2\n"
+        "  textdecade lab double-descent --widths 4 16 64 256",
         cmd_lab,
     )
-    p.add_argument("experiment", metavar="EXPERIMENT", help=", ".join([*EXPERIMENTS, "lottery"]))
+    p.add_argument("experiment", metavar="EXPERIMENT", help=", ".join(papers))
     _add_corpus_args(p)
     p.add_argument("--family", help="gpt (default), bert, transformer or seq2seq")
     p.add_argument("--preset", default="tiny", choices=["tiny", "small"])
@@ -487,34 +491,7 @@ def _register_lab(sub) -> None:
         "--overwrite", action="store_true", help="replace the experiment in the directory"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    _add_lottery_args(p)
-
-
-def _add_lottery_args(p: argparse.ArgumentParser) -> None:
-    """``textdecade lab lottery``'s own options (refused by the other experiments)."""
-    g = p.add_argument_group("lottery")
-    g.add_argument(
-        "--controls",
-        nargs="+",
-        metavar="NAME",
-        help="rewind-init, rewind-k, reinit, random-mask (default: all four)",
-    )
-    g.add_argument(
-        "--sparsities",
-        metavar="S,S,...",
-        help="pruning levels in [0, 1), one round each (default: 0.5,0.75,0.9)",
-    )
-    g.add_argument(
-        "--rewind-step",
-        type=int,
-        metavar="K",
-        help="the step rewind-k returns to (default: 5%% of the training steps)",
-    )
-    g.add_argument(
-        "--prune-embeddings",
-        action="store_true",
-        help="prune the embeddings (and a tied output layer) too",
-    )
+    add_arguments(p)
 
 
 def _register_translate(sub) -> None:

@@ -3,6 +3,7 @@ parses them): a few lines each, calling the library."""
 
 from __future__ import annotations
 
+import functools
 import sys
 
 from textdecade.errors import UserError
@@ -315,13 +316,13 @@ def _run_and_print(run, out: str, settings, args) -> int:
 
 # ------------------------------------------------------------------------------ lab
 def cmd_lab(args) -> int:
-    from textdecade.lab import LabSettings, run_lab
+    from textdecade.lab import LabSettings, extras, run_lab
 
-    if args.experiment == "lottery":
-        return cmd_lab_lottery(args)
-    for flag, value in _lottery_flags(args).items():
-        if value:
-            raise UserError(f"{flag} applies to lab lottery only")
+    extras.check_options(args)
+    if args.experiment in extras.EXTRAS:
+        run, settings, common = extras.run(args)
+        out = args.output or f"lab-{args.experiment}"
+        return _run_and_print(functools.partial(run, **common), out, settings, args)
     settings = LabSettings(
         experiment=args.experiment,
         family=args.family,
@@ -335,46 +336,6 @@ def cmd_lab(args) -> int:
         depths=list(args.depths or ()),
     )
     return _run_and_print(run_lab, args.output or f"lab-{args.experiment}", settings, args)
-
-
-def _lottery_flags(args) -> dict:
-    """The lottery's own options as given (None/False when not)."""
-    return {
-        "--controls": args.controls,
-        "--sparsities": args.sparsities,
-        "--rewind-step": args.rewind_step is not None,
-        "--prune-embeddings": args.prune_embeddings,
-    }
-
-
-def cmd_lab_lottery(args) -> int:
-    from textdecade.lab.lottery import CONTROLS, DEFAULT_SPARSITIES, LotterySettings, run_lottery
-
-    for flag, value in (("--variants", args.variants), ("--depths", args.depths)):
-        if value:
-            raise UserError(f"{flag} does not apply to lab lottery")
-    controls = [c for text in args.controls or CONTROLS for c in text.split(",") if c]
-    settings = LotterySettings(
-        family=args.family,
-        preset=args.preset,
-        seeds=args.seeds,
-        controls=controls,
-        sparsities=_floats(args.sparsities) if args.sparsities else list(DEFAULT_SPARSITIES),
-        rewind_step=args.rewind_step,
-        prune_embeddings=args.prune_embeddings,
-        corpus=list(args.corpus or ()),
-        dataset=args.dataset,
-        max_texts=args.max_texts,
-        overrides=list(args.set or ()),
-    )
-    return _run_and_print(run_lottery, args.output or "lab-lottery", settings, args)
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise UserError(f"--sparsities takes numbers separated by commas, got '{text}'") from None
 
 
 # ------------------------------------------------------------------------------ translate
