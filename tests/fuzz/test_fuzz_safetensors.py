@@ -203,3 +203,46 @@ def test_a_header_length_past_the_file_is_refused_without_reading(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(struct.pack("<Q", 2**64 - 1) + b"{}")
     with pytest.raises(CheckpointError, match="not a readable safetensors file"):
         load_weights(tiny_model(), tmp_path / "model.safetensors")
+
+
+run_json = st.one_of(
+    json_values.map(json.dumps),
+    st.builds(
+        lambda family, rest: json.dumps({"family": family, **rest}),
+        st.one_of(st.sampled_from(["gpt", "bert", "nope"]), json_values),
+        st.dictionaries(st.sampled_from(["model", "train", "data", "tokenizer"]), json_values),
+    ),
+    st.just('{"family": ' + "9" * 5000 + "}"),
+    st.just("[" * 3000),
+)
+
+
+@fuzz(60)
+@given(st.sampled_from(["config.json", "data_meta.json"]), st.one_of(run_json, any_text))
+def test_load_a_run_with_a_crafted_json_file(rss_bound, gpt_run, name, text):
+    with scratch() as tmp:
+        run = tmp / "gpt"
+        shutil.copytree(gpt_run, run, ignore=shutil.ignore_patterns("state", "data"))
+        (run / name).write_text(text, encoding="utf-8")
+        result_or_user_error(lambda: td.load(run, device="cpu"))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("config.json", "null", "config.json: expected a JSON object"),  # via the HF reader
+        ("config.json", '{"family": []}', "config.json is corrupt (not a JSON object naming"),
+        ("config.json", "[" * 3000, "config.json is not valid JSON"),
+        ("config.json", '{"family": ' + "9" * 5000 + "}", "config.json is not valid JSON"),
+        ("data_meta.json", "null", "data_meta.json is corrupt (not a JSON object)"),
+        ("data_meta.json", "[" * 3000, "data_meta.json is missing or corrupt"),
+    ],
+)
+def test_a_run_with_a_hostile_json_file_is_one_line(tmp_path, gpt_run, name, text, says):
+    run = tmp_path / "gpt"
+    shutil.copytree(gpt_run, run, ignore=shutil.ignore_patterns("state", "data"))
+    (run / name).write_text(text, encoding="utf-8")
+    with pytest.raises(UserError) as info:
+        td.load(run, device="cpu")
+    assert "\n" not in str(info.value)
+    assert says in str(info.value)
