@@ -13,8 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.fuzz.conftest import any_text, file_bytes, fuzz, result_or_user_error, scratch
+from textdecade.config import DataConfig
 from textdecade.data.corpus import Corpus
-from textdecade.errors import CorpusError
+from textdecade.data.opening import open_corpus
+from textdecade.errors import CorpusError, UserError
 
 COMPRESS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}
 
@@ -110,6 +112,22 @@ def test_parquet_of_any_column_whole_or_damaged(values, damage, cut, flip):
     with scratch() as tmp:
         (tmp / "c.parquet").write_bytes(data)
         corpus_texts(tmp / "c.parquet")
+
+
+@fuzz(40)
+@given(file_bytes, st.one_of(st.none(), file_bytes), st.sampled_from(["c.txt", "c.tsv"]))
+def test_open_corpus_of_parallel_files(source, target, name):
+    """``data.source``/``data.target`` (or a source TSV of pairs) through the one opener."""
+    with scratch() as tmp:
+        (tmp / name).write_bytes(source)
+        if target is not None:
+            (tmp / "t.txt").write_bytes(target)
+        data = DataConfig(
+            source=str(tmp / name), target=None if target is None else str(tmp / "t.txt")
+        )
+        out = result_or_user_error(lambda: list(open_corpus(data)))
+        if not isinstance(out, UserError):
+            assert all(isinstance(t, str) for t in out)
 
 
 # ---- regression tests: the bugs this suite found, one plain example each
