@@ -31,7 +31,7 @@ import torch
 
 import textdecade.embedding as E
 from textdecade.embedding import embed_to_file
-from textdecade.errors import ConfigError, UserError
+from textdecade.errors import ConfigError, UserError, first_line
 from textdecade.eval.vectors import load_vectors_or_none, vectors_of
 from textdecade.models.base import Generates, HiddenStates, StaticVectors, Translates
 
@@ -411,9 +411,10 @@ def load(path: str | Path, device: str | torch.device | None = None) -> TextMode
         raise UserError(f"{path} holds no config.json (neither a textdecade run nor a HF model)")
     try:
         raw = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{config_file} is not valid JSON ({exc})") from None
-    if "family" in raw:
+    # ValueError: JSONDecodeError, UnicodeDecodeError, an int past 4300 digits
+    except (ValueError, RecursionError) as exc:
+        raise UserError(f"{config_file} is not valid JSON ({first_line(exc)})") from None
+    if isinstance(raw, dict) and "family" in raw:
         from textdecade.pretrain.rundir import load_run
 
         config, model, tokenizer = load_run(path, device=device)

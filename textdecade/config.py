@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from textdecade.errors import ConfigError
+from textdecade.errors import ConfigError, first_line
 
 try:  # Python 3.11+
     import tomllib
@@ -333,7 +333,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         raise ConfigError(f"{key} must be an integer, got {value!r}")
     if hint is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer past float's range (TOML ints are unbounded)
+                raise ConfigError(f"{key} must be a number within float range") from None
         raise ConfigError(f"{key} must be a number, got {value!r}")
     if hint is str:
         if isinstance(value, str):
@@ -354,8 +357,9 @@ def from_dict(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
         why = getattr(cls, "UNSUPPORTED", {}).get(unknown[0])
         if why:
             raise ConfigError(f"{prefix}{unknown[0]}: {why}")
+        # repr: a key may hold any character (TOML's quoted keys, --set text), newlines too
         raise ConfigError(
-            f"unknown config key '{prefix}{unknown[0]}' (allowed: {', '.join(names)})"
+            f"unknown config key {prefix + unknown[0]!r} (allowed: {', '.join(names)})"
         )
     kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in values.items()}
     try:
@@ -378,6 +382,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
+    except (ValueError, RecursionError):  # an int past 4300 digits, nesting too deep
+        raise ConfigError(
+            f"--set {key.strip()!r}: value is a number past 4300 digits or nested too deep"
+        ) from None
     return path, value
 
 
@@ -396,7 +404,9 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{path}: not valid TOML ({first_line(exc)})") from None
+    except (ValueError, RecursionError):  # an int past 4300 digits, nesting too deep
+        raise ConfigError(f"{path}: a number past 4300 digits or nesting too deep") from None
 
 
 def build_config(
@@ -438,14 +448,14 @@ def build_config(
                 path = [owners[0], *path]
             else:
                 raise ConfigError(
-                    f"unknown config section '{path[0]}' in --set {text} "
+                    f"unknown config section {path[0]!r} in --set {text!r} "
                     f"(allowed: {', '.join(sections)})"
                 )
         values = merge(values, _nest(path, value))
     values = merge(values, settings or {})
     unknown = sorted(set(values) - set(sections))
     if unknown:
-        raise ConfigError(f"unknown config section '{unknown[0]}' (allowed: {', '.join(sections)})")
+        raise ConfigError(f"unknown config section {unknown[0]!r} (allowed: {', '.join(sections)})")
     built = {
         name: from_dict(cls, values.get(name, {}), name + ".") for name, cls in sections.items()
     }

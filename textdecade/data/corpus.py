@@ -27,11 +27,12 @@ import json
 import lzma
 import os
 import warnings
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import CorpusError
+from ..errors import CorpusError, first_line
 
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _TEXT_SUFFIXES = {".txt", ".text", ".jsonl", ".parquet"}
@@ -223,8 +224,8 @@ def _read_lines(path: Path, opener, text_field: str | None) -> Iterator[str]:
                     text = _json_text(line, path, lineno, text_field)
                 if text:
                     yield text
-    except (EOFError, OSError, lzma.LZMAError) as exc:
-        raise CorpusError(f"{path}: cannot read ({exc})") from None
+    except (EOFError, OSError, lzma.LZMAError, zlib.error) as exc:  # zlib: a damaged .gz
+        raise CorpusError(f"{path}: cannot read ({first_line(exc)})") from None
     finally:
         if bad:
             warnings.warn(
@@ -239,6 +240,8 @@ def _json_text(line: str, path: Path, lineno: int, text_field: str) -> str:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
         raise CorpusError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+    except (ValueError, RecursionError) as exc:  # an int past 4300 digits, nesting too deep
+        raise CorpusError(f"{path}:{lineno}: not readable JSON ({first_line(exc)})") from None
     if not isinstance(obj, dict) or text_field not in obj:
         keys = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
         raise CorpusError(f"{path}:{lineno}: no {text_field!r} field (found {keys})")
@@ -254,17 +257,27 @@ def _read_parquet(path: Path, opener, text_field: str) -> Iterator[str]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    source = path if opener is open else opener(path, "rb")
+    # A damaged file fails anywhere: opening, a page header mid-file, a string's bytes.
+    damaged = (pa.ArrowException, OSError, EOFError, UnicodeDecodeError, lzma.LZMAError, zlib.error)
+    source = path if opener is open else _open_binary(path, opener)
     try:
         try:
             pf = pq.ParquetFile(source)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise CorpusError(f"{path}: not a readable parquet file ({exc})") from None
+        except damaged as exc:
+            raise CorpusError(f"{path}: not a readable parquet file ({first_line(exc)})") from None
         names = pf.schema_arrow.names
         if text_field not in names:
             raise CorpusError(f"{path}: no column {text_field!r} (columns: {names})")
-        for batch in pf.iter_batches(batch_size=4096, columns=[text_field]):
-            for value in batch.column(0).to_pylist():
+        batches = pf.iter_batches(batch_size=4096, columns=[text_field])
+        while True:
+            try:
+                batch = next(batches, None)
+                values = [] if batch is None else batch.column(0).to_pylist()
+            except damaged as exc:
+                raise CorpusError(f"{path}: damaged parquet data ({first_line(exc)})") from None
+            if batch is None:
+                return
+            for value in values:
                 if isinstance(value, str):
                     value = value.strip()
                     if value:

@@ -103,23 +103,30 @@ def read_msr(path: str | Path) -> list[Question]:
         FormatError: a missing column or a short row, naming ``file:line``.
     """
     path = Path(path)
-    with StringIO(read_text(path)) as f:
-        rows = csv.reader(f)
-        header = next(rows, None)
-        need = ["word1", "word2", "word3", "target"]
-        if header is None or any(col not in header for col in need):
-            raise FormatError(f"{path}:1: expected a CSV header with columns {need}")
-        cols = [header.index(c) for c in need]
-        type_col = header.index("type") if "type" in header else None
-        questions = []
-        for line_no, row in enumerate(rows, 2):
-            if not row:
-                continue
-            if len(row) < len(header) or any(not row[i].strip() for i in cols):
-                raise FormatError(f"{path}:{line_no}: expected {len(header)} columns")
-            section = row[type_col] if type_col is not None else path.stem
-            words = [row[i].strip() for i in cols]
-            questions.append(Question(*words, section, "syntactic", line_no))
+    rows = csv.reader(StringIO(read_text(path)))
+    try:
+        return _msr_questions(path, rows)
+    except csv.Error as exc:  # e.g. a field past the csv module's size limit
+        raise FormatError(f"{path}:{rows.line_num}: not readable CSV ({exc})") from None
+
+
+def _msr_questions(path: Path, rows) -> list[Question]:
+    """The questions of an MSR CSV read row by row by ``rows``."""
+    header = next(rows, None)
+    need = ["word1", "word2", "word3", "target"]
+    if header is None or any(col not in header for col in need):
+        raise FormatError(f"{path}:1: expected a CSV header with columns {need}")
+    cols = [header.index(c) for c in need]
+    type_col = header.index("type") if "type" in header else None
+    questions = []
+    for line_no, row in enumerate(rows, 2):
+        if not row:
+            continue
+        if len(row) < len(header) or any(not row[i].strip() for i in cols):
+            raise FormatError(f"{path}:{line_no}: expected {len(header)} columns")
+        section = row[type_col] if type_col is not None else path.stem
+        words = [row[i].strip() for i in cols]
+        questions.append(Question(*words, section, "syntactic", line_no))
     return questions
 
 

@@ -58,21 +58,27 @@ def default_similarity_paths() -> list[Path]:
 
 
 def _read_csv(path: Path) -> list[Pair]:
-    with StringIO(read_text(path)) as f:
-        rows = csv.reader(f)
-        header = [h.strip().lower() for h in next(rows, [])]
-        score_col = next((c for c in _SCORE_COLUMNS if c in header), None)
-        if "word1" not in header or "word2" not in header or score_col is None:
-            raise FormatError(f"{path}:1: expected a CSV header with word1, word2 and similarity")
-        i, j, k = header.index("word1"), header.index("word2"), header.index(score_col)
-        pairs = []
-        for line_no, row in enumerate(rows, 2):
-            if not row:
-                continue
-            try:
-                pairs.append(Pair(row[i].strip(), row[j].strip(), float(row[k]), line_no))
-            except (IndexError, ValueError):
-                raise FormatError(f"{path}:{line_no}: expected word1, word2, score") from None
+    rows = csv.reader(StringIO(read_text(path)))
+    try:
+        return _csv_pairs(path, rows)
+    except csv.Error as exc:  # e.g. a field past the csv module's size limit
+        raise FormatError(f"{path}:{rows.line_num}: not readable CSV ({exc})") from None
+
+
+def _csv_pairs(path: Path, rows) -> list[Pair]:
+    header = [h.strip().lower() for h in next(rows, [])]
+    score_col = next((c for c in _SCORE_COLUMNS if c in header), None)
+    if "word1" not in header or "word2" not in header or score_col is None:
+        raise FormatError(f"{path}:1: expected a CSV header with word1, word2 and similarity")
+    i, j, k = header.index("word1"), header.index("word2"), header.index(score_col)
+    pairs = []
+    for line_no, row in enumerate(rows, 2):
+        if not row:
+            continue
+        try:
+            pairs.append(Pair(row[i].strip(), row[j].strip(), float(row[k]), line_no))
+        except (IndexError, ValueError):
+            raise FormatError(f"{path}:{line_no}: expected word1, word2, score") from None
     return pairs
 
 

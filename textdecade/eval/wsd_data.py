@@ -119,6 +119,26 @@ def _read_split(folder: Path, split: str, classes: dict[str, str]) -> list[Insta
     return out
 
 
+def _read_classes(file: Path) -> dict[str, str]:
+    """``classes_map.txt``: a JSON object from class ids (integers) to sense names."""
+    try:
+        classes = json.loads(read_text(file))
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"{file}:{exc.lineno}: not JSON") from None
+    except (ValueError, RecursionError):  # an int past 4300 digits, nesting too deep
+        raise FormatError(f"{file}: not readable JSON (a huge number or deep nesting)") from None
+    if not isinstance(classes, dict):
+        raise FormatError(f"{file}: expected a JSON object of class id -> sense")
+    for key, sense in classes.items():
+        try:
+            int(key)  # the ids order the senses (class 0 first)
+        except ValueError:
+            raise FormatError(f"{file}: class id {key[:40]!r} is not a number") from None
+        if not isinstance(sense, str):
+            raise FormatError(f"{file}: class {key!r} names a {type(sense).__name__}, not a sense")
+    return classes
+
+
 def read_coarsewsd(
     root: str | Path,
     words: list[str] | None = None,
@@ -146,10 +166,7 @@ def read_coarsewsd(
     tasks = []
     for word in words or sorted(by_word):
         folder = by_word[word]
-        try:
-            classes = json.loads(read_text(folder / "classes_map.txt"))
-        except json.JSONDecodeError as exc:
-            raise FormatError(f"{folder / 'classes_map.txt'}:{exc.lineno}: not JSON") from None
+        classes = _read_classes(folder / "classes_map.txt")
         task = WordTask(
             word,
             cap_per_sense(_read_split(folder, "train", classes), max_per_sense),

@@ -25,15 +25,19 @@ def read_hf_config(path: Path) -> dict[str, Any]:
         raise UserError(f"{path} has no config.json (not a HF transformers directory)")
     try:
         config = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{file}: not valid JSON ({exc})") from None
+    # ValueError: JSONDecodeError, UnicodeDecodeError, an int past 4300 digits
+    except (ValueError, RecursionError) as exc:
+        raise FormatError(f"{file}: not valid JSON ({first_line(exc)})") from None
     if not isinstance(config, dict):
         raise FormatError(f"{file}: expected a JSON object, found a {type(config).__name__}")
     model_type = config.get("model_type")
-    if model_type not in SUPPORTED:
-        arch = ", ".join(config.get("architectures") or []) or model_type or "unknown"
+    if not isinstance(model_type, str) or model_type not in SUPPORTED:
+        archs = config.get("architectures")
+        names = [a for a in archs if isinstance(a, str)] if isinstance(archs, list) else []
+        shown = model_type if isinstance(model_type, str) else None
+        arch = ", ".join(names) or shown or "unknown"
         raise UserError(
-            f"{path}: unsupported architecture '{arch}' (textdecade imports {SUPPORTED_TEXT})"
+            f"{path}: unsupported architecture {arch!r} (textdecade imports {SUPPORTED_TEXT})"
         )
     return config
 

@@ -40,6 +40,18 @@ def _parse_header(line: bytes) -> tuple[int, int] | None:
     return count, dim
 
 
+#: No embedding has more values per word (the largest published ones have a few thousand);
+#: a header beyond it is corrupt, and numpy cannot shape even an empty matrix that wide.
+MAX_DIM = 1 << 24
+
+
+def _check_dim(path: Path, dim: int) -> None:
+    # A huge count needs no check: records are read one by one, so a count the file cannot
+    # hold ends at its last record ("file ends after N vectors"), allocating nothing more.
+    if dim > MAX_DIM:
+        raise FormatError(f"{path}:1: header's dimension {dim} is beyond any vector size")
+
+
 def _dedupe(words: list[str], rows: list[np.ndarray], path: Path) -> tuple[list[str], list]:
     """Keep the first occurrence of each word (gensim's rule), warning about the rest."""
     seen: set[str] = set()
@@ -64,6 +76,7 @@ def _read_text(path: Path, encoding: str, errors: str, limit: int | None):
         pending = [] if header else [first]  # a GloVe file has no header: line 1 is data
         if header:
             count, dim = header
+            _check_dim(path, dim)
         start = 2 if header else 1
         lines = iter(pending)
         line_no = start - 1
@@ -125,6 +138,7 @@ def _read_binary(path: Path, encoding: str, errors: str, limit: int | None):
     if header is None:
         raise FormatError(f"{path}:1: binary word2vec file must start with '<count> <dim>'")
     count, dim = header
+    _check_dim(path, dim)
     if limit is not None:
         count = min(count, limit)
     width = 4 * dim

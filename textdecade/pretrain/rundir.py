@@ -35,20 +35,24 @@ def is_run_dir(path: str | Path) -> bool:
     if not config.is_file():
         return False
     try:
-        return "family" in json.loads(config.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        raw = json.loads(config.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, huge ints
         return False
+    return isinstance(raw, dict) and "family" in raw
 
 
 def read_config_dict(run_dir: str | Path) -> dict[str, Any]:
     """The raw ``config.json`` of a run."""
     path = Path(run_dir) / CONFIG
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{run_dir} is not a textdecade run (no {CONFIG})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is corrupt ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, huge ints
+        raise CheckpointError(f"{path} is corrupt ({first_line(exc)})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("family", ""), str):
+        raise CheckpointError(f"{path} is corrupt (not a JSON object naming a family)")
+    return raw
 
 
 def prepare_run_dir(
@@ -174,8 +178,9 @@ def read_json(path: str | Path) -> Any:
     """Read a JSON file of a run; a missing or corrupt one is a CheckpointError."""
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is missing or corrupt ({exc})") from None
+    # ValueError: JSONDecodeError, UnicodeDecodeError, an int past 4300 digits
+    except (FileNotFoundError, ValueError, RecursionError) as exc:
+        raise CheckpointError(f"{path} is missing or corrupt ({first_line(exc)})") from None
 
 
 def save_weights(model: torch.nn.Module, run_dir: Path, family: str) -> None:
@@ -252,6 +257,8 @@ def load_run(path: str | Path, device: str | torch.device = "cpu"):
     if not weights.is_file():
         raise CheckpointError(f"{run_dir} has no {WEIGHTS} yet (was the run interrupted early?)")
     meta = read_json(run_dir / DATA_META)
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{run_dir / DATA_META} is corrupt (not a JSON object)")
     saved_family = (weights_header(weights)[0] or {}).get("family", config.family)
     if saved_family != config.family:
         raise CheckpointError(f"{weights} holds a {saved_family} model, not {config.family}")
