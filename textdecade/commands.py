@@ -317,7 +317,11 @@ def _run_and_print(run, out: str, settings, args) -> int:
 # ------------------------------------------------------------------------------ lab
 def cmd_lab(args) -> int:
     from textdecade.lab import LabSettings, extras, run_lab
+    from textdecade.lab.experiments import EXPERIMENTS
 
+    if args.experiment not in EXPERIMENTS and args.experiment not in extras.EXTRAS:
+        names = ", ".join([*EXPERIMENTS, *extras.EXTRAS])
+        raise UserError(f"unknown experiment '{args.experiment}' (choose from: {names})")
     extras.check_options(args)
     if args.experiment in extras.EXTRAS:
         run, settings, common = extras.run(args)

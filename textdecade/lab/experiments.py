@@ -177,10 +177,7 @@ EXPERIMENTS: dict[str, Experiment] = {
 def get_experiment(name: str) -> Experiment:
     """The experiment called ``name``; one line naming the choices otherwise."""
     if name not in EXPERIMENTS:
-        from textdecade.lab.extras import EXTRAS
-
-        names = ", ".join([*EXPERIMENTS, *EXTRAS])
-        raise UserError(f"unknown experiment '{name}' (choose from: {names})")
+        raise UserError(f"unknown experiment '{name}' (choose from: {', '.join(EXPERIMENTS)})")
     return EXPERIMENTS[name]
 
 
