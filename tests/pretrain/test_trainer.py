@@ -16,8 +16,8 @@ from textdecade.config import OPTIMIZERS, build_config
 from textdecade.errors import CheckpointError, ConfigError, UserError
 from textdecade.pretrain import rundir
 from textdecade.pretrain.callbacks import Callback
+from textdecade.pretrain.steps import TimeBudget
 from textdecade.pretrain.trainer import (
-    TimeBudget,
     Trainer,
     TrainingDiverged,
     TrainingInterrupted,

@@ -37,6 +37,7 @@ from textdecade.pretrain.lock import RunLock
 from textdecade.pretrain.optim import build_optimizer
 from textdecade.pretrain.progress import MetricsLog, Progress, human
 from textdecade.pretrain.schedules import lr_at
+from textdecade.pretrain.steps import UNMEASURED, TimeBudget, total_steps
 
 
 class TrainingInterrupted(Interrupted):
@@ -372,7 +373,7 @@ class Trainer:
             scaler=torch.amp.GradScaler(device.type) if self.precision.needs_scaler else None,
             units_per_step=batcher.units_per_batch * train.grad_accum,
             n_params=sum(p.numel() for p in model.parameters()),
-            total=_total_steps(train, data, batcher),
+            total=total_steps(train, data, batcher),
         )
         if train.diagnostics_every:
             loop.probe = LayerProbe(model.blocks())
@@ -610,34 +611,6 @@ class Trainer:
         dist.barrier(self.info)
 
 
-#: A time-budgeted run's total until its rate is measured (no step reaches it).
-UNMEASURED = 10**15
-
-
-class TimeBudget:
-    """``train.minutes``: the step count that fills a wall-clock budget.
-
-    The rate is measured over the first steps (at least 3, and 5% of the budget or 30 s,
-    whichever is shorter), the first excluded (it pays for warm-up and allocation). Until
-    then the total is :data:`UNMEASURED`, so the schedule warms up as usual and then holds
-    its peak; ``train.steps`` and ``train.epochs`` are not read.
-    """
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.first: float | None = None  # when the first step ended
-
-    def steps(self, done: int, elapsed: float) -> int | None:
-        """The steps that fill the budget once ``done`` steps (of this process) took
-        ``elapsed`` seconds, or None while the measurement is still too short to trust."""
-        if done == 1:
-            self.first = elapsed
-        if done < 3 or elapsed < min(0.05 * self.seconds, 30.0):
-            return None
-        per_step = (elapsed - (self.first or 0.0)) / (done - 1)
-        return done + max(0, int((self.seconds - elapsed) / max(per_step, 1e-9)))
-
-
 def check_train_settings(family: type, train: TrainConfig) -> None:
     """Refuse the train settings a family's own update would ignore (``unread_train``).
 
@@ -656,17 +629,6 @@ def check_train_settings(family: type, train: TrainConfig) -> None:
                 f"train.{key}={getattr(train, key)}: {family.name}'s own update does not "
                 f"read train.{key}; remove the setting"
             )
-
-
-def _total_steps(train, data: PreparedData, batcher) -> int:
-    """``train.steps``, or the steps that make ``train.epochs`` passes over the data: whole
-    passes of the batcher's batches where it says how many a pass takes."""
-    if train.epochs is None:
-        return train.steps
-    if batcher.batches_per_epoch:
-        return max(1, math.ceil(train.epochs * batcher.batches_per_epoch / train.grad_accum))
-    per_step = max(batcher.units_per_batch * train.grad_accum, 1)
-    return max(1, math.ceil(train.epochs * data.n_units / per_step))
 
 
 def _sync_interval(device: torch.device, log_every: int) -> int:
