@@ -37,6 +37,7 @@ __all__ = [
     "MaskedLM",
     "PreparedData",
     "StaticVectors",
+    "TokenStream",
     "Translates",
     "WordTable",
 ]
@@ -184,6 +185,27 @@ class Family(nn.Module, metaclass=ABCMeta):
         one line, and diagnostics have no layers to report.
         """
         return []
+
+
+class TokenStream:
+    """``prepare``/``load_prepared`` of a family that trains on one stream of token shards
+    (GPT, ELMo, Transformer-XL): list it before :class:`Family` among the bases."""
+
+    @classmethod
+    def prepare(cls, corpus: Iterable[str], tokenizer: Any, config: Any, workdir: Path):
+        """Encode the corpus into token shards (train, and every k-th document for valid)."""
+        from textdecade.data.lm import prepare_lm_shards
+
+        meta, train, valid = prepare_lm_shards(corpus, tokenizer, workdir, config.valid_fraction)
+        return PreparedData(meta=meta, train=train, valid=valid, n_units=len(train))
+
+    @classmethod
+    def load_prepared(cls, workdir: Path, meta: dict[str, Any]) -> PreparedData:
+        """Reopen the shards ``prepare`` wrote."""
+        from textdecade.data.lm import open_lm_shards
+
+        train, valid = open_lm_shards(workdir)
+        return PreparedData(meta=meta, train=train, valid=valid, n_units=len(train))
 
 
 def resolve_vocab_size(family: str, configured: int, meta: dict[str, Any]) -> int:

@@ -50,11 +50,15 @@ from torch import nn
 from textdecade.data.lm import (
     CausalLMBatcher,
     causal_eval_batches,
-    open_lm_shards,
-    prepare_lm_shards,
 )
 from textdecade.errors import ConfigError
-from textdecade.models.base import Family, HiddenStates, PreparedData, resolve_vocab_size
+from textdecade.models.base import (
+    Family,
+    HiddenStates,
+    PreparedData,
+    TokenStream,
+    resolve_vocab_size,
+)
 from textdecade.models.char_cnn import CharCNN, char_table, check_filters, check_fits, piece_bytes
 from textdecade.models.losses import linear_cross_entropy
 from textdecade.models.scalar_mix import ScalarMix
@@ -199,7 +203,7 @@ def reverse_rows(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     return x.gather(1, index)
 
 
-class Model(Family, HiddenStates):
+class Model(TokenStream, Family, HiddenStates):
     """The ELMo family (see the module docstring).
 
     Args:
@@ -334,15 +338,9 @@ class Model(Family, HiddenStates):
         pieces = piece_bytes(tokenizer)
         if config.token_encoder == "char_cnn":
             check_fits(pieces, config.max_chars)  # before any shard is written
-        meta, train, valid = prepare_lm_shards(corpus, tokenizer, workdir, config.valid_fraction)
-        meta["piece_bytes"] = pieces
-        return PreparedData(meta=meta, train=train, valid=valid, n_units=len(train))
-
-    @classmethod
-    def load_prepared(cls, workdir: Path, meta: dict[str, Any]) -> PreparedData:
-        """Reopen the shards ``prepare`` wrote."""
-        train, valid = open_lm_shards(workdir)
-        return PreparedData(meta=meta, train=train, valid=valid, n_units=len(train))
+        data = super().prepare(corpus, tokenizer, config, workdir)
+        data.meta["piece_bytes"] = pieces
+        return data
 
     def batcher(self, data: PreparedData, batch_size: int, *, seed: int, rank=0, world_size=1):
         """Random ``max_len + 1`` windows (GPT's batcher; the loss reads the whole window)."""

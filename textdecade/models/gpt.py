@@ -12,7 +12,6 @@ scaled init of residual projections. Parameter names follow HF ``GPT2LMHeadModel
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,11 +21,9 @@ from textdecade.data.lm import (
     IGNORE_INDEX,
     CausalLMBatcher,
     causal_eval_batches,
-    open_lm_shards,
-    prepare_lm_shards,
 )
 from textdecade.errors import ConfigError
-from textdecade.models.base import Family, Generates, PreparedData, resolve_vocab_size
+from textdecade.models.base import Family, Generates, PreparedData, TokenStream, resolve_vocab_size
 from textdecade.models.blocks import (
     BlockConfig,
     block_parts,
@@ -126,7 +123,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class Model(Family, Generates):
+class Model(TokenStream, Family, Generates):
     """The GPT family (see the module docstring).
 
     Args:
@@ -250,18 +247,6 @@ class Model(Family, Generates):
         return self.wte
 
     # ------------------------------------------------------------------ family contract
-    @classmethod
-    def prepare(cls, corpus, tokenizer, config: Config, workdir: Path) -> PreparedData:
-        """Encode the corpus into token shards (train and every k-th document for valid)."""
-        meta, train, valid = prepare_lm_shards(corpus, tokenizer, workdir, config.valid_fraction)
-        return PreparedData(meta=meta, train=train, valid=valid, n_units=len(train))
-
-    @classmethod
-    def load_prepared(cls, workdir: Path, meta: dict[str, Any]) -> PreparedData:
-        """Reopen the shards ``prepare`` wrote."""
-        train, valid = open_lm_shards(workdir)
-        return PreparedData(meta=meta, train=train, valid=valid, n_units=len(train))
-
     def batcher(self, data: PreparedData, batch_size: int, *, seed: int, rank=0, world_size=1):
         """Random ``max_len + 1`` windows of the training tokens (see :class:`CausalLMBatcher`)."""
         self._eval_batch_size = batch_size

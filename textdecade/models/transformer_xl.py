@@ -20,16 +20,15 @@ embeddings. The adaptive softmax and input of the paper's WikiText-103 models ar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from textdecade.data.lm import IGNORE_INDEX, open_lm_shards, prepare_lm_shards
+from textdecade.data.lm import IGNORE_INDEX
 from textdecade.data.segments import SegmentBatcher, segment_eval_batches
 from textdecade.errors import ConfigError
-from textdecade.models.base import Family, Generates, PreparedData, resolve_vocab_size
+from textdecade.models.base import Family, Generates, PreparedData, TokenStream, resolve_vocab_size
 from textdecade.models.blocks import (
     LayerNorm,
     NeuralConfig,
@@ -164,7 +163,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class Model(Family, Generates):
+class Model(TokenStream, Family, Generates):
     """The Transformer-XL family (see the module docstring).
 
     Args:
@@ -299,18 +298,6 @@ class Model(Family, Generates):
         self._memory = [state[f"memory.{i}"].to(device) for i in range(self.config.n_layers)]
 
     # ------------------------------------------------------------------ family contract
-    @classmethod
-    def prepare(cls, corpus, tokenizer, config: Config, workdir: Path) -> PreparedData:
-        """Encode the corpus into token shards (train and every k-th document for valid)."""
-        meta, train, valid = prepare_lm_shards(corpus, tokenizer, workdir, config.valid_fraction)
-        return PreparedData(meta=meta, train=train, valid=valid, n_units=len(train))
-
-    @classmethod
-    def load_prepared(cls, workdir: Path, meta: dict[str, Any]) -> PreparedData:
-        """Reopen the shards ``prepare`` wrote."""
-        train, valid = open_lm_shards(workdir)
-        return PreparedData(meta=meta, train=train, valid=valid, n_units=len(train))
-
     def batcher(self, data: PreparedData, batch_size: int, *, seed: int, rank=0, world_size=1):
         """Consecutive segments of ``batch_size`` parallel streams (see :class:`SegmentBatcher`)."""
         self._eval_batch_size = batch_size
