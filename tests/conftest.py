@@ -46,3 +46,14 @@ def corpus_lines():
         return lines
 
     return read
+
+
+@pytest.fixture(autouse=True)
+def _idle_cores(request, monkeypatch):
+    """Runs choose their thread count from the free cores (pretrain/cpu_share): pinned to
+    'all free' here so a test's numerics never depend on what else the machine runs. Tests
+    of the measurement itself opt out with ``@pytest.mark.real_cpu_share``."""
+    if request.node.get_closest_marker("real_cpu_share") is None:
+        from textdecade.pretrain import cpu_share
+
+        monkeypatch.setattr(cpu_share, "busy_cores_of_others", lambda interval=0.2: 0.0)

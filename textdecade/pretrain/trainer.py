@@ -31,6 +31,7 @@ from textdecade.pretrain import checkpoint as ckpt
 from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp, rundir
 from textdecade.pretrain.clean_start import clean_start
+from textdecade.pretrain.cpu_share import threads_for_free_cores
 from textdecade.pretrain.device import peak_flops, select_device, select_precision
 from textdecade.pretrain.diagnostics import LayerProbe
 from textdecade.pretrain.lock import RunLock
@@ -235,7 +236,9 @@ class Trainer:
         self._say(
             f"{self.config.family}: {human(loop.n_params)} parameters | "
             f"{human(loop.units_per_step)} {data.unit}/step | device {self.device} "
-            f"x{self.info.world_size} | {self.precision.name} | {loop.schedule} lr "
+            f"x{self.info.world_size}"
+            + (f" ({self._threads_note})" if self._threads_note else "")
+            + f" | {self.precision.name} | {loop.schedule} lr "
             f"{train.lr:g} | "
             + (f"{train.minutes:g} min" if loop.total == UNMEASURED else f"{loop.total} steps")
         )
@@ -292,8 +295,14 @@ class Trainer:
             # TF32 for whatever stays in fp32 (nanoGPT does the same); bf16 autocast does the rest.
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
+        self._threads_note = ""
         if train.threads is not None:  # a positive count (TrainConfig checks it)
             torch.set_num_threads(train.threads)
+        elif self.device.type == "cpu" and self.info.world_size == 1:
+            # Busy cores make every intra-op barrier wait for a descheduled thread; use the
+            # free ones (cpu_share). Under torchrun, torchrun sets the ranks' counts.
+            threads, self._threads_note = threads_for_free_cores(torch.get_num_threads())
+            torch.set_num_threads(threads)
 
     def prepare_run(self) -> tuple[Any, PreparedData, bool]:
         """Check what can fail early, lay out the run directory, train the tokenizer and
@@ -338,6 +347,15 @@ class Trainer:
         dist.barrier(self.info)
         tokenizer = self._setup_tokenizer(resuming)
         return tokenizer, self._setup_data(tokenizer, resuming), resuming
+
+    def _resume_thread_count(self, threads: int | None) -> None:
+        """On CPU, continue with the thread count the run checkpointed with (unless
+        ``train.threads`` sets one), so the resumed run computes what the first would have."""
+        if threads is None or self.config.train.threads is not None:
+            return
+        if self.device.type == "cpu" and threads != torch.get_num_threads():
+            torch.set_num_threads(int(threads))
+            self._threads_note = f"{threads} threads (as the run began)"
 
     def _build(self, data: PreparedData, resuming: bool) -> _Loop:
         """The model, its wrapper, optimizer and batcher, restored from the last checkpoint."""
@@ -385,6 +403,7 @@ class Trainer:
             ckpt.restore(checkpoint, model, optimizer, self.info)
             batcher.load_state_dict(checkpoint.trainer["batcher"])
             loop.step = checkpoint.step
+            self._resume_thread_count(checkpoint.trainer.get("threads"))
             if train.minutes and "total" in checkpoint.trainer:
                 loop.total = int(checkpoint.trainer["total"])  # the budget's steps, fixed
                 loop.budget = None
@@ -594,7 +613,8 @@ class Trainer:
         weights, optim_state = fsdp.full_state(model, optimizer, self.info)
         train_state = dist.gather_rows(model.train_state(), self.info)  # all ranks' rows
         if self.info.is_main:
-            state = {"batcher": batcher.state_dict()}
+            # The thread count changes the last bits of CPU reductions: a resume reuses it.
+            state = {"batcher": batcher.state_dict(), "threads": torch.get_num_threads()}
             if total is not None:
                 state["total"] = total
             ckpt.save_checkpoint(
