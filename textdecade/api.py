@@ -13,7 +13,9 @@ embed a text as the mean of its word vectors; ``HiddenStates`` (seq2seq and Tran
 encoders, BERT, GPT) pool their token states; ``Generates`` and ``Translates`` add
 :meth:`TextModel.generate` and :meth:`TextModel.translate`.
 The conventions (``batch_size``, ``normalize``, ``show_progress_bar``, ``device``,
-``convert_to``) are those of sentence-transformers' ``encode``.
+``convert_to``) are those of sentence-transformers' ``encode``, and the handle also has
+sentence-transformers' own surface (``encode``, ``similarity``, ``max_seq_length``,
+``semantic_search``; see :mod:`textdecade.st_compat`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from textdecade.embedding import embed_to_file
 from textdecade.errors import ConfigError, UserError, first_line
 from textdecade.eval.vectors import load_vectors_or_none, vectors_of
 from textdecade.models.base import Generates, HiddenStates, StaticVectors, Translates
+from textdecade.st_compat import SentenceTransformerMixin
 
 __all__ = ["TextModel", "embed", "embed_to_file", "load", "resolve_model", "select_device"]
 
@@ -57,8 +60,9 @@ def run_framing(model: HiddenStates, tokenizer: Any) -> E.Framing:
     return E.Framing(prefix, suffix, 0 if pad is None else int(pad), model.context_size)
 
 
-class TextModel:
-    """A loaded model and its tokenizer, ready to embed text.
+class TextModel(SentenceTransformerMixin):
+    """A loaded model and its tokenizer, ready to embed text (and to ``encode`` it as a
+    ``SentenceTransformer`` would).
 
     Attributes:
         family: the family name ("bert", "gpt", "word2vec", ...).
