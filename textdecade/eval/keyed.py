@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from textdecade.errors import ConfigError, OutOfVocabulary, UserError
+from textdecade.eval.analogy import evaluate_analogies, read_analogies
+from textdecade.eval.similarity import _score_set, read_pairs, vocab_lookup
 
 __all__ = ["KeyedQueries", "EmptyQuery"]
 
@@ -342,19 +344,22 @@ class KeyedQueries:
             ``"Total accuracy"`` one) ``{"section", "correct", "incorrect"}`` with lists of
             ``(a, b, c, expected)`` tuples.
         """
-        from textdecade.eval.analogy import evaluate_analogies, read_analogies
-
         methods = {"most_similar": "3cosadd", "most_similar_cosmul": "3cosmul"}
         if similarity_function not in methods:
             raise ConfigError(f"similarity_function must be one of {sorted(methods)}")
         questions = read_analogies(analogies)
         try:
             result = evaluate_analogies(
-                self, questions, methods[similarity_function], restrict_vocab,
-                case_insensitive, epsilon=_EPSILON, ci=0,
-            )  # fmt: skip
+                self,
+                questions,
+                method=methods[similarity_function],
+                restrict_vocab=restrict_vocab,
+                case_insensitive=case_insensitive,
+                epsilon=_EPSILON,
+                ci=0,
+            )
             hits = dict(zip(result.answered_index.tolist(), result.hits.tolist()))
-        except UserError:  # no question answerable: gensim scores 0 rather than failing
+        except UserError:  # its one refusal here: no question answerable (gensim scores 0)
             hits = {}
         sections: dict[str, dict] = {}
         for i, q in enumerate(questions):
@@ -396,8 +401,6 @@ class KeyedQueries:
             ``((pearson_r, p), (spearman_r, p), oov_ratio)``; the OOV ratio is in percent.
         """
         from scipy import stats
-
-        from textdecade.eval.similarity import _score_set, read_pairs, vocab_lookup
 
         if encoding.lower().replace("-", "").replace("_", "") != "utf8":
             raise ConfigError(f"evaluate_word_pairs reads UTF-8 files only, not {encoding!r}")
