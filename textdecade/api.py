@@ -193,7 +193,7 @@ class TextModel(SentenceTransformerMixin):
         from textdecade.errors import OutOfVocabulary
 
         for key in dict.fromkeys((word, word.lower())):
-            if key in self.vectors:
+            if key in self.vectors.key_to_index:  # a row; `in vectors` would take backoff
                 return np.asarray(self.vectors[key], dtype=np.float32)
         try:
             return np.asarray(self.vectors[word], dtype=np.float32)  # backoff, if any

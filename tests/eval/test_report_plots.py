@@ -71,3 +71,31 @@ def test_homograph_result_renders(toy):
     assert res.accuracy == res.mfs_accuracy
     assert "homograph MFS acc" in compare({"toy": res})
     assert json.loads(render(res, "json"))["protocol"] == "leave-one-out"
+
+
+def test_embeddings_plot_draws_every_word_it_counts(tmp_path, monkeypatch, toy):
+    """Issue #21: a map titled "8 words" drew 6, and named backoff words as unknown."""
+    from textdecade.eval import plots
+    from textdecade.eval.suite import plot_embeddings
+
+    drawn = {}
+
+    def capture(fig, path):
+        drawn["ax"] = fig.axes[0]
+        return path
+
+    monkeypatch.setattr(plots, "_save", capture)
+    rows = {w: i for i, w in enumerate(toy.words)}
+    backed = Vectors(
+        toy.words,
+        toy.matrix,
+        backoff=lambda w: toy.matrix[rows[w.lower()]] if w.lower() in rows else None,
+    )
+    words = ["Paris", "berlin", "rome", "France", "germany", "italy", "spain", "tokyo"]
+    plot_embeddings(backed, words, tmp_path / "m.png")
+    ax = drawn["ax"]
+    assert [t.get_text() for t in ax.texts] == words[:-1]  # "Paris", "France" via backoff
+    assert len(ax.collections[0].get_offsets()) == 7
+    title = ax.get_title()
+    assert title.startswith("7 words (PCA)"), title
+    assert title.endswith("not in vocabulary: tokyo"), title

@@ -73,3 +73,23 @@ def test_oov_and_backoff():
     with pytest.raises(ValueError, match="distinct"):
         Vectors(["a", "a"], np.eye(2))
     assert not v.matrix.flags.writeable
+
+
+def test_membership_is_lookup_with_backoff():
+    """Issue #21: ``"king" in V`` was False while ``V["king"]`` gave King's vector (backoff)."""
+    words = ["King", "queen", "man"]
+    m = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)
+    folded = {w.lower(): i for i, w in enumerate(words)}
+
+    def backoff(word):  # a case-folding backoff, as a lower-casing tokenizer's pieces give
+        row = folded.get(word.lower())
+        return None if row is None else m[row]
+
+    v = Vectors(words, m, backoff=backoff)
+    assert "king" in v  # V["king"] returns a vector, so the word is in V
+    np.testing.assert_array_equal(v["king"], v["King"])
+    assert "king" not in v.key_to_index and v.key_to_index["King"] == 0  # exact vocabulary
+    assert not v.has_index_for("king") and v.has_index_for("King")
+    assert "zzz" not in v  # backoff returns None: neither in V nor a vector
+    with pytest.raises(OutOfVocabulary):
+        v["zzz"]

@@ -1,6 +1,8 @@
 """The evaluation suite: one set of benchmarks for every model of the decade.
 
 - :mod:`~textdecade.eval.vectors`: :class:`Vectors`, static word vectors (KeyedVectors-like).
+- :mod:`~textdecade.eval.keyed`: gensim 4's ``KeyedVectors`` queries and evaluations,
+  mixed into :class:`Vectors`.
 - :mod:`~textdecade.eval.analogy`: Google / MSR analogies, 3CosAdd and 3CosMul.
 - :mod:`~textdecade.eval.similarity`: word-pair similarity (Spearman, Pearson, OOV ratio).
 - :mod:`~textdecade.eval.contextual`: the ``ContextualEncoder`` protocol, the HF adapter,

@@ -26,14 +26,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from textdecade.errors import FormatError, UserError
 from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap
 from textdecade.eval.report import format_table, interval_dict, summary_interval, table_row
-from textdecade.eval.vectors import Vectors
 from textdecade.io import read_text
+
+if TYPE_CHECKING:  # vectors.py mixes in eval.keyed, which runs these scorers
+    from textdecade.eval.vectors import Vectors
 
 __all__ = [
     "Question",

@@ -76,7 +76,7 @@ class StaticEncoder:
         self._folded: dict[str, int] | None = None
 
     def _vector(self, word: str) -> np.ndarray:
-        if word in self.vectors:
+        if word in self.vectors.key_to_index:  # an exact row first, then its case variants
             return self.vectors.get_vector(word)
         if self._folded is None:  # lower-cased form -> most frequent row (datasets vary in case)
             self._folded = {}

@@ -8,6 +8,7 @@ change) and written as PNG atomically. Projections: PCA, or t-SNE (van der Maate
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -60,14 +61,27 @@ def embedding_map(
     method: str = "pca",
     title: str | None = None,
 ) -> Path:
-    """Save a labelled 2-D map of ``words`` (unknown words are skipped, and listed).
+    """Save a labelled 2-D map of ``words``: every word ``in vectors`` is drawn.
+
+    Membership is the vectors' own rule (an exact key, or a backoff vector), so the map
+    draws exactly the words ``vectors[w]`` gives; the others are named under the title.
+
+    Args:
+        vectors: the word vectors.
+        words: the words to map (repeats are drawn once).
+        path: the PNG to write.
+        method: ``"pca"`` or ``"tsne"``.
+        title: the first title line; default ``"N words (PCA[, vectors: method])"`` with N
+            the number of words drawn.
 
     Returns:
         The PNG path.
     """
     from matplotlib.figure import Figure
 
+    words = list(dict.fromkeys(words))
     known = [w for w in words if w in vectors]
+    missing = [w for w in words if w not in known]
     if len(known) < 2:
         raise UserError(f"need at least two known words to map; known: {known}")
     xy = project_2d(np.stack([vectors[w] for w in known]), method)
@@ -76,12 +90,12 @@ def embedding_map(
     ax.scatter(xy[:, 0], xy[:, 1], s=18, color="tab:blue")
     for (x, y), w in zip(xy, known):
         ax.annotate(w, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=10)
-    missing = [w for w in words if w not in vectors]
-    ax.set_title(
-        (title or f"{len(known)} words ({method.upper()})")
-        + (f"\nnot in vocabulary: {', '.join(missing[:8])}" if missing else ""),
-        fontsize=11,
-    )
+    if title is None:
+        via = vectors.meta.get("method")
+        title = f"{len(known)} words ({method.upper()}{', vectors: ' + via if via else ''})"
+    if missing:  # every skipped word is named, wrapped to the figure's width
+        title += "\n" + textwrap.fill("not in vocabulary: " + ", ".join(missing), 80)
+    ax.set_title(title, fontsize=11)
     ax.set_xticks([])
     ax.set_yticks([])
     return _save(fig, path)

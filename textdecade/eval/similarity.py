@@ -19,14 +19,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from textdecade.errors import FormatError, UserError
 from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap, pearson, spearman
 from textdecade.eval.report import format_table, interval_dict, summary_interval, table_row
-from textdecade.eval.vectors import Vectors
 from textdecade.io import read_text
+
+if TYPE_CHECKING:  # vectors.py mixes in eval.keyed, which runs these scorers
+    from textdecade.eval.vectors import Vectors
 
 __all__ = [
     "Pair",
@@ -82,8 +85,13 @@ def _csv_pairs(path: Path, rows) -> list[Pair]:
     return pairs
 
 
-def read_pairs(path: str | Path) -> list[Pair]:
+def read_pairs(path: str | Path, delimiter: str | None = None) -> list[Pair]:
     """Read a similarity file (TSV/space separated, or CSV with a header).
+
+    Args:
+        path: the file (a ``.csv`` suffix is read as CSV with a header).
+        delimiter: the column separator of a non-CSV file; None: a tab where the line has
+            one, else whitespace.
 
     Raises:
         FormatError: a line that is not ``word word score``, naming ``file:line``.
@@ -99,7 +107,10 @@ def read_pairs(path: str | Path) -> list[Pair]:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            parts = line.split("\t") if "\t" in line else line.split()
+            if delimiter is not None:
+                parts = line.split(delimiter)
+            else:
+                parts = line.split("\t") if "\t" in line else line.split()
             try:
                 a, b, score = parts
                 pairs.append(Pair(a.strip(), b.strip(), float(score), line_no))
@@ -204,6 +215,21 @@ class SimilarityResult:
         return f"Word similarity{via}\n\n" + format_table([s.table_row() for s in self.sets], cols)
 
 
+def vocab_lookup(
+    vectors: Vectors, restrict_vocab: int | None, case_insensitive: bool
+) -> dict[str, int]:
+    """Match key -> row over the first ``restrict_vocab`` rows (gensim's ``ok_vocab``).
+
+    With ``case_insensitive`` the key is the upper-cased word and the first (most frequent)
+    row of each upper-cased form wins.
+    """
+    limit = len(vectors) if restrict_vocab is None else min(restrict_vocab, len(vectors))
+    lookup: dict[str, int] = {}
+    for row, word in enumerate(vectors.index_to_key[:limit]):
+        lookup.setdefault(word.upper() if case_insensitive else word, row)
+    return lookup
+
+
 def _score_set(
     vectors: Vectors,
     pairs: Sequence[Pair],
@@ -266,10 +292,7 @@ def evaluate_similarity(
         paths = [Path(data)]
     else:
         paths = [Path(p) for p in data]
-    limit = len(vectors) if restrict_vocab is None else min(restrict_vocab, len(vectors))
-    lookup: dict[str, int] = {}
-    for row, word in enumerate(vectors.words[:limit]):
-        lookup.setdefault(word.upper() if case_insensitive else word, row)
+    lookup = vocab_lookup(vectors, restrict_vocab, case_insensitive)
     result = SimilarityResult(
         restrict_vocab=restrict_vocab, vectors_method=vectors.meta.get("method")
     )

@@ -179,9 +179,7 @@ def plot_embeddings(
     from textdecade.eval.plots import embedding_map
 
     vectors = as_vectors(model, words, vectors_method, corpus, top_k=0)
-    via = vectors.meta.get("method")
-    title = f"{len(words)} words ({method.upper()}{', vectors: ' + via if via else ''})"
-    return embedding_map(vectors, words, path, method, title)
+    return embedding_map(vectors, words, path, method)  # its title counts the words drawn
 
 
 def decade_table(

@@ -1,21 +1,24 @@
-"""Static word vectors with gensim's ``KeyedVectors`` query semantics.
+"""Static word vectors with gensim's ``KeyedVectors`` surface and semantics.
 
 :class:`Vectors` is what analogy and similarity evaluation take, whatever made it: Word2Vec
 rows, GloVe's W + W~, or contextual states pooled per word. It is immutable; the
-unit-normalized matrix is computed once, on first use.
+unit-normalized matrix is computed once, on first use. This module holds the container,
+its one lookup rule and its files; the gensim queries (``most_similar``,
+``evaluate_word_analogies``...) come from :class:`~textdecade.eval.keyed.KeyedQueries`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from textdecade.errors import FormatError, OutOfVocabulary
+from textdecade.eval.keyed import KEY_TYPES, KeyedQueries
 from textdecade.io import atomic_path
 
 if TYPE_CHECKING:
@@ -25,11 +28,25 @@ __all__ = ["Vectors", "load_vectors_or_none", "VECTOR_SUFFIXES"]
 
 VECTOR_SUFFIXES = (".txt", ".vec", ".bin", ".safetensors")
 
-Query = str | np.ndarray
 
-
-class Vectors:
+class Vectors(KeyedQueries):
     """Words and their vectors, most frequent first (row order is what ``restrict_vocab`` cuts).
+
+    The lookup rule (gensim's ``FastTextKeyedVectors``), one for membership, lookup,
+    queries and plots:
+
+    - ``V[word]`` / ``V.get_vector(word)``: the row of the exact key ``word`` (case
+      matters), else ``backoff(word)``, else :class:`~textdecade.errors.OutOfVocabulary`.
+      No case folding happens here: a case-insensitive backoff folds case if it wants to.
+    - ``word in V`` is True exactly when ``V[word]`` returns a vector (an exact key, or a
+      backoff vector).
+    - ``key_to_index`` / ``index_to_key`` / ``has_index_for`` are the exact vocabulary:
+      a backoff word has no row, is never a result of a query, and is never left out of one.
+    - Evaluations (``evaluate_word_analogies``, ``evaluate_word_pairs`` and the suite's
+      scorers) use gensim's evaluation vocabulary instead: the first ``restrict_vocab``
+      rows, matched by upper-cased form when ``case_insensitive`` (no backoff).
+
+    Integer keys are row numbers, as in gensim.
 
     Args:
         words: V distinct words.
@@ -68,19 +85,23 @@ class Vectors:
 
     # ----------------------------------------------------------------- container protocol
     @property
-    def words(self) -> list[str]:
-        """The vocabulary, in row order."""
+    def index_to_key(self) -> list[str]:
+        """The vocabulary, in row order (gensim's name)."""
         return self._words
 
     @property
-    def index(self) -> dict[str, int]:
-        """Word -> row number."""
+    def key_to_index(self) -> dict[str, int]:
+        """Exact word -> row number (gensim's name; backoff words are not in it)."""
         return self._index
 
     @property
-    def matrix(self) -> np.ndarray:
-        """The (V, D) float32 matrix (read-only)."""
+    def vectors(self) -> np.ndarray:
+        """The (V, D) float32 matrix, read-only (gensim's name)."""
         return self._matrix
+
+    words = index_to_key  # the names this project used first
+    index = key_to_index
+    matrix = vectors
 
     @property
     def counts(self) -> list[int] | None:
@@ -95,8 +116,11 @@ class Vectors:
     def __len__(self) -> int:
         return len(self._words)
 
-    def __contains__(self, word: object) -> bool:
-        return word in self._index
+    def __contains__(self, key: object) -> bool:
+        """True exactly when ``self[key]`` returns a vector (exact key, or backoff)."""
+        if isinstance(key, str):
+            return key in self._index or self._backoff_vector(key) is not None
+        return isinstance(key, KEY_TYPES) and self.has_index_for(key)
 
     def __repr__(self) -> str:
         return f"Vectors({len(self)} words x {self.vector_size} dims)"
@@ -111,120 +135,59 @@ class Vectors:
             self._normed = normed
         return self._normed
 
-    def get_vector(self, word: str, norm: bool = False) -> np.ndarray:
-        """The vector (D,) of ``word``; OOV words go through ``backoff`` when one is given.
+    def get_normed_vectors(self) -> np.ndarray:
+        """The (V, D) unit-row matrix (gensim's name for :attr:`normed`)."""
+        return self.normed
+
+    def get_index(self, key: Any, default: int | None = None) -> int:
+        """The row of an exact key (an int in range is its own row), else ``default``.
+
+        Raises:
+            OutOfVocabulary: no such key and no default.
+        """
+        row = self._index.get(key) if isinstance(key, str) else None
+        if row is not None:
+            return row
+        if isinstance(key, (int, np.integer)) and 0 <= key < len(self._words):
+            return int(key)
+        if default is not None:
+            return default
+        raise OutOfVocabulary(f"word {key!r} is not in the vocabulary of {len(self)} words")
+
+    def has_index_for(self, key: Any) -> bool:
+        """Whether ``key`` has its own row (an exact key; a backoff word has none)."""
+        return self.get_index(key, -1) >= 0
+
+    def _backoff_vector(self, word: str) -> np.ndarray | None:
+        vec = self.backoff(word) if self.backoff is not None else None
+        return None if vec is None else np.asarray(vec, dtype=np.float32)
+
+    def get_vector(self, key: str | int, norm: bool = False) -> np.ndarray:
+        """The vector (D,) of ``key`` by the class's lookup rule (exact key, else backoff).
+
+        Args:
+            key: a word, or a row number.
+            norm: return it at unit length.
 
         Raises:
             OutOfVocabulary: the word is unknown and no backoff vector exists.
         """
-        row = self._index.get(word)
-        if row is not None:
+        row = self.get_index(key, -1)
+        if row >= 0:
             return (self.normed if norm else self._matrix)[row]
-        vec = self.backoff(word) if self.backoff is not None else None
+        vec = self._backoff_vector(key) if isinstance(key, str) else None
         if vec is None:
-            raise OutOfVocabulary(f"word {word!r} is not in the vocabulary of {len(self)} words")
-        vec = np.asarray(vec, dtype=np.float32)
-        return _unit(vec) if norm else vec
+            raise OutOfVocabulary(f"word {key!r} is not in the vocabulary of {len(self)} words")
+        if norm:
+            length = float(np.linalg.norm(vec))
+            return vec / length if length > 0 else vec
+        return vec
 
-    def __getitem__(self, word: str) -> np.ndarray:
-        return self.get_vector(word)
-
-    # ----------------------------------------------------------------------------- queries
-    def similarity(self, a: str, b: str) -> float:
-        """Cosine similarity of two words."""
-        return float(np.dot(self.get_vector(a, norm=True), self.get_vector(b, norm=True)))
-
-    def _query(self, key: Query) -> tuple[np.ndarray, int | None]:
-        """A word's unit vector and row (or a raw vector, used as given as in gensim)."""
-        if isinstance(key, str):
-            return self.get_vector(key, norm=True), self._index.get(key)
-        vec = np.asarray(key, dtype=np.float32)
-        if vec.shape != (self.vector_size,):
-            raise ValueError(f"query vector of shape {vec.shape}, expected ({self.vector_size},)")
-        return vec, None
-
-    def most_similar(
-        self,
-        positive: Query | Iterable[Query] = (),
-        negative: Query | Iterable[Query] = (),
-        topn: int | None = 10,
-        restrict_vocab: int | None = None,
-    ) -> list[tuple[str, float]] | np.ndarray:
-        """Words closest to the mean of ``positive`` minus ``negative`` (gensim semantics).
-
-        Words are unit-normalized before averaging, vectors are used as given; the query
-        words themselves are excluded from the result.
-
-        Args:
-            positive: words or (D,) vectors that count positively (one word or vector is
-                accepted alone).
-            negative: words or vectors that count negatively.
-            topn: number of results; None returns the (R,) array of all cosines instead.
-            restrict_vocab: only search the first R rows (the most frequent words).
-
-        Returns:
-            ``[(word, cosine), ...]`` best first.
-        """
-        positive, negative = _as_list(positive), _as_list(negative)
-        if not positive and not negative:
-            raise ValueError("most_similar needs at least one positive or negative word")
-        terms, exclude = [], set()
-        for sign, keys in ((1.0, positive), (-1.0, negative)):
-            for key in keys:
-                vec, row = self._query(key)
-                terms.append(sign * vec)
-                if row is not None:
-                    exclude.add(row)
-        mean = _unit(np.mean(terms, axis=0))
-        limit = len(self) if restrict_vocab is None else min(restrict_vocab, len(self))
-        dists = self.normed[:limit] @ mean  # (R,)
-        if topn is None:
-            return dists
-        return self._top(dists, topn, exclude)
-
-    def _top(self, scores: np.ndarray, topn: int, exclude: set[int]) -> list[tuple[str, float]]:
-        k = min(topn + len(exclude), len(scores))
-        if k <= 0:
-            return []
-        best = np.argpartition(-scores, k - 1)[:k]
-        best = best[np.argsort(-scores[best], kind="stable")]
-        return [(self._words[i], float(scores[i])) for i in best if i not in exclude][:topn]
-
-    def analogy(
-        self,
-        a: str,
-        b: str,
-        c: str,
-        topn: int = 1,
-        method: str = "3cosadd",
-        restrict_vocab: int | None = None,
-        epsilon: float = 1e-3,
-    ) -> list[tuple[str, float]]:
-        """Answer "a is to b as c is to ?" (Mikolov et al. 2013; Levy & Goldberg 2014).
-
-        Args:
-            a, b, c: the question words.
-            topn: number of answers.
-            method: ``"3cosadd"`` argmax cos(d, b - a + c), or ``"3cosmul"`` argmax
-                cos'(d,b) cos'(d,c) / (cos'(d,a) + epsilon) with cos' = (cos + 1) / 2.
-            restrict_vocab: only search the first R rows.
-            epsilon: 3CosMul's guard against division by zero; Levy & Goldberg use 0.001
-                (gensim's ``most_similar_cosmul`` uses 1e-6).
-
-        Returns:
-            ``[(word, score), ...]`` best first, the three question words excluded.
-        """
-        if method == "3cosadd":
-            return self.most_similar([b, c], [a], topn=topn, restrict_vocab=restrict_vocab)
-        if method != "3cosmul":
-            raise ValueError(f"unknown analogy method {method!r}: use '3cosadd' or '3cosmul'")
-        limit = len(self) if restrict_vocab is None else min(restrict_vocab, len(self))
-        normed = self.normed[:limit]
-        va, vb, vc = (self.get_vector(w, norm=True) for w in (a, b, c))
-        shifted = [(1.0 + normed @ v) / 2.0 for v in (va, vb, vc)]  # cosines moved into [0, 1]
-        scores = shifted[1] * shifted[2] / (shifted[0] + epsilon)
-        exclude = {self._index[w] for w in (a, b, c) if w in self._index}
-        return self._top(scores, topn, exclude)
+    def __getitem__(self, key_or_keys: Any) -> np.ndarray:
+        """``get_vector`` of one key (D,), or of a list of keys stacked (N, D)."""
+        if isinstance(key_or_keys, KEY_TYPES):
+            return self.get_vector(key_or_keys)
+        return np.vstack([self.get_vector(k) for k in key_or_keys])
 
     # ------------------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> None:
@@ -328,17 +291,6 @@ class Vectors:
         if "count" in getattr(kv, "expandos", {}):
             counts = [int(c) for c in kv.expandos["count"][: len(words)]]
         return cls(words, np.asarray(kv.vectors, dtype=np.float32), counts)
-
-
-def _as_list(keys: Query | Iterable[Query]) -> list[Query]:
-    if isinstance(keys, str) or (isinstance(keys, np.ndarray) and keys.ndim == 1):
-        return [keys]
-    return list(keys)
-
-
-def _unit(vec: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vec))
-    return vec / norm if norm > 0 else vec
 
 
 def load_vectors_or_none(path: str | os.PathLike) -> Vectors | None:
