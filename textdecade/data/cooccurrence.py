@@ -19,6 +19,7 @@ import json
 import multiprocessing as mp
 import os
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,6 +189,17 @@ def _share_bounds(data: WordData, workers: int) -> list[int]:
     return cuts
 
 
+def _default_signals() -> None:  # pragma: no cover - runs in the pool's workers
+    """A counting worker dies on SIGTERM and leaves Ctrl-C to its parent.
+
+    Forked workers inherit the parent's Python handlers: with the run's "stop cleanly"
+    handler a worker survived the SIGTERM that ``Pool.terminate`` sends it, and the parent
+    waited for it forever at the end of counting (seen in the test suite).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def count_cooccurrences(
     words_dir: str | Path,
     out_dir: str | Path,
@@ -232,7 +244,7 @@ def count_cooccurrences(
     try:
         if len(jobs) > 1:
             # fork: numpy-only children, no re-import of the caller's __main__.
-            with mp.get_context("fork").Pool(len(jobs)) as pool:
+            with mp.get_context("fork").Pool(len(jobs), initializer=_default_signals) as pool:
                 runs = [r for part in pool.starmap(_count_share, jobs) for r in part]
         else:
             runs = [r for job in jobs for r in _count_share(*job)]
