@@ -62,3 +62,37 @@ def test_workers_exit_when_their_parent_is_killed():
         for pid in locals().get("workers", []):
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _slow_first_worker_kernel(tables, share, seed, lr):
+    """Marks each entry of its piece with the piece's seed; the first worker is slow, as a
+    worker sharing its core with another process would be."""
+    ids = share["ids"]
+    if os.getpid() == int(tables[1][0]):
+        time.sleep(0.05)
+    tables[0][ids] = float(seed)
+    tables[2][ids] = float(os.getpid())
+    return float(ids.numel()), int(ids.numel())
+
+
+def test_a_slow_worker_takes_fewer_pieces_and_every_piece_runs_once():
+    import torch
+
+    from textdecade.models.hogwild import PIECES_PER_WORKER, HogwildPool
+
+    n = 64
+    seed_of, slow_pid, pid_of = torch.zeros(n), torch.zeros(1), torch.zeros(n)
+    pool = HogwildPool(
+        2, (seed_of, slow_pid, pid_of), _slow_first_worker_kernel, {"ids": torch.int64}, n
+    )
+    try:
+        slow_pid[0] = pool.procs[0].pid  # shared memory: the workers see it
+        loss, count = pool.run({"ids": torch.arange(n)}, seed=3, lr=0.0)
+        assert (loss, count) == (float(n), n)
+        pieces = 2 * PIECES_PER_WORKER
+        expected = torch.tensor([3000 + j * pieces // n for j in range(n)], dtype=torch.float32)
+        assert torch.equal(seed_of, expected)  # piece j's seed, whoever ran it
+        slow_share = int((pid_of == pool.procs[0].pid).sum())
+        assert 0 < slow_share < n // 2  # the fast worker took more than a fixed half
+    finally:
+        pool.close()

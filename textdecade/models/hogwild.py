@@ -5,7 +5,8 @@ without locks. PyTorch's intra-op threads are a poor fit for these kernels' smal
 (measured here: several times slower than one thread per worker), so each worker is a
 process with one torch thread, and the tables live in shared memory. The main process
 copies a batch (Word2Vec: word ids; GloVe: nonzeros) into shared buffers, each worker
-runs the family's kernel on its contiguous share, and the losses come back over a pipe.
+takes the next contiguous piece of it when it has finished one, and the losses come back
+over a pipe.
 Lock-free updates make the result depend on timing: a run with ``workers >= 2`` is not
 bitwise reproducible (``workers = 1`` is).
 """
@@ -19,6 +20,7 @@ import struct
 import sys
 import weakref
 from collections.abc import Callable
+from multiprocessing.connection import wait
 
 import torch
 import torch.multiprocessing as mp
@@ -29,6 +31,9 @@ Kernel = Callable[[tuple[torch.Tensor, ...], dict[str, torch.Tensor], int, float
 
 _REQUEST = struct.Struct("<qqqd")  # start, end, seed, lr
 _REPLY = struct.Struct("<dq")  # loss sum, examples
+
+#: Pieces of a batch per worker (see :meth:`HogwildPool.run`).
+PIECES_PER_WORKER = 4
 
 
 #: How often a worker without work checks that its parent is alive (where the kernel
@@ -148,9 +153,13 @@ class HogwildPool:
         self._finalizer = weakref.finalize(self, _shutdown, self.procs, self.conns)
 
     def run(self, batch: dict[str, torch.Tensor], seed: int, lr: float) -> tuple[float, int]:
-        """Run the kernel on one batch split into contiguous shares; (loss sum, examples).
+        """Run the kernel on one batch, in contiguous pieces; (loss sum, examples).
 
-        Worker ``i`` draws its randomness from ``seed * 1000 + i``.
+        With several workers the batch is cut into :data:`PIECES_PER_WORKER` pieces per
+        worker, and each worker takes the next piece when it finishes one: a worker that
+        shares its core with another process does less of the batch instead of holding
+        the others up at the end of it (a fixed half each ran at the slow one's pace).
+        Piece ``j`` draws its randomness from ``seed * 1000 + j``, whichever worker runs it.
         """
         n = next(iter(batch.values())).numel()
         if n > self.capacity:
@@ -158,14 +167,29 @@ class HogwildPool:
         for name, buf in self.buffers.items():
             buf[:n].copy_(batch[name])
         k = len(self.conns)
-        bounds = [n * i // k for i in range(k + 1)]
-        for i, conn in enumerate(self.conns):
-            conn.send_bytes(_REQUEST.pack(bounds[i], bounds[i + 1], seed * 1000 + i, lr))
+        pieces = 1 if k == 1 else min(k * PIECES_PER_WORKER, max(k, n))
+        bounds = [n * j // pieces for j in range(pieces + 1)]
+        given = 0
+
+        def give(conn) -> None:
+            nonlocal given
+            start, end = bounds[given], bounds[given + 1]
+            conn.send_bytes(_REQUEST.pack(start, end, seed * 1000 + given, lr))
+            given += 1
+
+        working = list(self.conns[:pieces])
+        for conn in working:
+            give(conn)
         loss, count = 0.0, 0
-        for conn in self.conns:
-            part_loss, part_count = _REPLY.unpack(conn.recv_bytes())
-            loss += part_loss
-            count += part_count
+        while working:
+            for conn in wait(working):
+                part_loss, part_count = _REPLY.unpack(conn.recv_bytes())
+                loss += part_loss
+                count += part_count
+                if given < pieces:
+                    give(conn)
+                else:
+                    working.remove(conn)
         return loss, count
 
     def close(self) -> None:
