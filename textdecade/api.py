@@ -189,14 +189,12 @@ class TextModel(SentenceTransformerMixin):
         return int(self.model.state_size)
 
     def _word_vector(self, word: str) -> np.ndarray | None:
-        """A static vector (its lower-cased form's, or a subword backoff, when needed)."""
+        """A static vector, by the vectors' one rule: the word's row, else its most frequent
+        case variant's, else its BPE pieces' (``vectors_of``); None when none exists."""
         from textdecade.errors import OutOfVocabulary
 
-        for key in dict.fromkeys((word, word.lower())):
-            if key in self.vectors.key_to_index:  # a row; `in vectors` would take backoff
-                return np.asarray(self.vectors[key], dtype=np.float32)
         try:
-            return np.asarray(self.vectors[word], dtype=np.float32)  # backoff, if any
+            return np.asarray(self.vectors[word], dtype=np.float32)
         except (OutOfVocabulary, KeyError):
             return None
 

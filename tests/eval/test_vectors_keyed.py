@@ -93,3 +93,15 @@ def test_membership_is_lookup_with_backoff():
     assert "zzz" not in v  # backoff returns None: neither in V nor a vector
     with pytest.raises(OutOfVocabulary):
         v["zzz"]
+
+
+def test_a_case_variant_is_found_before_the_pieces_and_membership_agrees():
+    from textdecade.eval.vectors import case_folding_backoff
+
+    v = Vectors(["the", "King", "king", "Paris"], np.eye(4, dtype=np.float32))
+    pieces = {"xyz": np.full(4, 9.0, dtype=np.float32)}
+    v.backoff = case_folding_backoff(v, pieces.get)
+    assert np.array_equal(v["KING"], v.matrix[1])  # the most frequent variant (rows are)
+    assert np.array_equal(v["PARIS"], v.matrix[3]) and np.array_equal(v["xyz"], pieces["xyz"])
+    assert all(w in v for w in ("KING", "paris", "xyz")) and "qqq" not in v
+    assert "KING" not in v.key_to_index  # the exact vocabulary is unchanged

@@ -28,7 +28,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from textdecade.errors import UserError
-from textdecade.eval.vectors import Vectors
+from textdecade.eval.vectors import Vectors, case_folding_backoff
 
 __all__ = [
     "ContextualEncoder",
@@ -73,22 +73,15 @@ class StaticEncoder:
 
     def __init__(self, vectors: Vectors) -> None:
         self.vectors = vectors
-        self._folded: dict[str, int] | None = None
+        # an exact row first, then a case variant's (datasets vary in case), then backoff
+        self._unknown = case_folding_backoff(vectors, vectors.backoff)
 
     def _vector(self, word: str) -> np.ndarray:
-        if word in self.vectors.key_to_index:  # an exact row first, then its case variants
+        if word in self.vectors.key_to_index:
             return self.vectors.get_vector(word)
-        if self._folded is None:  # lower-cased form -> most frequent row (datasets vary in case)
-            self._folded = {}
-            for row, w in enumerate(self.vectors.words):
-                self._folded.setdefault(w.lower(), row)
-        row = self._folded.get(word.lower())
-        if row is not None:
-            return self.vectors.matrix[row]
-        if self.vectors.backoff is not None:
-            vec = self.vectors.backoff(word)
-            if vec is not None:
-                return np.asarray(vec, dtype=np.float32)
+        vec = self._unknown(word)
+        if vec is not None:
+            return np.asarray(vec, dtype=np.float32)
         return np.zeros(self.vectors.vector_size, np.float32)
 
     def word_states(

@@ -24,7 +24,7 @@ from textdecade.io import atomic_path
 if TYPE_CHECKING:
     from textdecade.models.base import StaticVectors
 
-__all__ = ["Vectors", "load_vectors_or_none", "VECTOR_SUFFIXES"]
+__all__ = ["Vectors", "case_folding_backoff", "load_vectors_or_none", "VECTOR_SUFFIXES"]
 
 VECTOR_SUFFIXES = (".txt", ".vec", ".bin", ".safetensors")
 
@@ -313,4 +313,30 @@ def vectors_of(model: StaticVectors, tokenizer: Any = None) -> Vectors:
         tokenizer: the run's tokenizer, for the BPE-piece backoff of unknown words.
     """
     table = model.word_table(tokenizer)
-    return Vectors(table.words, table.matrix, table.counts, backoff=table.backoff)
+    vectors = Vectors(table.words, table.matrix, table.counts)
+    # Unknown words: a case variant's row first (datasets vary in case), then the pieces'.
+    vectors.backoff = case_folding_backoff(vectors, table.backoff)
+    return vectors
+
+
+def case_folding_backoff(
+    vectors: Vectors, then: Callable[[str], np.ndarray | None] | None = None
+) -> Callable[[str], np.ndarray | None]:
+    """A backoff giving an unknown word the row of its most frequent case variant.
+
+    Rows are most frequent first, so "KING" gets the row of "king" or, when only "King" is
+    in the vocabulary, King's. A word with no case variant goes to ``then`` (for example
+    the BPE-piece backoff), or gets None.
+    """
+    folded: dict[str, int] = {}
+
+    def backoff(word: str) -> np.ndarray | None:
+        if not folded:
+            for row, w in enumerate(vectors.words):
+                folded.setdefault(w.lower(), row)
+        row = folded.get(word.lower())
+        if row is not None:
+            return vectors.matrix[row]
+        return then(word) if then is not None else None
+
+    return backoff
