@@ -12,6 +12,21 @@ from textdecade.data.shared import shared_path
 REQUIRE_DATA = os.environ.get("TEXTDECADE_REQUIRE_DATA") == "1"
 
 
+def pytest_configure(config):
+    """Under pytest-xdist, each worker takes its share of the cores for torch's threads:
+    two workers of two threads each on two cores would stall at every intra-op barrier
+    (the commands a test starts inherit the share through ``OMP_NUM_THREADS``)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        from textdecade.pretrain.cpu_share import affinity_cores
+
+        share = max(1, affinity_cores() // workers)
+        torch.set_num_threads(share)
+        os.environ["OMP_NUM_THREADS"] = str(share)  # for the CLI runs tests start
+
+
 def data_path(*parts: str) -> Path:
     """Return ``shared/data/<parts>``; skip the test when absent (fail under CI)."""
     path = shared_path(*parts)

@@ -20,7 +20,7 @@ import time
 __all__ = ["affinity_cores", "busy_cores_of_others", "threads_for_free_cores"]
 
 _SAMPLE_S = 0.2
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_sleep = time.sleep  # a name of our own, so a test can replace it
 
 
 def affinity_cores() -> int:
@@ -31,27 +31,31 @@ def affinity_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _cpu_ticks(cpus: set[int]) -> tuple[int, int]:
-    """(busy, total) clock ticks so far of the given CPUs; niced user time counts as idle."""
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _cpu_ticks(stat: str, cpus: set[int]) -> tuple[int, int]:
+    """(busy, total) clock ticks so far of the given CPUs in ``/proc/stat``'s text; user
+    time at a positive nice value counts as idle (it yields to a normal-priority run)."""
     busy = total = 0
-    with open("/proc/stat") as f:
-        for line in f:
-            if not line.startswith("cpu") or line.startswith("cpu "):
-                continue
-            name, *fields = line.split()
-            if int(name[3:]) not in cpus:
-                continue
-            ticks = [int(x) for x in fields[:8]]
-            user, nice, system, idle, iowait, irq, softirq, steal = ticks + [0] * (8 - len(ticks))
-            busy += user + system + irq + softirq + steal
-            total += user + nice + system + idle + iowait + irq + softirq + steal
+    for line in stat.splitlines():
+        if not line.startswith("cpu") or line.startswith("cpu "):
+            continue
+        name, *fields = line.split()
+        if int(name[3:]) not in cpus:
+            continue
+        ticks = [int(x) for x in fields[:8]]
+        user, nice, system, idle, iowait, irq, softirq, steal = ticks + [0] * (8 - len(ticks))
+        busy += user + system + irq + softirq + steal
+        total += user + nice + system + idle + iowait + irq + softirq + steal
     return busy, total
 
 
-def _own_ticks() -> int:
-    """User + system clock ticks of this process (all its threads) so far."""
-    with open("/proc/self/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+def _own_ticks(stat_self: str) -> int:
+    """User + system clock ticks of this process (all its threads) in ``/proc/self/stat``."""
+    fields = stat_self.rsplit(")", 1)[1].split()  # the command name may hold spaces
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
 
 
@@ -62,18 +66,19 @@ def busy_cores_of_others(interval: float = _SAMPLE_S) -> float | None:
     """
     try:
         cpus = os.sched_getaffinity(0)
-        busy0, total0 = _cpu_ticks(cpus)
-        own0 = _own_ticks()
-        time.sleep(interval)
-        busy1, total1 = _cpu_ticks(cpus)
-        own1 = _own_ticks()
+        before = _read("/proc/stat"), _read("/proc/self/stat")
+        _sleep(interval)
+        after = _read("/proc/stat"), _read("/proc/self/stat")
+        busy0, total0 = _cpu_ticks(before[0], cpus)
+        busy1, total1 = _cpu_ticks(after[0], cpus)
+        own = _own_ticks(after[1]) - _own_ticks(before[1])
     except (AttributeError, OSError, ValueError, IndexError):
         return None
     elapsed = total1 - total0
     if elapsed <= 0:
         return None
-    # total ticks advance by one per CPU per tick, so busy / total * CPUs is busy cores
-    others = max(0, (busy1 - busy0) - (own1 - own0))
+    # All CPUs' ticks add up to elapsed, so a share of them times the CPUs is busy cores.
+    others = max(0, (busy1 - busy0) - own)
     return min(len(cpus), others / elapsed * len(cpus))
 
 
