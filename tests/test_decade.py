@@ -122,6 +122,17 @@ def test_bad_inputs_are_one_line_errors(tmp_path, corpus_file):
     (out / "plan.json").write_text(json.dumps({"settings": {"preset": "small"}, "families": {}}))
     with pytest.raises(UserError, match="other settings; pass --resume.*--overwrite"):
         run_decade(out, DecadeSettings(corpus=[str(corpus_file)]))
+    # a start refused before any work leaves no directory behind to block the rerun
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_decade_directory_another_process_writes_is_refused(tmp_path, corpus_file):
+    from textdecade.pretrain.lock import RunLock, RunLocked
+
+    out = tmp_path / "busy"
+    with RunLock(out), pytest.raises(RunLocked, match=r"in use by another textdecade process"):
+        run_decade(out, DecadeSettings(corpus=[str(corpus_file)]), progress=False)
+    assert list(out.iterdir()) == [out / ".lock"]  # nothing was started
 
 
 def test_seeds_and_an_equal_time_budget(tmp_path, corpus_file):

@@ -11,6 +11,7 @@ the same command again skips finished families and resumes an interrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import shutil
@@ -24,6 +25,7 @@ from textdecade.decade.naming import run_names
 from textdecade.errors import UserError
 from textdecade.io import write_json
 from textdecade.models import FAMILIES
+from textdecade.pretrain.lock import LOCK_NAME, RunLock
 
 #: The decade in order of publication.
 ORDER = ("word2vec", "glove", "seq2seq", "transformer", "elmo", "bert", "gpt", "transformer-xl")
@@ -99,7 +101,7 @@ def _check_families(families: list[str]) -> list[str]:
 def _open_plan(out: Path, settings: DecadeSettings, resume: bool, overwrite: bool) -> dict:
     plan_path = out / PLAN
     if plan_path.exists() and overwrite:
-        shutil.rmtree(out)
+        _empty(out)
     elif plan_path.exists():
         plan = json.loads(plan_path.read_text(encoding="utf-8"))
         if plan["settings"] == asdict(settings) or resume:
@@ -108,12 +110,41 @@ def _open_plan(out: Path, settings: DecadeSettings, resume: bool, overwrite: boo
             f"{out} holds a decade report made with other settings; pass --resume to "
             "continue it or --overwrite to replace it"
         )
-    elif out.is_dir() and any(out.iterdir()) and not overwrite:
+    elif out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()) and not overwrite:
         raise UserError(f"{out} is not empty and holds no decade report; choose another -o")
     out.mkdir(parents=True, exist_ok=True)
     plan = {"settings": asdict(settings), "families": {}}
     write_json(plan_path, plan)
     return plan
+
+
+def _empty(out: Path) -> None:
+    """Remove what ``out`` holds but its lock file, which this process holds."""
+    for child in out.iterdir():
+        if child.name == LOCK_NAME:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+@contextlib.contextmanager
+def _decade_lock(out: Path):
+    """One process at a time writes a decade directory (its families' runs have their own
+    locks too). A start refused before any family trained (a corpus too small, an unknown
+    family) leaves no directory it made behind, so the corrected rerun is not refused as a
+    report "made with other settings"."""
+    made = not out.exists()
+    lock = RunLock(out).acquire()
+    try:
+        yield
+    except UserError:
+        if made and not (out / "runs").exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        lock.release()
 
 
 def _say(text: str) -> None:
@@ -129,14 +160,37 @@ def run_decade(
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
-    """Train and score every family of ``settings`` into ``out_dir``; returns report.md."""
+    """Train and score every family of ``settings`` into ``out_dir``; returns report.md.
+
+    Raises:
+        RunLocked: another process is writing ``out_dir``.
+    """
+    with _decade_lock(Path(out_dir)):
+        return _run_decade(
+            Path(out_dir),
+            settings,
+            device=device,
+            resume=resume,
+            overwrite=overwrite,
+            progress=progress,
+        )
+
+
+def _run_decade(
+    out: Path,
+    settings: DecadeSettings,
+    *,
+    device: str | None,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+) -> Path:
     from textdecade.config import DataConfig
     from textdecade.data.opening import open_corpus
     from textdecade.pretrain.rundir import is_run_dir
     from textdecade.pretrain.trainer import Trainer
     from textdecade.tokenizer import Tokenizer
 
-    out = Path(out_dir)
     settings.families = _check_families(settings.families)
     if settings.preset not in MIN_WORDS:
         raise UserError(f"unknown preset '{settings.preset}' (choose from: tiny, small, base)")
