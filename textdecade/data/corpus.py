@@ -13,6 +13,11 @@ several epochs. Sources:
   (a hub name, or a local dataset directory/script);
 * nothing at all: the built-in sample corpus (:mod:`textdecade.data.sample`).
 
+A document longer than :data:`MAX_TEXT_BYTES` comes as several texts, cut at whitespace
+(plain-text files are even read in pieces of that size), so tokenizer training, sharding
+and word counting hold a bounded amount of text at a time, however long a line is: a
+20 MB file of one line took 1.7 GB to train a tokenizer on when it was one text.
+
 Every mistake is a one-line :class:`~textdecade.errors.CorpusError`. Bytes that are not
 UTF-8 are replaced with U+FFFD, counted, and reported once per file as a
 :class:`CorpusWarning`.
@@ -37,6 +42,9 @@ from ..errors import CorpusError, first_line
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _TEXT_SUFFIXES = {".txt", ".text", ".jsonl", ".parquet"}
 _BINARY_PROBE = 1024
+
+#: The longest text a Corpus yields, in UTF-8 bytes (characters, for non-file sources).
+MAX_TEXT_BYTES = 1 << 20
 
 
 class CorpusWarning(UserWarning):
@@ -165,13 +173,13 @@ class Corpus:
         for path in self.files:
             kind, opener = _kind(path)
             if kind == "parquet":
-                yield from _read_parquet(path, opener, self.text_field)
+                yield from _in_pieces(_read_parquet(path, opener, self.text_field))
             elif kind == "jsonl":
-                yield from _read_lines(path, opener, self.text_field)
+                yield from _in_pieces(_read_lines(path, opener, self.text_field))
             else:
-                yield from _read_lines(path, opener, None)
+                yield from _read_lines(path, opener, None)  # read in pieces already
         if self.dataset is not None:
-            yield from _read_dataset(self.dataset, self.split, self.text_field)
+            yield from _in_pieces(_read_dataset(self.dataset, self.split, self.text_field))
 
     def count_words(self, limit: int | None = None) -> int:
         """Whitespace-separated words in the corpus (stops counting past ``limit``)."""
@@ -199,13 +207,49 @@ def _open_binary(path: Path, opener) -> IO[bytes]:
         raise CorpusError(f"{path}: cannot open ({exc.strerror or exc})") from None
 
 
+def _in_pieces(texts: Iterable[str], limit: int = MAX_TEXT_BYTES) -> Iterator[str]:
+    """Each text, or a text longer than ``limit`` characters in pieces cut at whitespace."""
+    for text in texts:
+        while len(text) > limit:
+            cut = max(text.rfind(" ", 0, limit), text.rfind("\n", 0, limit))
+            cut = cut if cut > 0 else limit
+            head, text = text[:cut].strip(), text[cut:].lstrip()
+            if head:
+                yield head
+        if text:
+            yield text
+
+
+def _bounded_lines(f: IO[bytes], limit: int = MAX_TEXT_BYTES) -> Iterator[bytes]:
+    """The lines of ``f``, a line longer than ``limit`` bytes in pieces of at most that many,
+    cut after the last space or tab of each (or, in a run without one, before the last
+    character that might be incomplete: never inside a UTF-8 sequence)."""
+    carry = b""
+    while True:
+        chunk = carry + f.readline(limit - len(carry))
+        if not chunk:
+            return
+        carry = b""
+        if chunk.endswith(b"\n") or len(chunk) < limit:
+            yield chunk  # a whole line (or the file's last)
+            continue
+        cut = max(chunk.rfind(b" "), chunk.rfind(b"\t")) + 1
+        if cut <= 0:
+            cut = len(chunk) - 1
+            while cut > 0 and chunk[cut] & 0xC0 == 0x80:  # a continuation byte
+                cut -= 1
+        carry = chunk[cut:]
+        yield chunk[:cut]
+
+
 def _read_lines(path: Path, opener, text_field: str | None) -> Iterator[str]:
-    """Plain text (a document per line) or JSON lines (``text_field`` of each object)."""
+    """Plain text (a document per line, a long one in pieces) or JSON lines (``text_field``
+    of each object)."""
     bad = 0
     try:
         with _open_binary(path, opener) as f:
             lineno = seen = 0
-            for raw in f:
+            for raw in f if text_field is not None else _bounded_lines(f):
                 lineno += 1
                 if seen < _BINARY_PROBE:
                     if b"\x00" in raw[: _BINARY_PROBE - seen]:
