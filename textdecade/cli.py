@@ -323,6 +323,7 @@ def _register_compare(ev_sub) -> None:
     p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--format", choices=["table", "json"], default="table")
     _ci_arg(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars on stderr")
 
 
 def _register_embed(sub) -> None:
@@ -350,6 +351,7 @@ def _register_embed(sub) -> None:
         help="save static word vectors (.txt/.bin word2vec format, .safetensors)",
     )
     p.add_argument("--words", nargs="+", help="print these words' vectors")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars on stderr")
 
 
 def _register_interop(sub) -> None:
@@ -510,6 +512,7 @@ def _register_translate(sub) -> None:
     p.add_argument("--length-penalty", type=float, default=0.6, help="GNMT length penalty alpha")
     p.add_argument("--max-len", type=POSITIVE, default=None)
     p.add_argument("--device", help=DEVICE_HELP)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars on stderr")
 
 
 def _register_plot(sub) -> None:
@@ -551,6 +554,7 @@ def _eval_parser(ev_sub, name, help_text, example, handler):
     p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     _ci_arg(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars on stderr")
     return p
 
 

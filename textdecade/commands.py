@@ -147,6 +147,7 @@ def cmd_eval_analogy(args) -> int:
             args.vectors,
             _eval_corpus(args),
             ci=args.ci,
+            progress=not args.quiet,
         ),
     )
 
@@ -157,7 +158,13 @@ def cmd_eval_similarity(args) -> int:
     return _eval_models(
         args,
         lambda m: run_similarity(
-            m, args.data or None, args.restrict_vocab, args.vectors, _eval_corpus(args), ci=args.ci
+            m,
+            args.data or None,
+            args.restrict_vocab,
+            args.vectors,
+            _eval_corpus(args),
+            ci=args.ci,
+            progress=not args.quiet,
         ),
     )
 
@@ -177,6 +184,7 @@ def cmd_eval_homograph(args) -> int:
             probe=args.probe,
             release=args.release,
             ci=args.ci,
+            progress=not args.quiet,
         ),
     )
 
@@ -188,7 +196,12 @@ def cmd_eval_perplexity(args) -> int:
     return _eval_models(
         args,
         lambda path: evaluate_perplexity(
-            path, corpus, args.max_batches, device=args.device, ci=args.ci
+            path,
+            corpus,
+            args.max_batches,
+            device=args.device,
+            ci=args.ci,
+            progress=not args.quiet,
         ),
         resolve=False,
     )
@@ -203,7 +216,7 @@ def cmd_embed(args) -> int:
     if args.word_vectors or args.words:
         from textdecade.eval import as_vectors
 
-        vectors = as_vectors(handle, args.words or ())
+        vectors = as_vectors(handle, args.words or (), progress=not args.quiet)
         if args.word_vectors:
             vectors.save(args.word_vectors)
             print(
@@ -226,6 +239,7 @@ def cmd_embed(args) -> int:
             batch_size=args.batch_size,
             normalize=True if args.normalize else None,
             pooling=args.pooling,
+            show_progress_bar=not args.quiet,  # a bar over each chunk's batches, on stderr
         )
     if args.output:
         print(f"{n:,} texts embedded -> {args.output}", file=sys.stderr)
@@ -345,15 +359,26 @@ def cmd_lab(args) -> int:
 # ------------------------------------------------------------------------------ translate
 def cmd_translate(args) -> int:
     from textdecade.api import load
+    from textdecade.eval.bleu import translate_lines
     from textdecade.io import read_lines
+    from textdecade.models.base import Translates
 
     if bool(args.texts) == bool(args.input):
         raise UserError("give either sentences to translate or --input FILE, not both")
     texts = list(args.texts) if args.texts else read_lines(args.input)
     handle = load(args.run, device=args.device)
-    for line in handle.translate(
-        texts, beam=args.beam, length_penalty=args.length_penalty, max_len=args.max_len
-    ):
+    if not isinstance(handle.model, Translates):
+        handle.translate(texts)  # the api's one-line refusal
+    lines = translate_lines(
+        lambda batch: handle.translate(
+            batch, beam=args.beam, length_penalty=args.length_penalty, max_len=args.max_len
+        ),
+        handle.tokenizer,
+        texts,
+        handle.model.config.max_len,
+        progress=not args.quiet and len(texts) > 1,
+    )
+    for line in lines:
         print(line)
     return 0
 
@@ -373,6 +398,7 @@ def cmd_eval_bleu(args) -> int:
             device=args.device,
             output=args.output,
             ci=level,
+            progress=not args.quiet,
         )
         print(f"{run}: {result}")
     return 0
@@ -396,12 +422,20 @@ def _score_for_compare(args, handle, level: float):
     """One model's result of ``args.task`` (as the task's own ``eval`` command scores it)."""
     from textdecade.eval import run_analogy, run_homograph, run_similarity
 
-    task, data = args.task, args.data
+    task, data, progress = args.task, args.data, not args.quiet
     if task == "analogy":
         restrict = 30000 if args.restrict_vocab is None else args.restrict_vocab or None
-        return run_analogy(handle, data[0] if data else None, restrict_vocab=restrict, ci=level)
+        return run_analogy(
+            handle,
+            data[0] if data else None,
+            restrict_vocab=restrict,
+            ci=level,
+            progress=progress,
+        )
     if task == "similarity":
-        return run_similarity(handle, data or None, args.restrict_vocab or None, ci=level)
+        return run_similarity(
+            handle, data or None, args.restrict_vocab or None, ci=level, progress=progress
+        )
     if task in ("homograph", "wic"):
         return run_homograph(
             handle,
@@ -410,12 +444,19 @@ def _score_for_compare(args, handle, level: float):
             max_per_sense=args.max_per_sense,
             max_test_per_sense=args.max_test_per_sense,
             ci=level,
+            progress=progress,
         )
     from textdecade.eval.bleu import evaluate_bleu
 
     sources, references = args.test_set
     result, _ = evaluate_bleu(
-        handle.model, handle.tokenizer, sources, references, beam=args.beam, ci=level
+        handle.model,
+        handle.tokenizer,
+        sources,
+        references,
+        beam=args.beam,
+        ci=level,
+        progress=progress,
     )
     return result
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from textdecade.errors import FormatError, UserError
 from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap
+from textdecade.eval.progress import bar
 from textdecade.eval.report import format_table, interval_dict, summary_interval, table_row
 from textdecade.io import read_text
 
@@ -305,6 +306,7 @@ def evaluate_analogies(
     epsilon: float = 1e-3,
     batch_size: int = 512,
     ci: float = DEFAULT_LEVEL,
+    progress: bool = False,
 ) -> AnalogyResult:
     """Score ``vectors`` on an analogy set.
 
@@ -319,6 +321,7 @@ def evaluate_analogies(
         epsilon: 3CosMul's epsilon (Levy & Goldberg use 0.001; gensim 1e-6).
         batch_size: questions scored per matrix product.
         ci: confidence level of the intervals (resampling answered questions); 0: none.
+        progress: show a progress bar on stderr over the questions.
 
     Returns:
         An :class:`AnalogyResult` (accuracy over answered questions, coverage beside it,
@@ -358,6 +361,7 @@ def evaluate_analogies(
             index.append(i)
 
     hits: list[bool] = []
+    shown = bar(total=len(answerable), desc="analogy", unit="question", enabled=progress)
     for start in range(0, len(answerable), batch_size):
         chunk = answerable[start : start + batch_size]
         a, b, c, d = (np.array([q[i] for q in chunk]) for i in range(4))
@@ -379,6 +383,8 @@ def evaluate_analogies(
                 s.correct += int(hit)
             result.total.answered += 1
             result.total.correct += int(hit)
+        shown.update(len(chunk))
+    shown.close()
     if result.total.answered == 0:
         raise UserError(
             f"no analogy question in {name} has all four words among the first "

@@ -14,7 +14,8 @@ resample both systems' sentences together: :func:`bleu_statistic`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import numpy as np
 
 from textdecade.errors import CorpusError
 from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap
+from textdecade.eval.progress import bar
 from textdecade.io import read_lines
 from textdecade.models.base import Translates
 
@@ -34,6 +36,7 @@ __all__ = [
     "evaluate_bleu",
     "read_lines",
     "read_test_set",
+    "translate_lines",
 ]
 
 
@@ -126,6 +129,59 @@ def corpus_bleu(
     return BleuResult(result.score, signature, str(result), len(hypotheses), interval, stats)
 
 
+def translate_lines(
+    translate: Callable[[list[str]], list[str]],
+    tokenizer: Any,
+    texts: Sequence[str],
+    model_max_len: int,
+    *,
+    batch_size: int = 64,
+    progress: bool = False,
+    desc: str = "translate",
+) -> list[str]:
+    """Translate ``texts`` one decoding batch at a time, so a bar can follow.
+
+    The texts go in sorted by source length as :func:`textdecade.models.decoding.translate`
+    sorts them (a stable sort on the same key), one of its batches per call: every batch
+    holds the same sentences as one call over all texts, so the translations are the same
+    bytes, bar or not.
+
+    Args:
+        translate: translates a list of texts in batches of ``batch_size`` (e.g.
+            ``handle.translate`` or ``decoding.translate`` with its settings bound).
+        tokenizer: the run's tokenizer (to sort by source length).
+        model_max_len: the model's ``config.max_len`` (sources are cut to it).
+        progress: show a bar over sentences on stderr.
+
+    Returns:
+        one translation per text, in input order.
+    """
+    room = model_max_len - 1
+    ids = tokenizer.encode_batch(list(texts)) if texts else []
+    order = sorted(range(len(ids)), key=lambda i: min(len(ids[i]), room) + 1)
+    out = [""] * len(ids)
+    # Each call would repeat the run's warnings; they are said once, after the last batch.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with bar(total=len(order), desc=desc, unit="sent", enabled=progress) as shown:
+            for start in range(0, len(order), batch_size):
+                index = order[start : start + batch_size]
+                for i, line in zip(index, translate([texts[i] for i in index])):
+                    out[i] = line
+                shown.update(len(index))
+    said = set()
+    for w in caught:
+        text = str(w.message)
+        if "source sentences longer than" not in text and text not in said:
+            said.add(text)
+            warnings.warn(text, w.category, stacklevel=2)
+    if cut := sum(len(x) > room for x in ids):
+        warnings.warn(
+            f"{cut} source sentences longer than {room} tokens were truncated", stacklevel=2
+        )
+    return out
+
+
 def evaluate_bleu(
     model: Any,
     tokenizer: Any,
@@ -136,8 +192,10 @@ def evaluate_bleu(
     length_penalty: float = 0.6,
     batch_size: int = 64,
     ci: float = DEFAULT_LEVEL,
+    progress: bool = False,
 ) -> tuple[BleuResult, list[str]]:
-    """Translate ``sources`` and score them against ``references``.
+    """Translate ``sources`` and score them against ``references`` (``progress``: a bar
+    over the sentences decoded, on stderr).
 
     Returns:
         ``(result, hypotheses)``.
@@ -148,10 +206,22 @@ def evaluate_bleu(
         raise CorpusError(
             f"source and reference differ in length: {len(sources)} and {len(references)} lines"
         )
-    hyps = translate(
-        model, tokenizer, list(sources), beam=beam, length_penalty=length_penalty,
+    hyps = translate_lines(
+        lambda texts: translate(
+            model,
+            tokenizer,
+            texts,
+            beam=beam,
+            length_penalty=length_penalty,
+            batch_size=batch_size,
+        ),  # fmt: skip
+        tokenizer,
+        list(sources),
+        model.config.max_len,
         batch_size=batch_size,
-    )  # fmt: skip
+        progress=progress,
+        desc="bleu: translate",
+    )
     return corpus_bleu(hyps, references, ci), hyps
 
 
@@ -185,6 +255,7 @@ def bleu_run(
     device: str | None = None,
     output: str | Path | None = None,
     ci: float = DEFAULT_LEVEL,
+    progress: bool = False,
 ) -> BleuResult:
     """BLEU of a trained run on a test set (``textdecade eval bleu RUN --source --reference``).
 
@@ -196,6 +267,7 @@ def bleu_run(
         device: where to run the model.
         output: also write the translations there (one per line).
         ci: confidence level of the interval over sentences; 0: none.
+        progress: show a bar over the sentences decoded, on stderr.
     """
     from textdecade.pretrain.device import select_device
     from textdecade.pretrain.rundir import load_run
@@ -205,7 +277,14 @@ def bleu_run(
     if not isinstance(model, Translates):
         raise CorpusError(f"{run_dir} is not a translation model (seq2seq or transformer)")
     result, hyps = evaluate_bleu(
-        model, tokenizer, sources, references, beam=beam, length_penalty=length_penalty, ci=ci
+        model,
+        tokenizer,
+        sources,
+        references,
+        beam=beam,
+        length_penalty=length_penalty,
+        ci=ci,
+        progress=progress,
     )
     if output is not None:
         from textdecade.io import write_text

@@ -28,6 +28,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from textdecade.errors import UserError
+from textdecade.eval.progress import chunked_word_states
 from textdecade.eval.vectors import Vectors, case_folding_backoff
 
 __all__ = [
@@ -215,6 +216,7 @@ def static_vectors(
     window: int = 64,
     lowercase: bool = False,
     batch_size: int = 32,
+    progress: bool = False,
 ) -> Vectors:
     """Static word vectors from a contextual model.
 
@@ -234,6 +236,7 @@ def static_vectors(
         window: contexts are chunks of at most this many words.
         lowercase: lower-case the corpus and the words (for uncased models).
         batch_size: sentences per forward pass.
+        progress: show a progress bar on stderr over the contexts encoded.
 
     Returns:
         :class:`Vectors`, rows ordered by corpus frequency (then the words never seen), with
@@ -273,7 +276,14 @@ def static_vectors(
                     hits.append((pos, row_of[w]))
             if hits:
                 picked.append((chunk, hits))
-        states = encoder.word_states([c for c, _ in picked], layers=layers, batch_size=batch_size)
+        states = chunked_word_states(
+            encoder,
+            [c for c, _ in picked],
+            layers=layers,
+            batch_size=batch_size,
+            progress=progress,
+            desc="vectors: encode contexts",
+        )
         width = states[0].shape[1] if states else matrix.shape[1]
         sums = np.zeros((len(vocab), width), np.float32)
         n = np.zeros(len(vocab), np.float32)

@@ -33,6 +33,7 @@ from textdecade.errors import UserError
 from textdecade.eval.contextual import ContextualEncoder, StaticEncoder, _check_layers
 from textdecade.eval.homograph_scores import HomographResult, WordScore, mfs_difference
 from textdecade.eval.intervals import DEFAULT_LEVEL
+from textdecade.eval.progress import bar, chunked_word_states
 from textdecade.eval.vectors import Vectors
 from textdecade.eval.wsd_data import (
     Instance,
@@ -79,10 +80,19 @@ def _target_vectors(
     layers: str,
     context: int | None,
     batch_size: int,
+    progress: bool = False,
+    desc: str = "homograph: encode",
 ) -> np.ndarray:
     """(N, D) vectors of the targets (pieces pooled by the encoder), in one pass."""
     crops = [_crop(x, context) for x in instances]
-    states = encoder.word_states([w for w, _ in crops], layers=layers, batch_size=batch_size)
+    states = chunked_word_states(
+        encoder,
+        [w for w, _ in crops],
+        layers=layers,
+        batch_size=batch_size,
+        progress=progress,
+        desc=desc,
+    )
     return np.stack([s[i] for s, (_, i) in zip(states, crops)]).astype(np.float32)
 
 
@@ -192,6 +202,7 @@ def evaluate_homographs(
     probe: bool = False,
     release: int | None = None,
     ci: float = DEFAULT_LEVEL,
+    progress: bool = False,
 ) -> HomographResult:
     """Sense separation by nearest sense centroid (and, with ``probe``, a linear probe).
 
@@ -209,6 +220,7 @@ def evaluate_homographs(
         release: for a sense TSV, only rows of this release or earlier (``1``: the built-in
             suite's first 192 sentences, which older scores were measured on).
         ci: confidence level of the intervals (resampling instances); 0: none.
+        progress: show progress bars on stderr (encoding the instances, scoring words).
 
     Returns:
         A :class:`HomographResult` with the MFS baseline beside each score.
@@ -233,13 +245,13 @@ def evaluate_homographs(
                 t.train = cap_per_sense(t.train, max_per_sense)
         protocol = "leave-one-out"
     instances = [x for t in tasks for x in (*t.train, *t.test)]
-    vecs = _target_vectors(encoder, instances, layers, context, batch_size)
+    vecs = _target_vectors(encoder, instances, layers, context, batch_size, progress)
     name = str(path) if path else "built-in suite"
     if release is not None:
         name += f" (release {release})"
     result = HomographResult(name, layers, protocol)
     start = 0
-    for t in tasks:
+    for t in bar(tasks, desc="homograph: score", unit="word", enabled=progress):
         n = len(t.train) + len(t.test)
         loo = protocol != "train/test"
         result.words.append(_score_task(t, vecs[start : start + n], loo, probe))

@@ -27,6 +27,7 @@ import torch
 
 from textdecade.errors import UserError
 from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap, ratio
+from textdecade.eval.progress import bar
 from textdecade.eval.report import interval_dict
 from textdecade.models.base import Generates
 
@@ -109,6 +110,7 @@ def evaluate_perplexity(
     batch_size: int = 8,
     device: str | None = None,
     ci: float = DEFAULT_LEVEL,
+    progress: bool = False,
 ) -> PerplexityResult:
     """Score a run on its own validation split, or on ``corpus`` when given.
 
@@ -118,6 +120,7 @@ def evaluate_perplexity(
         max_batches: batches of ``batch_size`` windows of the model's context.
         device: where to run (None: cuda > mps > cpu).
         ci: confidence level of the intervals (resampling evaluation batches); 0: none.
+        progress: show a bar over the evaluation batches on stderr.
 
     Raises:
         UserError: the family has no held-out loss to report, or there is no text.
@@ -140,7 +143,15 @@ def evaluate_perplexity(
             data.valid = valid
             model.meta = {**model.meta, **counts}  # bits per byte of *this* text
             name = "the given text"
-        batches = list(model.eval_batches(data, max_batches))
+        batches = list(
+            bar(
+                model.eval_batches(data, max_batches),
+                total=max_batches,
+                desc="perplexity",
+                unit="batch",
+                enabled=progress,
+            )
+        )
         metrics = model.eval_metrics(batches) if batches else model.evaluate(data, max_batches)
     if "val_loss" not in metrics:
         raise UserError(

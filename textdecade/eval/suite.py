@@ -88,14 +88,17 @@ def run_analogy(
     vectors_method: str = "input",
     corpus: Iterable[str] | None = None,
     ci: float = DEFAULT_LEVEL,
+    progress: bool = False,
 ) -> AnalogyResult:
     """``textdecade eval analogy``: Google (default) or MSR analogies; see ``evaluate_analogies``
-    (``ci``: confidence level of the intervals, 0 for none)."""
+    (``ci``: confidence level of the intervals, 0 for none; ``progress``: bars on stderr)."""
     questions = read_analogies(data)
     words = list(dict.fromkeys(w for q in questions for w in (q.a, q.b, q.c, q.d)))
-    vectors = as_vectors(model, words, vectors_method, corpus)
+    vectors = as_vectors(model, words, vectors_method, corpus, progress=progress)
     name = str(data) if data else "questions-words.txt (Google)"
-    result = evaluate_analogies(vectors, questions, method, restrict_vocab, ci=ci)
+    result = evaluate_analogies(
+        vectors, questions, method, restrict_vocab, ci=ci, progress=progress
+    )
     result.data = name
     return result
 
@@ -107,9 +110,11 @@ def run_similarity(
     vectors_method: str = "input",
     corpus: Iterable[str] | None = None,
     ci: float = DEFAULT_LEVEL,
+    progress: bool = False,
 ) -> SimilarityResult:
     """``textdecade eval similarity``: WS-353 + SimLex-999 by default; any listed files
-    (``ci``: confidence level of the intervals, 0 for none)."""
+    (``ci``: confidence level of the intervals, 0 for none; ``progress``: a bar on stderr
+    while a contextual model's vectors are built)."""
     if data is None:
         paths = default_similarity_paths()
     elif isinstance(data, (str, Path)):
@@ -117,7 +122,7 @@ def run_similarity(
     else:
         paths = [Path(p) for p in data]
     words = list(dict.fromkeys(w for p in paths for q in read_pairs(p) for w in (q.a, q.b)))
-    vectors = as_vectors(model, words, vectors_method, corpus)
+    vectors = as_vectors(model, words, vectors_method, corpus, progress=progress)
     return evaluate_similarity(vectors, paths, restrict_vocab, ci=ci)
 
 
@@ -138,12 +143,14 @@ def run_homograph(
     probe: bool = False,
     release: int | None = None,
     ci: float = DEFAULT_LEVEL,
+    progress: bool = False,
 ) -> HomographResult | WicResult:
     """``textdecade eval homograph``: CoarseWSD-20 folder, sense TSV, WiC, or built-in suite.
 
     A static model (Vectors or a Word2Vec/GloVe handle) is scored too: it lands on the
     most-frequent-sense baseline, by construction. ``release`` keeps a sense TSV's rows of
     that release or earlier (``1``: the built-in suite's first 192 sentences).
+    ``progress`` shows bars on stderr (encoding, scoring).
     """
     if getattr(model, "static", False):
         model = model.vectors
@@ -153,7 +160,7 @@ def run_homograph(
     if path is not None and is_wic(path):
         if release is not None:
             raise UserError(f"{path}: a release applies to a sense TSV, not to WiC files")
-        return evaluate_wic(model, path, layers=layers, ci=ci)
+        return evaluate_wic(model, path, layers=layers, ci=ci, progress=progress)
     return evaluate_homographs(
         model,
         path,
@@ -164,6 +171,7 @@ def run_homograph(
         probe=probe,
         release=release,
         ci=ci,
+        progress=progress,
     )
 
 

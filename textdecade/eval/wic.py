@@ -59,9 +59,11 @@ class WicResult:
         return f"WiC (layers={self.layers})\n\n" + format_table([row], cols)
 
 
-def _pair_cosines(encoder, pairs: list[WicPair], layers, context, batch_size) -> np.ndarray:
+def _pair_cosines(
+    encoder, pairs: list[WicPair], layers, context, batch_size, progress=False, desc="wic"
+) -> np.ndarray:
     flat = [x for p in pairs for x in (p.first, p.second)]
-    vecs = _unit(_target_vectors(encoder, flat, layers, context, batch_size))
+    vecs = _unit(_target_vectors(encoder, flat, layers, context, batch_size, progress, desc))
     return np.einsum("nd,nd->n", vecs[0::2], vecs[1::2])  # (P,)
 
 
@@ -84,6 +86,7 @@ def evaluate_wic(
     context: int | None = 40,
     batch_size: int = 32,
     ci: float = DEFAULT_LEVEL,
+    progress: bool = False,
 ) -> WicResult:
     """WiC: same sense or not, from the cosine of the two target vectors.
 
@@ -95,6 +98,7 @@ def evaluate_wic(
             file itself (optimistic, and ``fit_on`` says so).
         layers: "last" or "last4".
         ci: confidence level of the accuracy's interval (resampling test pairs); 0: none.
+        progress: show progress bars on stderr (encoding the fit and test pairs).
     """
     encoder = as_encoder(model)
     _check_layers(layers)
@@ -113,10 +117,15 @@ def evaluate_wic(
             raise UserError(f"{path}: no gold file beside it (expected *.gold.txt)")
     gold_fit = np.array([p.same for p in fit_pairs])
     threshold, fit_acc = _best_threshold(
-        _pair_cosines(encoder, fit_pairs, layers, context, batch_size), gold_fit
+        _pair_cosines(
+            encoder, fit_pairs, layers, context, batch_size, progress, "wic: encode fit pairs"
+        ),
+        gold_fit,
     )
     gold = np.array([p.same for p in test_pairs])
-    cos = _pair_cosines(encoder, test_pairs, layers, context, batch_size)
+    cos = _pair_cosines(
+        encoder, test_pairs, layers, context, batch_size, progress, "wic: encode test pairs"
+    )
     fit_on = str(fit_path) + (
         " (the test file itself: optimistic)" if fit_path == test_path else ""
     )
