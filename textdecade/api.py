@@ -1,9 +1,9 @@
-"""``load`` a trained model (a textdecade run or a HF transformers directory) and embed text.
+"""``load`` a trained model (a textdecade run, a HF directory or hub id) and embed text.
 
 ::
 
     import textdecade as td
-    model = td.load("runs/bert-tiny")            # or a HF BERT / GPT-2 directory
+    model = td.load("runs/bert-tiny")            # or a HF BERT / GPT-2 directory or hub id
     vecs = model.embed(["a sentence", "another"], batch_size=64, normalize=True)  # (N, D)
     words = model.embed_words("she sat on the bank", ["bank"])                   # (1, D)
 
@@ -35,6 +35,7 @@ import textdecade.embedding as E
 from textdecade.embedding import embed_to_file
 from textdecade.errors import ConfigError, UserError, first_line
 from textdecade.eval.vectors import load_vectors_or_none, vectors_of
+from textdecade.interop.hub import model_dir
 from textdecade.models.base import Generates, HiddenStates, StaticVectors, Translates
 from textdecade.st_compat import SentenceTransformerMixin
 
@@ -393,20 +394,20 @@ def _find_word(split: list[str], word: str, text: str) -> int:
 
 
 def load(path: str | Path, device: str | torch.device | None = None) -> TextModel:
-    """Load a textdecade run directory or a HF transformers directory (BERT or GPT-2).
+    """Load a textdecade run directory, a HF transformers directory (BERT or GPT-2), or a
+    HF hub model id (``"gpt2"``, ``"sentence-transformers/all-MiniLM-L6-v2"``).
 
     Args:
-        path: a run directory (``config.json`` naming a family) or a HF model directory
+        path: a run directory (``config.json`` naming a family), a HF model directory
             (``config.json`` with a ``model_type``, weights and tokenizer files), such as a
-            sentence-transformers model.
+            sentence-transformers model, or a hub id, read from the HF cache (downloaded
+            when missing and the hub is online; ``HF_HUB_OFFLINE=1`` keeps it offline).
         device: "cpu", "cuda", "mps"...; None picks cuda > mps > cpu.
 
     Returns:
         a :class:`TextModel`.
     """
-    path = Path(path)
-    if not path.is_dir():
-        raise UserError(f"model directory not found: {path}")
+    path = model_dir(path)
     device = select_device(device)
     config_file = path / "config.json"
     if not config_file.is_file() and not (path / "modules.json").is_file():
@@ -471,7 +472,7 @@ def embed(
     """
     if isinstance(model, TextModel):
         return model.embed(texts, **kwargs)
-    path = Path(model).resolve()
+    path = model_dir(model).resolve()  # a hub id's snapshot; the cache keys on where it is
     stamps = tuple(
         f.stat().st_mtime_ns if f.exists() else 0
         for f in (path / "config.json", path / "model.safetensors")

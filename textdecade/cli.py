@@ -338,7 +338,7 @@ def _register_embed(sub) -> None:
         "  textdecade embed runs/glove --words king queen",
         cmd_embed,
     )
-    p.add_argument("run", help="a run directory or a HF BERT/GPT-2 directory")
+    p.add_argument("run", help="a run directory, a HF BERT/GPT-2 directory, or a hub id")
     p.add_argument("--input", help="a text file, one text per line (default: stdin)")
     p.add_argument("-o", "--output", help=".npy or .jsonl (default: JSON lines on stdout)")
     p.add_argument("--batch-size", type=POSITIVE, default=64)

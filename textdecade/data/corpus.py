@@ -337,20 +337,19 @@ def _read_parquet(path: Path, opener, text_field: str) -> Iterator[str]:
 
 def _read_dataset(name: str, split: str, text_field: str) -> Iterator[str]:
     """Stream a HF ``datasets`` dataset: ``NAME``, ``NAME:CONFIG`` or a local directory."""
-    try:
-        import datasets
-    except ImportError:  # pragma: no cover - datasets is a dependency
-        raise CorpusError("reading a HF dataset needs the `datasets` package") from None
+    from .hub import open_dataset
+
     path, config = name, None
     if ":" in name and not Path(name).exists():
         path, config = name.split(":", 1)
+    ds = open_dataset(path, config, split, streaming=True)  # fails fast when offline
     try:
-        ds = datasets.load_dataset(path, config, split=split, streaming=True)
         it = iter(ds)
         first = next(it, None)
     except Exception as exc:  # datasets raises many types (FileNotFound, ConnectionError, ...)
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CorpusError(f"cannot load dataset {name!r} split {split!r}: {msg}") from None
+        raise CorpusError(
+            f"cannot load dataset {name!r} split {split!r}: {first_line(exc)}"
+        ) from None
     if first is None:
         return
     if text_field not in first:

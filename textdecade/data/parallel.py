@@ -152,12 +152,10 @@ class ParallelCorpus:
         opus) or flat columns named ``src_lang`` and ``tgt_lang``.
         """
         if isinstance(dataset, str):
-            import datasets
+            from .hub import open_dataset
 
-            try:
-                dataset = datasets.load_dataset(dataset, config, split=split)
-            except Exception as exc:  # datasets raises many types; say it in one line
-                raise CorpusError(f"cannot load dataset {dataset!r}: {exc}") from None
+            # one line, and fast when the hub is offline or unreachable
+            dataset = open_dataset(dataset, config, split, streaming=False)
         pairs = []
         for i, row in enumerate(dataset):
             item = row.get("translation", row)
