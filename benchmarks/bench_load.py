@@ -30,7 +30,7 @@ from pathlib import Path
 # Steps that take about 10-30 s of training each on 2 idle cores at the tiny preset.
 STEPS = {
     "word2vec": 300,
-    "glove": 6000,
+    "glove": 1500,
     "seq2seq": 40,
     "transformer": 40,
     "elmo": 30,
@@ -76,7 +76,7 @@ def rate_of(run_dir: Path) -> tuple[float, str]:
     return statistics.median(rates[1:] or rates), unit
 
 
-def train_once(family: str, steps: int, workdir: Path, label: str) -> dict:
+def train_once(family: str, steps: int, workdir: Path, label: str, sets: list[str]) -> dict:
     """One ``textdecade pretrain`` run through the CLI; its wall time and training rate."""
     out = workdir / f"{family}-{label}"
     cmd = [
@@ -93,6 +93,7 @@ def train_once(family: str, steps: int, workdir: Path, label: str) -> dict:
         str(out),
         "--overwrite",
         "-q",
+        *(arg for kv in sets for arg in ("--set", kv)),
     ]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -107,12 +108,64 @@ def train_once(family: str, steps: int, workdir: Path, label: str) -> dict:
     return {"wall_s": wall, "rate": rate, "unit": unit, "threads_line": threads.strip()}
 
 
+def embed_once(run_dir: Path, texts: Path, workdir: Path, label: str) -> float:
+    """Texts per second of ``textdecade embed RUN --input TEXTS`` (model load included)."""
+    n = sum(1 for _ in open(texts, encoding="utf-8"))
+    out = workdir / f"embed-{label}.npy"
+    cmd = [sys.executable, "-m", "textdecade", "embed", str(run_dir), "--input", str(texts)]
+    t0 = time.perf_counter()
+    done = subprocess.run([*cmd, "-o", str(out), "-q"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"embed ({label}) failed:\n{done.stderr[-2000:]}")
+    return n / (time.perf_counter() - t0)
+
+
+def texts_to_embed(workdir: Path, n: int = 3000) -> Path:
+    """The first ``n`` lines of the shared Lee corpus (or the built-in sample)."""
+    from textdecade.data.corpus import Corpus
+    from textdecade.data.shared import shared_path
+
+    source = shared_path("corpus_en", "gensim_lee.txt")
+    texts = Corpus(source if source is not None else ()).head(n)
+    path = workdir / "texts.txt"
+    path.write_text("\n".join(t.replace("\n", " ") for t in texts) + "\n", encoding="utf-8")
+    return path
+
+
+def print_row(row: dict) -> None:
+    wall = (
+        f" | wall {row['idle_wall_s']:.1f}s -> {row['busy_wall_s']:.1f}s ({row['wall_ratio']:.2f}x)"
+        if row["idle_wall_s"]
+        else ""
+    )
+    print(
+        f"{row['family']:15s} {row['unit']:>7s}/s idle {row['idle_rate']:>10,.0f}  "
+        f"busy {row['busy_rate']:>10,.0f}  ratio {row['rate_ratio']:.2f}x{wall}",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", nargs="+", default=list(STEPS), choices=list(STEPS))
     parser.add_argument("--with-load", type=int, default=1, metavar="N")
     parser.add_argument("--nice", type=int, default=0, help="the busy processes' niceness")
     parser.add_argument("--steps-scale", type=float, default=1.0)
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="passed to every run (e.g. train.threads=2: a fixed count, as before cpu_share)",
+    )
+    parser.add_argument(
+        "--embed",
+        nargs="*",
+        default=["bert", "gpt"],
+        choices=list(STEPS),
+        help="also time `textdecade embed` with these families' idle runs (default: bert gpt)",
+    )
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)
     if args.with_load < 1:
@@ -120,18 +173,21 @@ def main(argv: list[str] | None = None) -> None:
 
     cores = len(os.sched_getaffinity(0))
     print(
-        f"{cores} cores | load average {os.getloadavg()[0]:.2f} | python {sys.version.split()[0]}"
+        f"{cores} cores | load average {os.getloadavg()[0]:.2f} | python "
+        f"{sys.version.split()[0]} | {args.with_load} busy at nice {args.nice} | "
+        f"sets: {' '.join(args.sets) or 'none'}"
     )
+
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_load_") as tmp:
         workdir = Path(tmp)
         for family in args.families:
             steps = max(2, round(STEPS[family] * args.steps_scale))
-            idle = train_once(family, steps, workdir, "idle")
+            idle = train_once(family, steps, workdir, "idle", args.sets)
             load = start_load(args.with_load, args.nice)
             try:
                 time.sleep(1.0)  # let the busy loops reach the run queue
-                busy = train_once(family, steps, workdir, "busy")
+                busy = train_once(family, steps, workdir, "busy", args.sets)
             finally:
                 stop_load(load)
             row = {
@@ -146,13 +202,29 @@ def main(argv: list[str] | None = None) -> None:
                 "wall_ratio": idle["wall_s"] / busy["wall_s"],
             }
             rows.append(row)
-            print(
-                f"{family:15s} {row['unit']:>7s}/s idle {row['idle_rate']:>10,.0f}  "
-                f"busy {row['busy_rate']:>10,.0f}  ratio {row['rate_ratio']:.2f}x | wall "
-                f"{row['idle_wall_s']:.1f}s -> {row['busy_wall_s']:.1f}s "
-                f"({row['wall_ratio']:.2f}x)",
-                flush=True,
-            )
+            print_row(row)
+        texts = texts_to_embed(workdir)
+        for family in (f for f in args.embed if f in args.families):
+            run_dir = workdir / f"{family}-idle"
+            idle_rate = embed_once(run_dir, texts, workdir, "idle")
+            load = start_load(args.with_load, args.nice)
+            try:
+                time.sleep(1.0)
+                busy_rate = embed_once(run_dir, texts, workdir, "busy")
+            finally:
+                stop_load(load)
+            row = {
+                "family": f"embed {family}",
+                "unit": "texts",
+                "idle_rate": idle_rate,
+                "busy_rate": busy_rate,
+                "rate_ratio": busy_rate / idle_rate,
+                "idle_wall_s": 0.0,  # a rate of the whole command already
+                "busy_wall_s": 0.0,
+                "wall_ratio": busy_rate / idle_rate,
+            }
+            rows.append(row)
+            print_row(row)
     worst = min(rows, key=lambda r: r["rate_ratio"])
     print(
         f"with {args.with_load} busy process(es) at nice {args.nice}: worst "

@@ -107,8 +107,14 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-texts", type=POSITIVE, default=None, help="read at most this many texts")
 
 
-def _add(parent, name: str, help_text: str, epilog: str, handler) -> argparse.ArgumentParser:
-    """A subcommand parser whose handler ``main`` calls with the parsed arguments."""
+def _add(
+    parent, name: str, help_text: str, epilog: str, handler, *, computes: bool = False
+) -> argparse.ArgumentParser:
+    """A subcommand parser whose handler ``main`` calls with the parsed arguments.
+
+    ``computes``: the command runs a model in this process (not through the Trainer, which
+    picks its own thread count), so ``main`` first lowers torch's threads to the free cores.
+    """
     p = parent.add_parser(
         name,
         help=help_text,
@@ -116,7 +122,7 @@ def _add(parent, name: str, help_text: str, epilog: str, handler) -> argparse.Ar
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.set_defaults(handler=handler)
+    p.set_defaults(handler=handler, computes=computes)
     return p
 
 
@@ -305,6 +311,7 @@ def _register_compare(ev_sub) -> None:
         "\n\nanalogy (and similarity) compare on the questions (pairs) both models answered, "
         "and say how many; other tasks refuse items that differ.",
         cmd_eval_compare,
+        computes=True,
     )
     p.add_argument("run_a", metavar="RUN_A", help="a run directory, HF directory or vectors file")
     p.add_argument("run_b", metavar="RUN_B")
@@ -337,6 +344,7 @@ def _register_embed(sub) -> None:
         "  textdecade embed runs/w2v --word-vectors w2v.bin      # gensim reads it\n"
         "  textdecade embed runs/glove --words king queen",
         cmd_embed,
+        computes=True,
     )
     p.add_argument("run", help="a run directory, a HF BERT/GPT-2 directory, or a hub id")
     p.add_argument("--input", help="a text file, one text per line (default: stdin)")
@@ -387,6 +395,7 @@ def _register_generate(sub) -> None:
         "sample text from a GPT run (KV cache, temperature, top-k, top-p)",
         'example:\n  textdecade generate runs/gpt-tiny "The river bank" --max-new-tokens 80',
         cmd_generate,
+        computes=True,
     )
     p.add_argument("run", help="a GPT run directory")
     p.add_argument("prompt", help="the text to continue")
@@ -504,6 +513,7 @@ def _register_translate(sub) -> None:
         "translate with a seq2seq or Transformer run (greedy or beam search)",
         'example:\n  textdecade translate runs/mt "Ein Mann fährt Fahrrad ." --beam 4',
         cmd_translate,
+        computes=True,
     )
     p.add_argument("run", help="a seq2seq or transformer run directory")
     p.add_argument("texts", nargs="*", help="sentences to translate")
@@ -525,6 +535,7 @@ def _register_plot(sub) -> None:
         '  textdecade plot attention runs/mt "Ein Mann fährt Fahrrad ." -o attn.png\n'
         "  textdecade plot embeddings runs/w2v --words king queen man woman -o map.png",
         cmd_plot,
+        computes=True,
     )
     p.add_argument(
         "what",
@@ -543,7 +554,7 @@ def _register_plot(sub) -> None:
 
 def _eval_parser(ev_sub, name, help_text, example, handler):
     """One ``textdecade eval TASK`` parser with the arguments every task shares."""
-    p = _add(ev_sub, name, help_text, "example:\n  " + example, handler)
+    p = _add(ev_sub, name, help_text, "example:\n  " + example, handler, computes=True)
     p.add_argument(
         "models",
         nargs="+",
@@ -620,6 +631,17 @@ def _one_line_warnings() -> None:
     warnings.showwarning = show
 
 
+def _use_free_cores() -> None:
+    """Lower torch's thread count to the cores other work leaves free (pretrain/cpu_share):
+    beside a busy process, two threads waiting on each other at every barrier ran several
+    times slower than one."""
+    import torch
+
+    from textdecade.pretrain.cpu_share import threads_for_free_cores
+
+    torch.set_num_threads(threads_for_free_cores(torch.get_num_threads())[0])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``textdecade`` console script and ``python -m textdecade``."""
     parser = build_parser()
@@ -628,6 +650,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) or a usage mistake (2, one line already printed)
         return int(exc.code or 0)
     _one_line_warnings()
+    if getattr(args, "computes", False):
+        _use_free_cores()
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:
