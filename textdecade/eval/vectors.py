@@ -19,6 +19,7 @@ import numpy as np
 
 from textdecade.errors import FormatError, OutOfVocabulary
 from textdecade.eval.keyed import KEY_TYPES, KeyedQueries
+from textdecade.eval.keyed_evaluations import KeyedEvaluations
 from textdecade.io import atomic_path
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ __all__ = ["Vectors", "case_folding_backoff", "load_vectors_or_none", "VECTOR_SU
 VECTOR_SUFFIXES = (".txt", ".vec", ".bin", ".safetensors")
 
 
-class Vectors(KeyedQueries):
+class Vectors(KeyedQueries, KeyedEvaluations):
     """Words and their vectors, most frequent first (row order is what ``restrict_vocab`` cuts).
 
     The lookup rule (gensim's ``FastTextKeyedVectors``), one for membership, lookup,
