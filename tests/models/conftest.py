@@ -9,7 +9,7 @@ import torch
 @pytest.fixture(scope="module")
 def one_thread():
     """One intra-op thread for a module of tiny sequential ops: fastest, and robust when
-    other jobs share the cores (see the README on OMP_WAIT_POLICY)."""
+    other jobs share the cores (see the README on busy machines, pretrain/cpu_share.py)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
