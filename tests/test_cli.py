@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -274,3 +275,39 @@ def test_out_of_range_arguments_are_one_line_before_anything_runs(capsys, argv, 
 def test_help_still_exits_zero(capsys):
     code, out, _ = run(capsys, "generate", "--help")
     assert code == 0 and "--max-new-tokens" in out
+
+
+def test_a_hf_gpt2_directory_and_an_imported_run_score_and_train_like_native_runs(
+    capsys, tiny_runs, tmp_path
+):
+    """#21: `eval perplexity HF_DIR` said "unknown model family '?'", and an imported run's
+    `eval perplexity --corpus` and `pretrain --resume` asked for token shards it never had."""
+    text = str(tiny_runs / "c.txt")
+    source, hf_dir, imported = (str(tmp_path / n) for n in ("gpt", "gpt-hf", "imported"))
+    small = ["--set", "tokenizer.vocab_size=400", "--set", "train.threads=1", "-q"]
+    small += ["--set", "model.d_model=32", "--set", "model.n_layers=1", "--set", "model.n_heads=2"]
+    small += ["--set", "model.max_len=32", "--set", "train.lr=3e-3", "--set", "train.log_every=1"]
+    assert main(["pretrain", "gpt", "--corpus", text, "-o", source, "--steps", "60", *small]) == 0
+    assert main(["export", "hf", source, "-o", hf_dir]) == 0
+    assert main(["import", "hf", hf_dir, "-o", imported]) == 0
+    capsys.readouterr()
+
+    def loss(model):
+        argv = ["eval", "perplexity", model, "--corpus", text, "-q", "--format", "json"]
+        code, out, err = run(capsys, *argv)
+        assert code == 0, err
+        return json.loads(out)["loss"]
+
+    native = loss(source)
+    assert native < math.log(400) - 1.0  # it learned something to carry over
+    assert loss(hf_dir) == pytest.approx(native, abs=1e-4)  # the same model, three ways
+    assert loss(imported) == pytest.approx(native, abs=1e-4)
+    code, _, err = run(capsys, "eval", "perplexity", hf_dir)
+    assert code == 2 and "pass --corpus FILE" in err and len(err.strip().splitlines()) == 1
+
+    # Training an imported model continues from its weights, not from scratch.
+    argv = ["pretrain", "gpt", "-o", imported, "--resume", "--corpus", text, "--steps", "2"]
+    code, _, err = run(capsys, *argv, "--set", "train.threads=1", "--set", "train.log_every=1")
+    assert code == 0, err
+    first = json.loads((tmp_path / "imported" / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["step"] == 1 and abs(first["loss"] - native) < 0.5

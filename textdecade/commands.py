@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import sys
+import tempfile
+from pathlib import Path
 
 from textdecade.errors import UserError
 
@@ -191,20 +193,45 @@ def cmd_eval_homograph(args) -> int:
 
 def cmd_eval_perplexity(args) -> int:
     from textdecade.eval.perplexity import evaluate_perplexity
+    from textdecade.pretrain.rundir import is_run_dir
 
     corpus = _eval_corpus(args)
-    return _eval_models(
-        args,
-        lambda path: evaluate_perplexity(
-            path,
-            corpus,
-            args.max_batches,
-            device=args.device,
-            ci=args.ci,
-            progress=not args.quiet,
-        ),
-        resolve=False,
-    )
+    if corpus is None and (
+        bad := [p for p in args.models if Path(p).is_dir() and not is_run_dir(p)]
+    ):
+        raise UserError(
+            f"{bad[0]} is no run directory, so it holds no held-out text of its own: "
+            "pass --corpus FILE to score text"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        return _eval_models(
+            args,
+            lambda path: evaluate_perplexity(
+                _as_run_dir(path, Path(tmp)),
+                corpus,
+                args.max_batches,
+                device=args.device,
+                ci=args.ci,
+                progress=not args.quiet,
+            ),
+            resolve=False,
+        )
+
+
+def _as_run_dir(path: str, scratch: Path) -> Path:
+    """``path`` if it is a run directory; a HF directory (or hub id) imported into a run
+    under ``scratch`` otherwise, so every command that reads runs takes HF models too."""
+    from textdecade.interop.hf import import_hf_run
+    from textdecade.interop.hub import model_dir
+    from textdecade.pretrain.rundir import is_run_dir
+
+    if is_run_dir(path):
+        return Path(path)
+    source = model_dir(path)
+    if not (Path(source) / "config.json").is_file():
+        return Path(path)  # not a model directory: the run reader says what is wrong
+    run = scratch / f"imported-{len(list(scratch.iterdir()))}"
+    return import_hf_run(source, run)[0]
 
 
 # --------------------------------------------------------------------------------- embed

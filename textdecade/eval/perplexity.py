@@ -29,7 +29,7 @@ from textdecade.errors import UserError
 from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap, ratio
 from textdecade.eval.progress import bar
 from textdecade.eval.report import interval_dict
-from textdecade.models.base import Generates
+from textdecade.models.base import Generates, PreparedData
 
 
 @dataclass
@@ -131,18 +131,22 @@ def evaluate_perplexity(
     run = Path(run)
     config, model, tokenizer = load_run(run, device=select_device(device or "auto"))
     Model = type(model)
-    # The evaluators batch as during training.
-    model.batcher(Model.load_prepared(run / DATA_DIR, model.meta), batch_size, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         if corpus is None:
+            if not (run / DATA_DIR).is_dir():
+                raise UserError(
+                    f"{run} holds no held-out text of its own (an imported model has none): "
+                    "pass --corpus FILE to score text"
+                )
             data = Model.load_prepared(run / DATA_DIR, model.meta)
             name = f"{run} (held-out split)"
         else:
             valid, counts = _own_text(tokenizer, corpus, Path(tmp))
-            data = Model.load_prepared(run / DATA_DIR, model.meta)
-            data.valid = valid
+            data = PreparedData(meta=model.meta, train=valid, valid=valid, n_units=len(valid))
             model.meta = {**model.meta, **counts}  # bits per byte of *this* text
             name = "the given text"
+        # The evaluators batch as during training.
+        model.batcher(data, batch_size, seed=0)
         batches = list(
             bar(
                 model.eval_batches(data, max_batches),

@@ -182,7 +182,9 @@ class Trainer:
     def _setup_data(self, tokenizer, resuming: bool):
         workdir = self.run_dir / rundir.DATA_DIR
         meta_path = self.run_dir / rundir.DATA_META
-        if self.info.is_main and not (resuming and meta_path.exists()):
+        # An imported run (`import hf`) has its model's facts but no data of its own yet.
+        prepared = resuming and meta_path.exists() and workdir.is_dir()
+        if self.info.is_main and not prepared:
             if self.data_from is not None:
                 rundir.link_tree(self.data_from / rundir.DATA_DIR, workdir)
                 write_json(meta_path, rundir.read_json(self.data_from / rundir.DATA_META))
@@ -192,7 +194,9 @@ class Trainer:
                     self.corpus = open_corpus(self.config)
                 workdir.mkdir(parents=True, exist_ok=True)
                 data = self.Model.prepare(self.corpus, tokenizer, self.config.model, workdir)
-                write_json(meta_path, data.meta)
+                # the imported model's facts (its special ids, its pooling) stay as they were
+                kept = rundir.read_json(meta_path) if resuming and meta_path.exists() else {}
+                write_json(meta_path, {**data.meta, **kept})
         dist.barrier(self.info)
         meta = rundir.read_json(meta_path)
         return self.Model.load_prepared(workdir, meta)
@@ -414,6 +418,15 @@ class Trainer:
                 weights, _ = fsdp.full_state(model, None, self.info)
                 if self.info.is_main:
                     rundir.save_weights(weights, self.run_dir, self.config.family)
+        elif (
+            resuming
+            and (self.run_dir / rundir.WEIGHTS).is_file()
+            and train.parallel != "fsdp"  # its parameters are shards by now
+        ):
+            # An imported run, or one stopped before its first checkpoint: its own weights
+            # are where training continues from (a fine-tune of a HF model, say).
+            rundir.load_weights(model, self.run_dir / rundir.WEIGHTS, device)
+            self._say(f"no checkpoint yet: training on from {self.run_dir / rundir.WEIGHTS}")
         elif resuming:
             self._say("no complete checkpoint found: starting from step 0")
         if resuming and self.info.is_main:
