@@ -7,6 +7,7 @@ import math
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -311,3 +312,18 @@ def test_a_hf_gpt2_directory_and_an_imported_run_score_and_train_like_native_run
     assert code == 0, err
     first = json.loads((tmp_path / "imported" / "metrics.jsonl").read_text().splitlines()[0])
     assert first["step"] == 1 and abs(first["loss"] - native) < 0.5
+
+    # --init-from: a new run from a HF directory or a textdecade run, on the user's corpus
+    for origin in (hf_dir, source):
+        fresh = tmp_path / f"from-{Path(origin).name}"
+        argv = ["pretrain", "gpt", "--init-from", origin, "-o", str(fresh), "--corpus", text]
+        code, _, err = run(capsys, *argv, "--steps", "2", "--set", "train.log_every=1", "-q")
+        assert code == 0, err
+        first = json.loads((fresh / "metrics.jsonl").read_text().splitlines()[0])
+        assert abs(first["loss"] - native) < 0.5, origin
+    refused = tmp_path / "refused"
+    code, _, err = run(capsys, "pretrain", "bert", "--init-from", hf_dir, "-o", str(refused))
+    assert_one_line_error(code, err, "holds a gpt model, not bert")
+    assert not refused.exists()
+    code, _, err = run(capsys, "pretrain", "gpt", "--init-from", hf_dir, "-o", imported, "--resume")
+    assert_one_line_error(code, err, "--init-from starts a new run")

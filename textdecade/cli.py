@@ -206,6 +206,12 @@ def _register_pretrain(sub) -> None:
     )
     p.add_argument("-o", "--output", help="run directory (default: runs/FAMILY-PRESET)")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument(
+        "--init-from",
+        metavar="RUN_OR_HF",
+        help="start from this model and its tokenizer: a textdecade run, a HF BERT/GPT-2 "
+        "directory or a hub id (continued pretraining or a fine-tune on your corpus)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a run in the directory")
     p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--steps", type=POSITIVE, help="optimizer steps (same as --set train.steps=N)")

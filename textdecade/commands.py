@@ -98,7 +98,9 @@ def cmd_pretrain(args) -> int:
 
     if args.output is None:
         args.output = f"runs/{args.family}-{args.preset}"
-    config = build_run_config(args)
+    config = build_run_config(args)  # every setting checked before any work
+    if args.init_from:
+        config = _start_from(args)
     result = Trainer(
         config, args.output, resume=args.resume, overwrite=args.overwrite, progress=not args.quiet
     ).fit()
@@ -110,6 +112,25 @@ def cmd_pretrain(args) -> int:
         + " ".join(f"{k}={v:.4f}" for k, v in shown.items())
     )
     return 0
+
+
+def _start_from(args):
+    """Make ``args.output`` a run of ``--init-from``'s model; the Trainer resumes it."""
+    import shutil
+
+    from textdecade.init_from import init_run_from
+
+    if args.resume:
+        raise UserError("--init-from starts a new run; to continue this one, pass --resume alone")
+    made = not Path(args.output).exists()
+    init_run_from(args.init_from, args.output, args.family, overwrite=args.overwrite)
+    args.resume, args.overwrite = True, False
+    try:
+        return build_run_config(args)  # the model's own settings, then the command line's
+    except UserError:
+        if made:
+            shutil.rmtree(args.output, ignore_errors=True)
+        raise
 
 
 # ---------------------------------------------------------------------------------- eval
