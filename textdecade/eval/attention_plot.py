@@ -26,6 +26,9 @@ from textdecade.errors import UserError
 
 #: The colour map of every attention picture (perceptual, sequential, 0 = dark).
 CMAP = "viridis"
+#: Tick labels longer than this are cut (an untrained model's translation can be one
+#: long run of pieces).
+LABEL_CHARS = 24
 
 
 def _pieces_to_words(tokenizer: Any, text: str) -> tuple[list[str], list[int], list[int]]:
@@ -137,10 +140,15 @@ def _heatmap(ax: Any, matrix: np.ndarray, columns: list[str], rows: list[str]) -
     """Draw ``matrix`` (rows x columns) on ``ax`` with its labels; returns the image."""
     image = ax.imshow(matrix, cmap=CMAP, vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(columns)))
-    ax.set_xticklabels(columns, rotation=90, fontsize=8)
+    ax.set_xticklabels([_short(c, LABEL_CHARS) for c in columns], rotation=90, fontsize=8)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels(rows, fontsize=8)
+    ax.set_yticklabels([_short(r, LABEL_CHARS) for r in rows], fontsize=8)
     return image
+
+
+def _label_room(labels: list[str]) -> float:
+    """Inches the longest (shortened) tick label takes at font size 8."""
+    return 0.07 * min(max((len(x) for x in labels), default=1), LABEL_CHARS) + 0.3
 
 
 def _save(fig: Any, out: str | Path) -> Path:
@@ -186,29 +194,43 @@ def plot_attention(
         layer = n_layers - 1 if layer is None else layer
         maps = _select(maps, layer, 0 if head is None else head)[None, None]
         n_layers = n_heads = 1
-    cell = (0.35 * len(src_words) + 1.5, 0.3 * len(tgt_words) + 1.2)
-    fig = _new_figure(cell[0] * n_heads + 1.2, cell[1] * n_layers + 0.8)
+    cell = (
+        0.35 * len(src_words) + _label_room(tgt_words) + 0.6,
+        0.3 * len(tgt_words) + _label_room(src_words) + 0.6,
+    )
+    fig = _new_figure(max(cell[0] * n_heads + 1.2, 4.5), max(cell[1] * n_layers + 0.9, 3.5))
     axes = fig.subplots(n_layers, n_heads, squeeze=False)
     for i in range(n_layers):
         for j in range(n_heads):
             image = _heatmap(axes[i][j], maps[i, j], src_words, tgt_words)
             if n_layers * n_heads > 1:
                 axes[i][j].set_title(f"layer {i}, head {j}", fontsize=9)
-    if layer is not None:
-        axes[0][0].set_title(f"layer {layer}, head {0 if head is None else head}", fontsize=9)
     axes[-1][0].set_xlabel("source")
     axes[-1][0].set_ylabel("translation")
-    fig.suptitle(f"{_short(source)}\n\u2192 {_short(target)}", fontsize=10)
+    title = f"{_short(source)}\n\u2192 {_short(target)}"
+    if layer is not None:
+        title += f"\nlayer {layer}, head {0 if head is None else head}"
+    fig.suptitle(title, fontsize=10)
     fig.colorbar(image, ax=axes.ravel().tolist(), label="attention weight", shrink=0.8)
     return _save(fig, out)
 
 
-def _piece_label(tokenizer: Any, token_id: int) -> str:
-    """A BPE piece as readers see it: its decoded text, a leading space shown as "▁"."""
-    text = tokenizer.decode([token_id], skip_special_tokens=False)
-    if not text.strip():
-        text = tokenizer.id_to_token(token_id) or str(token_id)
-    return text.replace(" ", "\u2581")
+def _piece_labels(tokenizer: Any, ids: list[int]) -> list[str]:
+    """The BPE pieces of ``ids`` as readers see them, a leading space shown as "▁".
+
+    Each piece is what it adds to the decoded prefix: decoding a byte-level piece alone
+    drops its leading space, and a piece that is part of a character's bytes shows "�".
+    """
+    labels, before = [], ""
+    for k in range(1, len(ids) + 1):
+        text = tokenizer.decode(ids[:k], skip_special_tokens=False)
+        common = 0
+        while common < min(len(before), len(text)) and before[common] == text[common]:
+            common += 1
+        piece = text[common:] or tokenizer.id_to_token(ids[k - 1]) or str(ids[k - 1])
+        labels.append(piece.replace(" ", "\u2581"))
+        before = text
+    return labels
 
 
 @torch.no_grad()
@@ -237,7 +259,7 @@ def self_attention(model: Any, tokenizer: Any, text: str) -> tuple[list[str], np
     ids = [*before, *body[: max(limit, 1)], *after]
     device = next(model.parameters()).device
     maps = model.self_attention_maps(torch.tensor([ids], device=device))[0]
-    return [_piece_label(tokenizer, i) for i in ids], maps.float().cpu().numpy()
+    return _piece_labels(tokenizer, ids), maps.float().cpu().numpy()
 
 
 def plot_self_attention(
@@ -264,8 +286,8 @@ def plot_self_attention(
     layer = n_layers - 1 if layer is None else layer
     head = 0 if head is None else head
     pieces, maps = self_attention(model, tokenizer, text)
-    side = 0.3 * len(pieces) + 2.0
-    fig = _new_figure(side + 1.5, side + 0.6)
+    side = 0.3 * len(pieces) + _label_room(pieces) + 0.6
+    fig = _new_figure(max(side + 1.5, 4.5), max(side + 0.6, 3.5))
     ax = fig.subplots()
     image = _heatmap(ax, _select(maps, layer, head), pieces, pieces)
     ax.set_xlabel("attended to (key)")
