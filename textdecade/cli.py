@@ -92,6 +92,19 @@ def _probability(text: str) -> float:
 POSITIVE, NON_NEGATIVE = _at_least(1), _at_least(0)
 
 
+def _head(text: str) -> int | str:
+    """An argparse type for ``--head``: a head number from 0, or "mean" (all heads)."""
+    if text == "mean":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a head number or mean, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 (or mean), got {value}")
+    return value
+
+
 def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--corpus",
@@ -536,9 +549,10 @@ def _register_plot(sub) -> None:
     p = _add(
         sub,
         "plot",
-        "plot a run's curves, a seq2seq/Transformer attention map, or word vectors",
+        "plot a run's curves, an attention map (translation or GPT/BERT), or word vectors",
         "examples:\n  textdecade plot runs/gpt-tiny                      # loss and lr curves\n"
         '  textdecade plot attention runs/mt "Ein Mann fährt Fahrrad ." -o attn.png\n'
+        '  textdecade plot attention runs/bert-tiny "The river bank" --layer 1 --head mean\n'
         "  textdecade plot embeddings runs/w2v --words king queen man woman -o map.png",
         cmd_plot,
         computes=True,
@@ -552,6 +566,19 @@ def _register_plot(sub) -> None:
     p.add_argument("-o", "--output", help="output directory (curves) or PNG file")
     p.add_argument("--target", help="attention: force this target text instead of decoding")
     p.add_argument("--beam", type=POSITIVE, default=1, help="attention: beam size when decoding")
+    p.add_argument(
+        "--layer",
+        type=int,
+        default=None,
+        help="attention: the layer, from 0 (negative counts back; GPT/BERT default: the last, "
+        "translation default: every layer)",
+    )
+    p.add_argument(
+        "--head",
+        type=_head,
+        default=None,
+        help="attention: the head, from 0, or mean (GPT/BERT default: 0)",
+    )
     p.add_argument("--words", nargs="+", help="embeddings: the words to map")
     p.add_argument(
         "--method", choices=["pca", "tsne"], default="pca", help="embeddings: projection"

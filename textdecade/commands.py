@@ -560,9 +560,10 @@ def cmd_plot(args) -> int:
         from textdecade.eval.attention_plot import plot_attention_run
 
         if len(rest) != 2:
-            raise UserError('plot attention: give RUN and "a source sentence"')
+            raise UserError('plot attention: give RUN and "a sentence"')
         out = args.output or "attention.png"
-        print(plot_attention_run(rest[0], rest[1], out, target=args.target, beam=args.beam))
+        picked = {"layer": args.layer, "head": args.head}
+        print(plot_attention_run(rest[0], rest[1], out, args.target, args.beam, **picked))
     else:
         from textdecade.api import resolve_model
         from textdecade.eval.suite import plot_embeddings

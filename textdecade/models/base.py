@@ -36,6 +36,7 @@ __all__ = [
     "HiddenStates",
     "MaskedLM",
     "PreparedData",
+    "SelfAttentionMaps",
     "StaticVectors",
     "TokenStream",
     "Translates",
@@ -348,3 +349,31 @@ class AttentionMaps(ABC):
     @abstractmethod
     def attention_maps(self, src: torch.Tensor, tgt: torch.Tensor, **kwargs: Any) -> Any:
         """Cross-attention weights of target positions over source positions."""
+
+
+class SelfAttentionMaps(ABC):
+    """A model that shows its self-attention, one map per layer and head (GPT, BERT).
+
+    The maps are computed explicitly, softmax(Q K^T / sqrt(K) + mask), from the same
+    projections the model's forward uses (whose fast kernel returns no weights), in eval
+    mode, so ``weights @ V`` is the attention output of the real forward pass.
+    """
+
+    @abstractmethod
+    def self_attention_maps(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Attention probabilities of every layer and head.
+
+        Args:
+            input_ids: (B, T) ids, framed as the model reads them (BERT's ``<cls>``...).
+            attention_mask: (B, T) 1 = real token, 0 = padding (padding keys get 0).
+
+        Returns:
+            (B, L, H, T, T) float tensor; each row (a query) sums to 1 over the keys.
+        """
+
+    def attention_shape(self) -> tuple[int, int]:
+        """``(n_layers, n_heads)``: the sizes :meth:`self_attention_maps` returns."""
+        config = self.config  # type: ignore[attr-defined]
+        return int(config.n_layers), int(config.n_heads)

@@ -31,7 +31,13 @@ from textdecade.data.lm import (
 )
 from textdecade.errors import ConfigError
 from textdecade.io import atomic_path
-from textdecade.models.base import Family, MaskedLM, PreparedData, resolve_vocab_size
+from textdecade.models.base import (
+    Family,
+    MaskedLM,
+    PreparedData,
+    SelfAttentionMaps,
+    resolve_vocab_size,
+)
 from textdecade.models.blocks import (
     BlockConfig,
     BlockParts,
@@ -39,7 +45,7 @@ from textdecade.models.blocks import (
     init_normal_,
     init_weights_,
 )
-from textdecade.models.layers import ENCODER_BLOCKS, LearnedPositions
+from textdecade.models.layers import ENCODER_BLOCKS, LearnedPositions, block_attention_maps
 
 WORD_STARTS = "word_starts.npy"
 
@@ -190,7 +196,7 @@ class MLMHead(nn.Module):
         return F.linear(self.LayerNorm(self.act(self.dense(h))), decoder_weight, self.bias)
 
 
-class Model(Family, MaskedLM):
+class Model(Family, MaskedLM, SelfAttentionMaps):
     """The BERT family (see the module docstring).
 
     Args:
@@ -258,6 +264,21 @@ class Model(Family, MaskedLM):
         return states
 
     mask_optional = True  # padding keys are masked; without padding, no mask is the same
+
+    def self_attention_maps(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Bidirectional attention probabilities (B, L, H, T, T); padding keys get 0.
+
+        Args:
+            input_ids: (B, T).  attention_mask: (B, T), 1 = real, 0 = padding.
+            token_type_ids: (B, T) segment ids (default: all sentence A).
+        """
+        embed = lambda: self.embeddings(input_ids, token_type_ids, attention_mask)  # noqa: E731
+        return block_attention_maps(self, embed, self.layer, attention_mask)
 
     @property
     def state_size(self) -> int:

@@ -23,7 +23,14 @@ from textdecade.data.lm import (
     causal_eval_batches,
 )
 from textdecade.errors import ConfigError
-from textdecade.models.base import Family, Generates, PreparedData, TokenStream, resolve_vocab_size
+from textdecade.models.base import (
+    Family,
+    Generates,
+    PreparedData,
+    SelfAttentionMaps,
+    TokenStream,
+    resolve_vocab_size,
+)
 from textdecade.models.blocks import (
     BlockConfig,
     block_parts,
@@ -31,7 +38,13 @@ from textdecade.models.blocks import (
     init_weights_,
     scale_residual_init_,
 )
-from textdecade.models.layers import ENCODER_BLOCKS, KVCache, LearnedPositions, make_caches
+from textdecade.models.layers import (
+    ENCODER_BLOCKS,
+    KVCache,
+    LearnedPositions,
+    block_attention_maps,
+    make_caches,
+)
 from textdecade.models.losses import linear_cross_entropy, lm_metrics
 
 
@@ -123,7 +136,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class Model(TokenStream, Family, Generates):
+class Model(TokenStream, Family, Generates, SelfAttentionMaps):
     """The GPT family (see the module docstring).
 
     Args:
@@ -237,6 +250,17 @@ class Model(TokenStream, Family, Generates):
         return states
 
     mask_optional = True  # causal: a batch without padding needs no mask
+
+    def self_attention_maps(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Causal attention probabilities (B, L, H, T, T): zero above the diagonal.
+
+        Args:
+            input_ids: (B, T).  attention_mask: (B, T), 1 = real, 0 = padding.
+        """
+        embed = lambda: self._embed(input_ids)  # noqa: E731
+        return block_attention_maps(self, embed, self.h, attention_mask)
 
     @property
     def state_size(self) -> int:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -69,6 +69,7 @@ __all__ = [
     "init_xavier_",
     "make_caches",
     "scale_residual_init_",
+    "block_attention_maps",
 ]
 
 #: The activation registry now lives in :mod:`textdecade.models.blocks`; the old name stays.
@@ -287,6 +288,39 @@ DECODER_BLOCKS: dict[str, type[_CrossBlock]] = {
     "pre": PreLNDecoderBlock,
     "post": PostLNDecoderBlock,
 }
+
+
+@torch.no_grad()
+def block_attention_maps(
+    model: nn.Module,
+    embed: Callable[[], torch.Tensor],
+    blocks: Iterable[nn.Module],
+    attention_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Every block's self-attention probabilities, for a model's attention pictures.
+
+    Args:
+        model: put in eval mode for the call (no dropout touches the embeddings or the
+            probabilities: the picture of the trained model), then restored.
+        embed: returns the first block's input (B, T, D) (called in eval mode).
+        blocks: the encoder blocks, in order; each is called with ``need_weights=True``,
+            the explicit softmax over the same projections (the fast kernel returns none).
+        attention_mask: (B, T) 1 = real, 0 = padding.
+
+    Returns:
+        (B, L, H, T, T): L x (B, H, T, T) stacked on dim 1.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        x = embed()
+        maps = []
+        for block in blocks:
+            x, weights = block(x, attention_mask, need_weights=True)
+            maps.append(weights)
+    finally:
+        model.train(was_training)
+    return torch.stack(maps, dim=1)
 
 
 # --------------------------------------------------------------------------- positions
