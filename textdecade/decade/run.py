@@ -101,7 +101,9 @@ def _check_families(families: list[str]) -> list[str]:
 def _open_plan(out: Path, settings: DecadeSettings, resume: bool, overwrite: bool) -> dict:
     plan_path = out / PLAN
     if plan_path.exists() and overwrite:
-        _empty(out)
+        from textdecade.pretrain.rundir import remove_all_but_the_lock
+
+        remove_all_but_the_lock(out)
     elif plan_path.exists():
         plan = json.loads(plan_path.read_text(encoding="utf-8"))
         if plan["settings"] == asdict(settings) or resume:
@@ -116,17 +118,6 @@ def _open_plan(out: Path, settings: DecadeSettings, resume: bool, overwrite: boo
     plan = {"settings": asdict(settings), "families": {}}
     write_json(plan_path, plan)
     return plan
-
-
-def _empty(out: Path) -> None:
-    """Remove what ``out`` holds but its lock file, which this process holds."""
-    for child in out.iterdir():
-        if child.name == LOCK_NAME:
-            continue
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
 
 
 @contextlib.contextmanager

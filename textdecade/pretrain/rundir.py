@@ -124,7 +124,7 @@ def claim_output_dir(
     if lock is not None:
         lock.acquire()
     if is_run_dir(out):
-        _remove_all_but_the_lock(out)
+        remove_all_but_the_lock(out)
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -134,7 +134,8 @@ def _holds_files(path: Path) -> bool:
     return path.is_dir() and any(p.name != LOCK_NAME for p in path.iterdir())
 
 
-def _remove_all_but_the_lock(run_dir: Path) -> None:
+def remove_all_but_the_lock(run_dir: Path) -> None:
+    """Empty ``run_dir`` but for its lock file, which the caller holds."""
     # The lock file stays: deleting it would let another process lock a new file of the
     # same name while this one still holds the old one.
     for entry in run_dir.iterdir():
