@@ -51,18 +51,19 @@ def corpus(tmp_path_factory, corpus_lines):
     return path
 
 
-def pretrain(run_dir, corpus, *extra, wait=True):
+def pretrain(run_dir, corpus, *extra, wait=True, family="gpt", settings=SETTINGS):
+    """``textdecade pretrain FAMILY`` in a subprocess: its result, or the running process."""
     cmd = [
         sys.executable,
         "-m",
         "textdecade",
         "pretrain",
-        "gpt",
+        family,
         "--corpus",
         str(corpus),
         "-o",
         str(run_dir),
-        *SETTINGS,
+        *settings,
         *extra,
     ]
     if wait:
