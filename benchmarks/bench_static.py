@@ -398,7 +398,7 @@ def report_word2vec(rows: dict[str, dict]) -> None:
         print(
             f"\n{name} / gensim: words/s {a['words_per_s'] / b['words_per_s']:.2f}x "
             f"(after the first epoch {a['later_words_per_s'] / b['later_words_per_s']:.2f}x) | "
-            f"CPU-time ratio (gensim / textdecade): {b['cpu_s_per_Mword'] / a['cpu_s_per_Mword']:.2f}x"
+            f"CPU-time ratio (gensim / {name}): {b['cpu_s_per_Mword'] / a['cpu_s_per_Mword']:.2f}x"
             f" | analogy {a['analogy']:.3f} vs {b['analogy']:.3f} | "
             f"WS-353 {a['ws353']:.3f} vs {b['ws353']:.3f} | questions answered {a['answered']}"
         )
