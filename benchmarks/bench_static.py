@@ -324,12 +324,13 @@ WORKERS = {
 }
 
 
-def spawn(name: str, spec: dict) -> list[dict]:
-    """Run one worker in a fresh interpreter; its logs pass through on stderr."""
+def spawn(name: str, spec: dict, script: str = __file__) -> list[dict]:
+    """Run one worker (of ``script``'s ``WORKERS``) in a fresh interpreter; its logs pass
+    through on stderr."""
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(spec["workers"])  # numpy's BLAS (mittens) on the same cores as torch
-    cmd = [sys.executable, __file__, "--worker", name, "--spec", json.dumps(spec)]
+    cmd = [sys.executable, script, "--worker", name, "--spec", json.dumps(spec)]
     out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -350,14 +351,19 @@ def table(rows: dict[str, dict], keys: list[str]) -> None:
 
 
 def memory_ratio(a: dict, b: dict, names: str) -> str:
-    return (
-        f"{names}: peak RSS {a['peak_mb'] / b['peak_mb']:.2f}x, training part "
-        f"{a['train_mb'] / max(b['train_mb'], 1e-9):.2f}x, tree PSS "
-        f"{a['pss_mb'] / max(b['pss_mb'], 1e-9):.2f}x"
+    """Ratios of the memory readings both rows have (a C program's row has peak RSS only)."""
+    parts = [("peak RSS", "peak_mb"), ("training part", "train_mb"), ("tree PSS", "pss_mb")]
+    return f"{names}: " + ", ".join(
+        f"{label} {a[k] / max(b[k], 1e-9):.2f}x" for label, k in parts if k in a and k in b
     )
 
 
 def run_word2vec(args, spec: dict) -> None:
+    report_word2vec(word2vec_rows(args, spec))
+
+
+def word2vec_rows(args, spec: dict) -> dict[str, dict]:
+    """textdecade's rows (one per swept setting) and gensim's, by name."""
     sg = not args.cbow
     spec.update(sg=sg, lr=args.lr or (0.025 if sg else 0.05))  # word2vec.c: 0.05 for CBOW
     spec.update(pairs_per_update=args.pairs_per_update, device=args.device)
@@ -375,6 +381,11 @@ def run_word2vec(args, spec: dict) -> None:
         spec["lr"] = 0.025 if sg else 0.05  # gensim at its own (word2vec.c's) rate
         rows["gensim"] = spawn("w2v-gensim", spec)[0]
         print(json.dumps({"case": "gensim", **rows["gensim"]}), flush=True)
+    return rows
+
+
+def report_word2vec(rows: dict[str, dict]) -> None:
+    """The two tables, then each row's ratios to gensim's (when there is a gensim row)."""
     keys = ["seconds", "words_per_s", "later_words_per_s", "cpu_s_per_Mword", "analogy", "ws353"]
     table(rows, keys)
     table(rows, ["vocab", "in_vocab_words", "base_mb", "peak_mb", "train_mb", "child_mb", "pss_mb"])
@@ -387,11 +398,11 @@ def run_word2vec(args, spec: dict) -> None:
         print(
             f"\n{name} / gensim: words/s {a['words_per_s'] / b['words_per_s']:.2f}x "
             f"(after the first epoch {a['later_words_per_s'] / b['later_words_per_s']:.2f}x) | "
-            f"CPU-time ratio (gensim / textdecade): {b['cpu_s_per_Mword'] / a['cpu_s_per_Mword']:.2f}x"
+            f"CPU-time ratio (gensim / {name}): {b['cpu_s_per_Mword'] / a['cpu_s_per_Mword']:.2f}x"
             f" | analogy {a['analogy']:.3f} vs {b['analogy']:.3f} | "
             f"WS-353 {a['ws353']:.3f} vs {b['ws353']:.3f} | questions answered {a['answered']}"
         )
-        print(memory_ratio(a, b, "memory (textdecade / gensim)"))
+        print(memory_ratio(a, b, f"memory ({name} / gensim)"))
 
 
 def run_glove(args, spec: dict, texts: list[str], tok) -> None:
@@ -452,8 +463,11 @@ def _version(name: str) -> str:
         return "not installed"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def build_parser(
+    description: str = __doc__.split("\n")[0], workers=None
+) -> argparse.ArgumentParser:
+    """The options (shared with ``bench_static_c.py``, which adds its own)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--mb", type=float, default=10.0, help="megabytes of corpus_en")
     parser.add_argument("--epochs", type=int, default=5, help="epochs (GloVe: passes)")
     parser.add_argument("--workers", type=int, default=2, help="workers / threads each")
@@ -492,9 +506,13 @@ def main() -> None:
         "--glove-compile", action="store_true",
         help="run textdecade's GloVe again with its update compiled (train.compile)",
     )  # fmt: skip
-    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=sorted(workers or WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     if args.worker:
         print(json.dumps(WORKERS[args.worker](json.loads(args.spec))), flush=True)
         return
