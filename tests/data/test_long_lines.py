@@ -75,3 +75,13 @@ def test_training_a_tokenizer_on_a_12_mb_line_stays_within_bounded_memory(tmp_pa
     )
     # Measured: 276 MB peak in pieces; 1,030 MB when the line was one text.
     assert int(done.stdout.strip()) < 600
+
+
+def test_encode_batches_are_bounded_by_characters_as_well_as_by_count():
+    from textdecade.data.shards import _chunks
+
+    texts = ["x" * 100] * 10 + ["y" * 1000] + ["z"] * 7
+    chunks = list(_chunks(texts, size=5, chars=350))
+    assert [t for c in chunks for t in c] == texts  # in order, nothing lost
+    assert all(len(c) <= 5 for c in chunks)
+    assert all(sum(map(len, c)) <= 350 or len(c) == 1 for c in chunks)  # a long text alone

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from textdecade.data.parallel import flatten, load_array, save_array
+from textdecade.data.shards import BATCH_CHARS
 from textdecade.tokenizer.specials import MASK_ID
 
 # Whitespace after . ! or ? (optionally followed by a closing quote or bracket).
@@ -189,11 +190,13 @@ def encode_documents(
                 ex_offsets.append(len(sentences))
 
     docs: list[list[str]] = []
+    held = 0
     for text in texts:
         docs.append(split_sentences(text))
-        if len(docs) >= chunk:
+        held += len(text)
+        if len(docs) >= chunk or held >= BATCH_CHARS:  # a few long documents are a chunk too
             flush(docs)
-            docs = []
+            docs, held = [], 0
     flush(docs)
     tokens, sent_offsets = flatten(sentences, tokenizer.vocab_size)
     return DenoisingArrays(

@@ -42,9 +42,22 @@ def dtype_for(vocab_size: int) -> np.dtype:
     return np.dtype(np.uint16) if vocab_size <= 65535 else np.dtype(np.uint32)
 
 
-def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
-    it = iter(texts)
-    while chunk := list(itertools.islice(it, size)):
+#: The most text one ``encode_batch`` call takes: its Encodings cost ~50x their text's
+#: size, so a count of long texts alone (4,096 pieces of 1 MiB) would not bound them.
+BATCH_CHARS = 4 << 20
+
+
+def _chunks(texts: Iterable[str], size: int, chars: int = BATCH_CHARS) -> Iterator[list[str]]:
+    """Lists of at most ``size`` texts holding at most ``chars`` characters (or one text)."""
+    chunk: list[str] = []
+    held = 0
+    for text in texts:
+        if chunk and (len(chunk) >= size or held + len(text) > chars):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(text)
+        held += len(text)
+    if chunk:
         yield chunk
 
 
