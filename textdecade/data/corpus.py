@@ -13,10 +13,12 @@ several epochs. Sources:
   (a hub name, or a local dataset directory/script);
 * nothing at all: the built-in sample corpus (:mod:`textdecade.data.sample`).
 
-A document longer than :data:`MAX_TEXT_BYTES` comes as several texts, cut at whitespace
-(plain-text files are even read in pieces of that size), so tokenizer training, sharding
-and word counting hold a bounded amount of text at a time, however long a line is: a
-20 MB file of one line took 1.7 GB to train a tokenizer on when it was one text.
+A document longer than :data:`MAX_TEXT_BYTES` (64 KiB) comes as several texts, cut at
+whitespace (plain-text files are even read in pieces of that size), so tokenizer training,
+sharding and word counting hold a bounded amount of text at a time, however long a line is:
+a 20 MB file of one line took 1.7 GB to train a tokenizer on as one text, 284 MB in 1 MiB
+pieces and 78 MB in 64 KiB ones (the tokenizer's trainer buffers 256 texts). For a language
+model the cut costs one end-of-text mark per 64 KiB.
 
 Every mistake is a one-line :class:`~textdecade.errors.CorpusError`. Bytes that are not
 UTF-8 are replaced with U+FFFD, counted, and reported once per file as a
@@ -44,7 +46,7 @@ _TEXT_SUFFIXES = {".txt", ".text", ".jsonl", ".parquet"}
 _BINARY_PROBE = 1024
 
 #: The longest text a Corpus yields, in UTF-8 bytes (characters, for non-file sources).
-MAX_TEXT_BYTES = 1 << 20
+MAX_TEXT_BYTES = 1 << 16
 
 
 class CorpusWarning(UserWarning):

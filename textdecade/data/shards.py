@@ -43,7 +43,7 @@ def dtype_for(vocab_size: int) -> np.dtype:
 
 
 #: The most text one ``encode_batch`` call takes: its Encodings cost ~50x their text's
-#: size, so a count of long texts alone (4,096 pieces of 1 MiB) would not bound them.
+#: size, so a count of long texts alone (4,096 pieces of 64 KiB) would not bound them.
 BATCH_CHARS = 4 << 20
 
 
