@@ -334,3 +334,20 @@ def test_a_full_disk_anywhere_is_one_line(capsys, monkeypatch, tmp_path, gpt_run
     code, _, err = run(capsys, "export", "hf", gpt_run, "-o", tmp_path / "hf")
     assert_one_line_error(code, err, "no space left on device")
     assert not any(p.name.startswith(".") for p in (tmp_path / "hf").iterdir())
+
+
+def test_a_config_with_absurd_sizes_is_one_line_before_anything_is_allocated(
+    capsys, tmp_path, gpt_run
+):
+    """A hand-edited config.json (d_model 10**6, 48 layers) is checked against the weight
+    file on the meta device: one line, instead of torch trying to allocate hundreds of GB."""
+    import json
+
+    edited = tmp_path / "edited"
+    shutil.copytree(gpt_run, edited)
+    config = json.loads((edited / "config.json").read_text())
+    config["model"].update(d_model=1_000_000, n_layers=48)
+    (edited / "config.json").write_text(json.dumps(config))
+    for argv in (["eval", "perplexity", str(edited)], ["embed", str(edited), "--words", "the"]):
+        code, _, err = run(capsys, *argv)
+        assert_one_line_error(code, err, "the checkpoint's shapes do not match the config")

@@ -216,13 +216,7 @@ def load_weights(model: torch.nn.Module, path: Path, device: str | torch.device 
             safetensors), whose tensors have other shapes than the model built from the
             config (the first one named, both shapes), or whose names do not fit.
     """
-    _, shapes = weights_header(path)
-    for name, tensor in model.state_dict().items():  # the model's order: its first layer first
-        if name in shapes and shapes[name] != tuple(tensor.shape):
-            raise CheckpointError(
-                f"{path}: the checkpoint's shapes do not match the config: {name} is "
-                f"{shapes[name]} there, {tuple(tensor.shape)} in the model the config builds"
-            )
+    _check_shapes(model, path)
     try:
         missing, unexpected = load_model(model, str(path), strict=False, device=str(device))
     except (SafetensorError, RuntimeError, OSError) as exc:
@@ -232,6 +226,38 @@ def load_weights(model: torch.nn.Module, path: Path, device: str | torch.device 
             f"{path} does not fit this model "
             f"(missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
         )
+
+
+def _check_shapes(model: torch.nn.Module, path: Path) -> None:
+    _, shapes = weights_header(path)
+    state = model.state_dict()
+    for name, tensor in state.items():  # the model's order: its first layer first
+        if name in shapes and shapes[name] != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{path}: the checkpoint's shapes do not match the config: {name} is "
+                f"{shapes[name]} there, {tuple(tensor.shape)} in the model the config builds"
+            )
+    missing = [name for name in state if name not in shapes]
+    if missing and len(missing) == len(state):
+        raise CheckpointError(f"{path} holds none of this model's tensors (first: {missing[0]})")
+
+
+def check_config_fits_weights(Model: type, model_config: Any, meta: dict, path: Path) -> None:
+    """Build the model on the meta device (no memory) and compare it with the weight file,
+    so a config whose sizes the file does not hold (a ``d_model`` of 10**6 in a hand-edited
+    ``config.json``) is one line instead of an allocation the machine cannot make.
+
+    Raises:
+        CheckpointError: a tensor's shape differs (the first one named).
+    """
+    try:
+        with torch.device("meta"):
+            skeleton = Model(model_config, meta)
+    except CheckpointError:
+        raise
+    except Exception:  # noqa: BLE001 - a family that cannot build on meta is checked after
+        return
+    _check_shapes(skeleton, path)
 
 
 def write_config(run_dir: Path, config: RunConfig) -> None:
@@ -263,6 +289,7 @@ def load_run(path: str | Path, device: str | torch.device = "cpu"):
     saved_family = (weights_header(weights)[0] or {}).get("family", config.family)
     if saved_family != config.family:
         raise CheckpointError(f"{weights} holds a {saved_family} model, not {config.family}")
+    check_config_fits_weights(Model, config.model, meta, weights)
     model = Model(config.model, meta)
     load_weights(model, weights, device)
     model.to(device).eval()
