@@ -351,3 +351,18 @@ def test_a_config_with_absurd_sizes_is_one_line_before_anything_is_allocated(
     for argv in (["eval", "perplexity", str(edited)], ["embed", str(edited), "--words", "the"]):
         code, _, err = run(capsys, *argv)
         assert_one_line_error(code, err, "the checkpoint's shapes do not match the config")
+
+
+def test_weights_stored_as_integers_are_one_line_not_silently_converted(capsys, tmp_path, gpt_run):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    edited = tmp_path / "ints"
+    shutil.copytree(gpt_run, edited)
+    path = str(edited / "model.safetensors")
+    with safe_open(path, framework="pt") as f:
+        metadata = f.metadata()
+    weights = {k: v.to(torch.int32) for k, v in load_file(path).items()}
+    save_file(weights, path, metadata=metadata)
+    code, _, err = run(capsys, "eval", "perplexity", str(edited))
+    assert_one_line_error(code, err, "is stored as I32, not as floating-point weights")

@@ -228,14 +228,27 @@ def load_weights(model: torch.nn.Module, path: Path, device: str | torch.device 
         )
 
 
+_FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}  # safetensors' names; loading converts among them
+
+
+def _file_dtypes(path: Path) -> dict[str, str]:
+    with safe_open(str(path), framework="pt") as f:
+        return {name: f.get_slice(name).get_dtype() for name in f.keys()}
+
+
 def _check_shapes(model: torch.nn.Module, path: Path) -> None:
     _, shapes = weights_header(path)
+    dtypes = _file_dtypes(path)
     state = model.state_dict()
     for name, tensor in state.items():  # the model's order: its first layer first
         if name in shapes and shapes[name] != tuple(tensor.shape):
             raise CheckpointError(
                 f"{path}: the checkpoint's shapes do not match the config: {name} is "
                 f"{shapes[name]} there, {tuple(tensor.shape)} in the model the config builds"
+            )
+        if name in dtypes and tensor.is_floating_point() and dtypes[name] not in _FLOAT_DTYPES:
+            raise CheckpointError(
+                f"{path}: {name} is stored as {dtypes[name]}, not as floating-point weights"
             )
     missing = [name for name in state if name not in shapes]
     if missing and len(missing) == len(state):
