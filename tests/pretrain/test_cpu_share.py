@@ -75,7 +75,7 @@ def test_the_thread_count_is_the_free_cores_within_the_process_setting(
     monkeypatch.setattr(cpu_share, "affinity_cores", lambda: cores)
     chosen, why = cpu_share.threads_for_free_cores(current, busy)
     assert chosen == threads
-    assert why.startswith(f"{threads} threads")
+    assert why.startswith(f"{threads} thread{'' if threads == 1 else 's'}")
     assert ("busy with other work" in why) == (threads < current)
 
 
@@ -106,7 +106,7 @@ def test_a_run_on_busy_cores_uses_fewer_threads_and_its_resume_keeps_them(
         with pytest.raises(RuntimeError, match="simulated crash"):
             Trainer(crashing, run_dir, corpus=texts, callbacks=[first]).fit()
         assert first.counts == {1}
-        assert "(1 threads (1.0 of 2 cores busy with other work))" in capsys.readouterr().err
+        assert "(1 thread (1.0 of 2 cores busy with other work))" in capsys.readouterr().err
         newest = sorted((run_dir / "state").iterdir())[-1]
         assert json.loads((newest / "trainer.json").read_text())["threads"] == 1
 
@@ -115,7 +115,7 @@ def test_a_run_on_busy_cores_uses_fewer_threads_and_its_resume_keeps_them(
         resumed = _ThreadCounts()
         Trainer(config, run_dir, corpus=texts, resume=True, callbacks=[resumed]).fit()
         assert resumed.counts == {1}
-        assert "1 threads (as the run began)" in capsys.readouterr().err
+        assert "1 thread (as the run began)" in capsys.readouterr().err
         assert torch.get_num_threads() == 2  # the caller's count is back
     finally:
         torch.set_num_threads(before)

@@ -100,9 +100,17 @@ def threads_for_free_cores(current: int, busy: float | None = None) -> tuple[int
     if busy is None:
         busy = busy_cores_of_others()
     if busy is None:
-        return current, f"{current} threads"
+        return current, thread_count(current)
     free = max(1, round(cores - busy))
     threads = max(1, min(current, free))
     if threads < current:
-        return threads, f"{threads} threads ({busy:.1f} of {cores} cores busy with other work)"
-    return threads, f"{threads} threads"
+        return (
+            threads,
+            f"{thread_count(threads)} ({busy:.1f} of {cores} cores busy with other work)",
+        )
+    return threads, thread_count(threads)
+
+
+def thread_count(n: int) -> str:
+    """``"1 thread"``, ``"2 threads"``: the start-up line's words for a count."""
+    return f"{n} thread{'' if n == 1 else 's'}"

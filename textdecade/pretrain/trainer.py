@@ -31,7 +31,7 @@ from textdecade.pretrain import checkpoint as ckpt
 from textdecade.pretrain import distributed as dist
 from textdecade.pretrain import fsdp, rundir
 from textdecade.pretrain.clean_start import clean_start
-from textdecade.pretrain.cpu_share import threads_for_free_cores
+from textdecade.pretrain.cpu_share import thread_count, threads_for_free_cores
 from textdecade.pretrain.device import peak_flops, select_device, select_precision
 from textdecade.pretrain.diagnostics import LayerProbe
 from textdecade.pretrain.lock import RunLock
@@ -359,7 +359,7 @@ class Trainer:
             return
         if self.device.type == "cpu" and threads != torch.get_num_threads():
             torch.set_num_threads(int(threads))
-            self._threads_note = f"{threads} threads (as the run began)"
+            self._threads_note = f"{thread_count(int(threads))} (as the run began)"
 
     def _build(self, data: PreparedData, resuming: bool) -> _Loop:
         """The model, its wrapper, optimizer and batcher, restored from the last checkpoint."""
