@@ -126,6 +126,38 @@ def test_export_bert_loads_in_transformers_with_same_logits(tmp_path, tok, corpu
     )
 
 
+@pytest.mark.parametrize("nsp", [False, True])
+def test_export_bert_has_a_pooler_transformers_does_not_draw_at_random(
+    tmp_path, tok, corpus_lines, nsp
+):
+    """Without NSP the exported pooler is the identity (pooler_output = tanh(h_[CLS])); with
+    NSP the trained pooler and next-sentence head go out and come back."""
+    from transformers import AutoModel, BertForPreTraining
+
+    from textdecade.api import TextModel
+    from textdecade.interop.hf import export_hf, import_hf
+
+    model = tiny_bert(tok, seed=3, nsp=nsp)
+    export_hf(TextModel("bert", model, tok, torch.device("cpu")), tmp_path / "hf")
+    texts = [t[:120] for t in corpus_lines("gensim_lee.txt", 4)[1:4]]
+    ids, mask = _padded(tok, texts)
+    with torch.no_grad():
+        base, info = AutoModel.from_pretrained(tmp_path / "hf", output_loading_info=True)
+        assert not info["missing_keys"]  # nothing "newly initialized"
+        pooled = base.eval()(input_ids=ids, attention_mask=mask).pooler_output
+        cls_state = model.hidden_states(ids, mask)[-1][:, 0]
+        ours = torch.tanh(model.pooler(cls_state)) if nsp else torch.tanh(cls_state)
+        assert torch.allclose(pooled, ours, atol=1e-5)
+        if nsp:
+            full = BertForPreTraining.from_pretrained(tmp_path / "hf").eval()
+            ref = full(input_ids=ids, attention_mask=mask).seq_relationship_logits
+            assert torch.allclose(ref, model.nsp_head(ours), atol=1e-5)
+    if nsp:
+        back = import_hf(tmp_path / "hf").model
+        assert back.config.nsp and torch.equal(back.nsp_head.weight, model.nsp_head.weight)
+        assert torch.equal(back.pooler.weight, model.pooler.weight)
+
+
 def test_export_refuses_families_without_a_hf_twin(tmp_path, tok):
     from textdecade.api import TextModel
     from textdecade.errors import UserError

@@ -106,6 +106,8 @@ def import_hf(path: str | Path, device: str | torch.device = "cpu") -> Imported:
     values, meta, eps = config_from_hf(kind, hf_config, tokenizer, Config)
     weights = read_hf_weights(path)
     check_sizes_against_weights(kind, values, weights, path)
+    if kind == "bert" and "cls.seq_relationship.weight" in weights:
+        values["nsp"] = True  # a next-sentence head (BertForPreTraining): keep it and its pooler
     model = Model(Config(**values), meta)
     for module in model.modules():  # the configs may not carry it: HF BERT uses 1e-12
         if isinstance(module, torch.nn.LayerNorm):

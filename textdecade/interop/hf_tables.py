@@ -28,6 +28,8 @@ BERT_TOP = [
     *[(f"cls.predictions.transform.{n}", f"mlm.{n}") for n in (
         "dense.weight", "dense.bias", "LayerNorm.weight", "LayerNorm.bias")],
     ("cls.predictions.bias", "mlm.bias"),
+    *[(f"pooler.dense.{n}", f"pooler.{n}") for n in ("weight", "bias")],
+    *[(f"cls.seq_relationship.{n}", f"nsp_head.{n}") for n in ("weight", "bias")],
 ]  # fmt: skip
 BERT_LAYER = "layer.{i}."
 #: textdecade parameters a HF directory may lack (a bare BertModel has no MLM head).
@@ -117,14 +119,22 @@ def state_to_hf(kind: str, model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """``model``'s weights under HF ``BertForMaskedLM`` / ``GPT2LMHeadModel`` names.
 
     Parameters a bias-free textdecade model lacks are written as zeros, which computes the
-    same function. Tied output embeddings are left out (HF re-ties them on load).
+    same function. Tied output embeddings are left out (HF re-ties them on load). A BERT
+    trained without next-sentence prediction has no pooler: HF's ``BertModel`` would draw
+    one at random (and say its weights were "newly initialized"), so it gets the identity,
+    and ``pooler_output`` is ``tanh`` of the ``[CLS]`` state.
     """
     state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
     out: dict[str, torch.Tensor] = {}
     for hf_names, td, how in name_rows(kind, model.config.n_layers):
         if td in state:
             value = state[td]
-        elif td.endswith(".bias"):  # a bias-free model: the same function with zero bias
+        elif td == "pooler.weight":
+            value = torch.eye(model.config.d_model)
+        elif td == "pooler.bias":
+            value = torch.zeros(model.config.d_model)
+        elif td.endswith(".bias") and td[: -len("bias")] + "weight" in state:
+            # a bias-free model: the same function with zero bias
             value = torch.zeros(state[td[: -len("bias")] + "weight"].shape[0])
         else:
             continue
