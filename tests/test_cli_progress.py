@@ -108,3 +108,18 @@ def test_wic_json_shows_progress_on_stderr_only(capsys, runs, tmp_path):
     assert json.loads(shown.out)["n"] == 36 and shown.out == quiet.out
     assert "wic: encode fit pairs" in shown.err and "wic: encode test pairs" in shown.err
     assert "wic" not in quiet.err
+
+
+def test_decade_scoring_shows_bars_and_the_same_scores(capsys, runs, corpus_lines):
+    """The decade's scoring step (``score_model``) was its last long silent stretch."""
+    import textdecade as td
+    from textdecade.eval.scorecard import score_model
+
+    handle = td.load(runs / "gpt", device="cpu")
+    sample = corpus_lines("gensim_lee.txt", 150)
+    shown = score_model(handle, sample, {}, progress=True)
+    err = capsys.readouterr().err
+    quiet = score_model(handle, sample, {})
+    assert "%|" not in capsys.readouterr().err
+    assert json.dumps(shown, sort_keys=True) == json.dumps(quiet, sort_keys=True)
+    assert "analogy" in err and "homograph: encode" in err and "%|" in err

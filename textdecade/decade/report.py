@@ -33,8 +33,10 @@ def score_all(
     *,
     device: str | None,
     say: Callable[[str], None],
+    progress: bool = False,
 ) -> None:
-    """Evaluate each trained run once (scores are cached in the plan)."""
+    """Evaluate each trained run once (scores are cached in the plan; ``progress``: bars
+    on stderr while a run is scored)."""
     from textdecade.api import load
     from textdecade.decade.naming import run_names
     from textdecade.eval.scorecard import score_model
@@ -49,7 +51,9 @@ def score_all(
         records = read_metrics(run_dir)
         last_eval = next((r for r in reversed(records) if "val_loss" in r), {})
         handle = load(run_dir, device=device)
-        state["scores"] = score_model(handle, sample, last_eval, settings.homograph_data)
+        state["scores"] = score_model(
+            handle, sample, last_eval, settings.homograph_data, progress=progress
+        )
         state["loss"] = records[-1]["loss"] if records else None
 
 

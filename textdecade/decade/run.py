@@ -249,7 +249,7 @@ def _run_decade(
 
     from textdecade.decade.report import score_all, write_report
 
-    score_all(out, plan, corpus, settings, device=device, say=_say)
+    score_all(out, plan, corpus, settings, device=device, say=_say, progress=progress)
     write_json(out / PLAN, plan)
     return write_report(out, plan, settings)
 

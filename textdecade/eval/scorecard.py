@@ -40,8 +40,11 @@ def benchmark_words() -> list[str]:
     return list(words)
 
 
-def word_vectors(handle: Any, sample: Iterable[str], max_sentences: int = 4000):
-    """The static vectors a model is scored with, and the name of the method."""
+def word_vectors(
+    handle: Any, sample: Iterable[str], max_sentences: int = 4000, progress: bool = False
+):
+    """The static vectors a model is scored with, and the name of the method
+    (``progress``: a bar over the sample's encoding)."""
     if handle.static:
         return handle.vectors, "trained word vectors"
     vectors = as_vectors(
@@ -52,6 +55,7 @@ def word_vectors(handle: Any, sample: Iterable[str], max_sentences: int = 4000):
         top_k=20000,
         max_texts=max_sentences,
         max_occurrences=8,
+        progress=progress,
     )
     return vectors, "contextual states averaged over a corpus sample (Bommasani et al. 2020)"
 
@@ -110,6 +114,7 @@ def score_model(
     sample: Iterable[str],
     metrics: dict[str, float],
     homograph_data: str | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a loaded model (:func:`textdecade.api.load`) on the whole suite.
 
@@ -118,6 +123,7 @@ def score_model(
         sample: corpus texts for contextual static vectors.
         metrics: the run's last training metrics (``val_loss``, ``val_bpb``...).
         homograph_data: a CoarseWSD-20 folder or sense TSV; None: the built-in suite.
+        progress: bars on stderr over the long loops (encoding, analogy scoring).
 
     Returns:
         A JSON-able row: analogy accuracy and coverage, similarity Spearman per set,
@@ -125,9 +131,9 @@ def score_model(
     """
     notes: list[str] = []
     row: dict[str, Any] = {"family": handle.family}
-    vectors, method = word_vectors(handle, sample)
+    vectors, method = word_vectors(handle, sample, progress=progress)
     row["vectors"] = method
-    analogy = _safe(lambda: evaluate_analogies(vectors), notes, "analogy")
+    analogy = _safe(lambda: evaluate_analogies(vectors, progress=progress), notes, "analogy")
     if analogy is not None:
         _put(row, "analogy_acc", analogy.accuracy, analogy.interval)
         row["analogy_coverage"] = analogy.coverage
@@ -143,6 +149,7 @@ def score_model(
             max_per_sense=40,
             max_test_per_sense=40,
             probe=True,
+            progress=progress,
         ),
         notes,
         "homograph",
