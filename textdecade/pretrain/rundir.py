@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -191,32 +191,60 @@ def save_weights(model: torch.nn.Module, run_dir: Path, family: str) -> None:
         sort_safetensors_metadata(tmp)
 
 
-def weights_header(path: Path) -> tuple[dict[str, str] | None, dict[str, tuple[int, ...]]]:
-    """The metadata and tensor shapes of a safetensors file, without reading the tensors.
+class WeightsHeader(NamedTuple):
+    """What a safetensors file says of itself, read once without reading the tensors."""
+
+    metadata: dict[str, str] | None
+    shapes: dict[str, tuple[int, ...]]
+    dtypes: dict[str, str]  # safetensors' names: "F32", "BF16", "I64"...
+
+
+def read_weights_header(path: Path) -> WeightsHeader:
+    """The metadata, tensor shapes and dtypes of a safetensors file (tensors not read).
 
     Raises:
         CheckpointError: the file is missing, truncated or not safetensors (one line).
     """
     try:
         with safe_open(str(path), framework="pt") as f:
-            shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}
-            return f.metadata(), shapes
+            slices = {name: f.get_slice(name) for name in f.keys()}
+            return WeightsHeader(
+                f.metadata(),
+                {name: tuple(s.get_shape()) for name, s in slices.items()},
+                {name: s.get_dtype() for name, s in slices.items()},
+            )
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(
             f"{path} is not a readable safetensors file ({first_line(exc)})"
         ) from None
 
 
-def load_weights(model: torch.nn.Module, path: Path, device: str | torch.device = "cpu") -> None:
+def weights_header(path: Path) -> tuple[dict[str, str] | None, dict[str, tuple[int, ...]]]:
+    """The metadata and tensor shapes of a safetensors file, without reading the tensors.
+
+    Raises:
+        CheckpointError: the file is missing, truncated or not safetensors (one line).
+    """
+    header = read_weights_header(path)
+    return header.metadata, header.shapes
+
+
+def load_weights(
+    model: torch.nn.Module,
+    path: Path,
+    device: str | torch.device = "cpu",
+    header: WeightsHeader | None = None,
+) -> None:
     """Load the safetensors file ``path`` into ``model``: the one place a run's weights
-    (``model.safetensors``, a checkpoint's) are read back.
+    (``model.safetensors``, a checkpoint's) are read back (``header``: the file's, when
+    the caller read it already).
 
     Raises:
         CheckpointError: one line for a file that is unreadable (truncated, not
             safetensors), whose tensors have other shapes than the model built from the
             config (the first one named, both shapes), or whose names do not fit.
     """
-    _check_shapes(model, path)
+    _check_shapes(model, path, header or read_weights_header(path))
     try:
         missing, unexpected = load_model(model, str(path), strict=False, device=str(device))
     except (SafetensorError, RuntimeError, OSError) as exc:
@@ -231,14 +259,8 @@ def load_weights(model: torch.nn.Module, path: Path, device: str | torch.device 
 _FLOAT_DTYPES = {"F16", "BF16", "F32", "F64"}  # safetensors' names; loading converts among them
 
 
-def _file_dtypes(path: Path) -> dict[str, str]:
-    with safe_open(str(path), framework="pt") as f:
-        return {name: f.get_slice(name).get_dtype() for name in f.keys()}
-
-
-def _check_shapes(model: torch.nn.Module, path: Path) -> None:
-    _, shapes = weights_header(path)
-    dtypes = _file_dtypes(path)
+def _check_shapes(model: torch.nn.Module, path: Path, header: WeightsHeader) -> None:
+    shapes, dtypes = header.shapes, header.dtypes
     state = model.state_dict()
     for name, tensor in state.items():  # the model's order: its first layer first
         if name in shapes and shapes[name] != tuple(tensor.shape):
@@ -255,7 +277,9 @@ def _check_shapes(model: torch.nn.Module, path: Path) -> None:
         raise CheckpointError(f"{path} holds none of this model's tensors (first: {missing[0]})")
 
 
-def check_config_fits_weights(Model: type, model_config: Any, meta: dict, path: Path) -> None:
+def check_config_fits_weights(
+    Model: type, model_config: Any, meta: dict, path: Path, header: WeightsHeader | None = None
+) -> None:
     """Build the model on the meta device (no memory) and compare it with the weight file,
     so a config whose sizes the file does not hold (a ``d_model`` of 10**6 in a hand-edited
     ``config.json``) is one line instead of an allocation the machine cannot make.
@@ -270,7 +294,7 @@ def check_config_fits_weights(Model: type, model_config: Any, meta: dict, path: 
         raise
     except Exception:  # noqa: BLE001 - a family that cannot build on meta is checked after
         return
-    _check_shapes(skeleton, path)
+    _check_shapes(skeleton, path, header or read_weights_header(path))
 
 
 def write_config(run_dir: Path, config: RunConfig) -> None:
@@ -299,12 +323,13 @@ def load_run(path: str | Path, device: str | torch.device = "cpu"):
     meta = read_json(run_dir / DATA_META)
     if not isinstance(meta, dict):
         raise CheckpointError(f"{run_dir / DATA_META} is corrupt (not a JSON object)")
-    saved_family = (weights_header(weights)[0] or {}).get("family", config.family)
+    header = read_weights_header(weights)  # once: the family, then the shapes
+    saved_family = (header.metadata or {}).get("family", config.family)
     if saved_family != config.family:
         raise CheckpointError(f"{weights} holds a {saved_family} model, not {config.family}")
-    check_config_fits_weights(Model, config.model, meta, weights)
+    check_config_fits_weights(Model, config.model, meta, weights, header)
     model = Model(config.model, meta)
-    load_weights(model, weights, device)
+    load_weights(model, weights, device, header)
     model.to(device).eval()
     tokenizer = Tokenizer.load(run_dir / TOKENIZER)
     return config, model, tokenizer
