@@ -235,6 +235,15 @@ def test_compare_two_tiny_runs_and_refuse_what_a_run_cannot_do(capsys, tiny_runs
     assert_one_line_error(code, err, "--task bleu needs --source and --reference")
 
 
+def test_plot_attention_refuses_a_run_without_attention_in_one_line(capsys, tiny_runs, tmp_path):
+    out = tmp_path / "a.png"
+    code, _, err = run(capsys, "plot", "attention", str(tiny_runs / "word2vec"), "a bank", "-o",
+                       str(out))  # fmt: skip
+    fragment = "is a word2vec run: plot attention draws seq2seq, transformer, gpt, bert and "
+    assert_one_line_error(code, err, fragment + "transformer-xl runs")
+    assert not out.exists()
+
+
 def test_perplexity_interval_over_evaluation_batches(capsys, tiny_runs):
     code, out, _ = run(capsys, "eval", "perplexity", str(tiny_runs / "gpt"), "--format", "json")
     doc = json.loads(out)

@@ -549,7 +549,7 @@ def _register_plot(sub) -> None:
     p = _add(
         sub,
         "plot",
-        "plot a run's curves, an attention map (translation or GPT/BERT), or word vectors",
+        "plot a run's curves, an attention map (translation or GPT/BERT/XL), or word vectors",
         "examples:\n  textdecade plot runs/gpt-tiny                      # loss and lr curves\n"
         '  textdecade plot attention runs/mt "Ein Mann fährt Fahrrad ." -o attn.png\n'
         '  textdecade plot attention runs/bert-tiny "The river bank" --layer 1 --head mean\n'
@@ -570,14 +570,14 @@ def _register_plot(sub) -> None:
         "--layer",
         type=int,
         default=None,
-        help="attention: the layer, from 0 (negative counts back; GPT/BERT default: the last, "
+        help="attention: the layer, from 0 (negative counts back; GPT/BERT/XL default: the last, "
         "translation default: every layer)",
     )
     p.add_argument(
         "--head",
         type=_head,
         default=None,
-        help="attention: the head, from 0, or mean (GPT/BERT default: 0)",
+        help="attention: the head, from 0, or mean (GPT/BERT/XL default: 0)",
     )
     p.add_argument("--words", nargs="+", help="embeddings: the words to map")
     p.add_argument(

@@ -1,6 +1,7 @@
-"""``textdecade plot attention`` draws GPT's and BERT's self-attention from a run directory.
+"""``textdecade plot attention`` draws GPT's, BERT's and Transformer-XL's self-attention from a
+run directory.
 
-Two runs of two steps on real text (seconds each). The PNG holds the map of the layer and
+Three runs of two steps on real text (seconds each). The PNG holds the map of the layer and
 head asked for in the perceptual colour map (its pixels are viridis colours, not grey),
 and a layer or head the model does not have is one line and exit 2.
 """
@@ -18,19 +19,27 @@ from textdecade.pretrain.rundir import load_run
 TEXT = "The river bank was flooded after the storm."
 
 
+FAMILIES = ["gpt", "bert", "transformer-xl"]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, corpus_lines):
-    """A GPT and a BERT run (2 layers, 2 heads) of two steps on 150 lines of real text."""
+    """A GPT, a BERT and a Transformer-XL run (2 layers, 2 heads) of two steps on 150 lines
+    of real text."""
     root = tmp_path_factory.mktemp("attn")
     text = root / "c.txt"
     text.write_text("\n".join(corpus_lines("gensim_lee.txt", 150)) + "\n", encoding="utf-8")
     small = ["--set", "tokenizer.vocab_size=400", "--set", "train.threads=1", "--steps", "2"]
-    for key, value in (("d_model", 32), ("n_layers", 2), ("n_heads", 2), ("max_len", 32)):
+    for key, value in (("d_model", 32), ("n_layers", 2), ("n_heads", 2)):
         small += ["--set", f"model.{key}={value}"]
     small += ["--set", "train.batch_size=4"]
-    for family in ("gpt", "bert"):
+    context = {"max_len": 32}
+    for family in FAMILIES:
+        if family == "transformer-xl":  # segments and a memory instead of a context
+            context = {"segment_len": 32, "mem_len": 32}
+        sizes = [a for k, v in context.items() for a in ("--set", f"model.{k}={v}")]
         argv = ["pretrain", family, "-q", "--corpus", str(text), "-o", str(root / family)]
-        assert main([*argv, *small]) == 0
+        assert main([*argv, *small, *sizes]) == 0
     return root
 
 
@@ -49,7 +58,7 @@ def _viridis_share(path) -> float:
     return float(counts[nearest < 0.02].sum() / max(counts.sum(), 1))
 
 
-@pytest.mark.parametrize("family", ["gpt", "bert"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_cli_writes_the_self_attention_png(capsys, runs, tmp_path, family):
     out = tmp_path / f"{family}.png"
     argv = ["plot", "attention", str(runs / family), TEXT, "-o", str(out), "--head", "1"]
@@ -63,6 +72,8 @@ def test_cli_writes_the_self_attention_png(capsys, runs, tmp_path, family):
     np.testing.assert_allclose(maps.sum(-1), 1.0, atol=1e-5)
     if family == "bert":
         assert pieces[0] == "<cls>" and pieces[-1] == "<sep>"  # as it was pretrained
+    else:  # causal: the future gets nothing
+        assert (maps[..., np.triu(np.ones(maps.shape[-2:], dtype=bool), 1)] == 0).all()
     assert TEXT in "".join(pieces).replace("\u2581", " ")  # the pieces spell the text
     code, _, err = run(capsys, "plot", "attention", str(runs / family), TEXT, "-o", str(out),
                        "--head", "mean", "--layer", "-2")  # fmt: skip

@@ -1,4 +1,4 @@
-"""Attention pictures: alignments of a translation, self-attention of GPT and BERT.
+"""Attention pictures: alignments of a translation, self-attention of GPT, BERT, Transformer-XL.
 
 For attention seq2seq the alignment is the heatmap of Bahdanau et al. 2014 (their Figure
 3), source words x target words. For the Transformer every decoder layer and head has its
@@ -6,7 +6,8 @@ own cross-attention: we draw a grid, one heatmap per (layer, head), or the one a
 The models attend over BPE pieces; we show words. A source word's weight is the *sum* over
 its pieces (so each row still sums to 1), a target word's row the *mean* over its pieces.
 
-For GPT and BERT (:class:`~textdecade.models.base.SelfAttentionMaps`) we draw one layer and
+For GPT, BERT and Transformer-XL (:class:`~textdecade.models.base.SelfAttentionMaps`; the
+XL over the text alone, read from an empty memory) we draw one layer and
 head's self-attention over the text's BPE pieces, as Vaswani et al. 2017 (Figures 3-5) and
 Clark et al. 2019 ("What does BERT look at?") do. Every map uses one perceptual colour map
 (viridis: lightness rises evenly with the weight, and it survives greyscale printing and
@@ -235,7 +236,7 @@ def _piece_labels(tokenizer: Any, ids: list[int]) -> list[str]:
 
 @torch.no_grad()
 def self_attention(model: Any, tokenizer: Any, text: str) -> tuple[list[str], np.ndarray]:
-    """Self-attention of a GPT or BERT over the BPE pieces of ``text``.
+    """Self-attention of a GPT, BERT or Transformer-XL over the BPE pieces of ``text``.
 
     The text is framed as the model reads it (BERT: ``<cls> text <sep>``) and cut to its
     context.
@@ -310,8 +311,8 @@ def plot_attention_run(
 ) -> Path:
     """``textdecade plot attention RUN "text" [--layer L] [--head H] -o fig.png``.
 
-    A translation model (seq2seq, Transformer) draws its alignment of ``text``; GPT and BERT
-    their self-attention over it. Any other run is refused in one line.
+    A translation model (seq2seq, Transformer) draws its alignment of ``text``; GPT, BERT and
+    Transformer-XL their self-attention over it. Any other run is refused in one line.
     """
     from textdecade.errors import CheckpointError
     from textdecade.models.base import AttentionMaps, SelfAttentionMaps
@@ -323,7 +324,7 @@ def plot_attention_run(
     if not isinstance(model, SelfAttentionMaps):
         raise CheckpointError(
             f"{run_dir} is a {getattr(model, 'name', '?')} run: plot attention draws "
-            "seq2seq, transformer, gpt and bert runs"
+            "seq2seq, transformer, gpt, bert and transformer-xl runs"
         )
     if target is not None:
         raise UserError("plot attention: --target is for translation runs (seq2seq, transformer)")

@@ -352,10 +352,11 @@ class AttentionMaps(ABC):
 
 
 class SelfAttentionMaps(ABC):
-    """A model that shows its self-attention, one map per layer and head (GPT, BERT).
+    """A model that shows its self-attention, one map per layer and head (GPT, BERT,
+    Transformer-XL).
 
-    The maps are computed explicitly, softmax(Q K^T / sqrt(K) + mask), from the same
-    projections the model's forward uses (whose fast kernel returns no weights), in eval
+    The maps are computed explicitly, softmax(Q K^T / sqrt(K) + mask) (plus Transformer-XL's
+    relative-position term), from the same projections the model's forward uses (whose fast kernel returns no weights), in eval
     mode, so ``weights @ V`` is the attention output of the real forward pass.
     """
 

@@ -303,8 +303,9 @@ def block_attention_maps(
         model: put in eval mode for the call (no dropout touches the embeddings or the
             probabilities: the picture of the trained model), then restored.
         embed: returns the first block's input (B, T, D) (called in eval mode).
-        blocks: the encoder blocks, in order; each is called with ``need_weights=True``,
-            the explicit softmax over the same projections (the fast kernel returns none).
+        blocks: the blocks, in order; each is called as ``block(x, attention_mask=...,
+            need_weights=True)``, the explicit softmax over the same projections (the fast
+            kernel returns none).
         attention_mask: (B, T) 1 = real, 0 = padding.
 
     Returns:
@@ -316,7 +317,7 @@ def block_attention_maps(
         x = embed()
         maps = []
         for block in blocks:
-            x, weights = block(x, attention_mask, need_weights=True)
+            x, weights = block(x, attention_mask=attention_mask, need_weights=True)
             maps.append(weights)
     finally:
         model.train(was_training)

@@ -144,11 +144,15 @@ class RelativeMultiHeadAttention(nn.Module):
         x: torch.Tensor,
         memory: torch.Tensor | None = None,
         need_weights: bool = False,
+        attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Attend from the segment ``x`` (B, T, D) to [``memory`` (B, M, D); ``x``].
 
         ``memory`` holds the (normalised) states of earlier positions, which do not get
-        gradients from here on (the caller detaches them). Returns (B, T, D), or
+        gradients from here on (the caller detaches them). ``attention_mask`` (B, S), 1 =
+        real key, hides padding keys (a query still sees its own key, so no row is empty);
+        training never needs it (causal: right padding is always in a real query's future),
+        the attention maps take it so padding keys get exactly 0. Returns (B, T, D), or
         ``(output, weights (B, H, T, S))`` with ``need_weights``.
         """
         b, t, d = x.shape
@@ -158,6 +162,11 @@ class RelativeMultiHeadAttention(nn.Module):
         scale = 1.0 / math.sqrt(self.head_dim)
         q = q * scale  # scaled once: both terms are divided by sqrt(K)
         allowed = causal_memory_mask(t, s, x.device)  # (T, S)
+        if attention_mask is not None:
+            q_pos = torch.arange(t, device=x.device)[:, None] + (s - t)  # (T, 1)
+            own = torch.arange(s, device=x.device)[None, :] == q_pos  # (T, S): key j is query i
+            keep = attention_mask.to(device=x.device, dtype=torch.bool)[:, None, None, :]
+            allowed = allowed & keep | own  # (B, 1, T, S)
         p_drop = self.dropout if self.training else 0.0
         weights = None
         fused = x.is_cuda if self.fused is None else self.fused
@@ -201,11 +210,24 @@ class RelativeBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.residual = Residual()
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T, D) -> (B, T, D); ``memory`` (B, M, D): this block's inputs at earlier positions."""
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        need_weights: bool = False,
+    ):
+        """(B, T, D) -> (B, T, D); ``memory`` (B, M, D): this block's inputs at earlier positions.
+
+        ``attention_mask`` (B, M+T) 1 = real key (see :class:`RelativeMultiHeadAttention`);
+        with ``need_weights``, ``(x, weights (B, H, T, M+T))``.
+        """
         mem = None if memory is None else self.ln_1(memory)  # keys see them as x: normalised
-        x = self.residual(x, self.drop(self.attn(self.ln_1(x), mem)))
-        return self.residual(x, self.drop(self.mlp(self.ln_2(x))))
+        a = self.attn(self.ln_1(x), mem, need_weights, attention_mask)
+        a, w = a if need_weights else (a, None)
+        x = self.residual(x, self.drop(a))
+        x = self.residual(x, self.drop(self.mlp(self.ln_2(x))))
+        return (x, w) if need_weights else x
 
 
 class LayerMemory:

@@ -28,7 +28,14 @@ from torch import nn
 from textdecade.data.lm import IGNORE_INDEX
 from textdecade.data.segments import SegmentBatcher, segment_eval_batches
 from textdecade.errors import ConfigError
-from textdecade.models.base import Family, Generates, PreparedData, TokenStream, resolve_vocab_size
+from textdecade.models.base import (
+    Family,
+    Generates,
+    PreparedData,
+    SelfAttentionMaps,
+    TokenStream,
+    resolve_vocab_size,
+)
 from textdecade.models.blocks import (
     LayerNorm,
     NeuralConfig,
@@ -37,6 +44,7 @@ from textdecade.models.blocks import (
     make_activation,
     scale_residual_init_,
 )
+from textdecade.models.layers import block_attention_maps
 from textdecade.models.losses import linear_cross_entropy, lm_metrics
 from textdecade.models.relative_attention import LayerMemory, RelativeBlock, extend_memory
 
@@ -163,7 +171,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class Model(TokenStream, Family, Generates):
+class Model(TokenStream, Family, Generates, SelfAttentionMaps):
     """The Transformer-XL family (see the module docstring).
 
     Args:
@@ -273,6 +281,24 @@ class Model(TokenStream, Family, Generates):
             memory = extend_memory(memory, inputs, c.memory_at_eval)
             pieces.append([*inputs, self.ln_f(x)])  # block i's input is block i-1's output
         return [torch.cat(layer, 1) for layer in zip(*pieces, strict=True)]
+
+    def self_attention_maps(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Causal attention probabilities (B, L, H, T, T) of the text read from an empty memory.
+
+        The text is read in one pass with no memory before it (as :meth:`logits` reads it
+        without a cache), so each layer's keys are just the T tokens, and query i's weight
+        on key j is softmax over j <= i of ``((q_i + u) . k_j + (q_i + v) . W_R r_{i-j}) /
+        sqrt(K)``: the same projections, biases u and v and relative shift as the forward
+        pass, spelled out (the fused kernel returns no weights). Zero above the diagonal.
+
+        Args:
+            input_ids: (B, T).  attention_mask: (B, T), 1 = real, 0 = padding (padding keys
+                get 0).
+        """
+        embed = lambda: self.drop(self.wte(input_ids))  # noqa: E731
+        return block_attention_maps(self, embed, self.h, attention_mask)
 
     @property
     def state_size(self) -> int:
