@@ -211,6 +211,60 @@ def row_word2vec_c(spec: dict, exe: Path, work: Path, repeat: bool) -> dict:
 
 
 C_W2V = {"iter": "word2vec.c", "repeat": "word2vec.c repeat"}
+FASTTEXT = "fastText"
+
+#: Run in a child process (its peak RSS is then its own): fastText's training, timed apart
+#: from its import and the writing of the vectors, which go out as a word2vec text file.
+FASTTEXT_CHILD = """
+import json, sys, time
+import fasttext
+corpus, out, model, epochs, threads, lr = sys.argv[1:7]
+t0 = time.perf_counter()
+ft = fasttext.train_unsupervised(
+    corpus, model=model, dim=100, ws=5, epoch=int(epochs), minCount=5, neg=5, t=1e-3,
+    minn=0, maxn=0, wordNgrams=1, loss="ns", lr=float(lr), thread=int(threads), verbose=0)
+seconds = time.perf_counter() - t0
+words, counts = ft.get_words(include_freq=True)
+with open(out, "w", encoding="utf-8") as f:
+    f.write(f"{len(words)} 100\\n")
+    for w in words:
+        f.write(w + " " + " ".join(f"{x:.6f}" for x in ft.get_word_vector(w)) + "\\n")
+json.dump({"train_s": seconds, "counts": dict(zip(words, map(int, counts)))}, sys.stderr)
+"""
+
+
+def row_fasttext(spec: dict, work: Path) -> dict:
+    """fastText ``skipgram``/``cbow`` with word2vec.c's settings and no subwords
+    (``minn=0 maxn=0``): the same words file, epochs, threads and learning rate."""
+    from textdecade.eval.vectors import Vectors
+    from textdecade.interop.word2vec_format import read_word2vec
+
+    epochs, sg = spec["epochs"], spec["sg"]
+    work.mkdir()
+    corpus, out = work / "corpus.txt", work / "vectors.txt"
+    counts = write_words(spec, corpus)
+    args = [str(corpus), str(out), "skipgram" if sg else "cbow", str(epochs)]
+    args += [str(spec["workers"]), str(0.025 if sg else 0.05)]
+    with open(work / "child.json", "wb") as report:
+        run = timed([sys.executable, "-c", FASTTEXT_CHILD, *args], stderr=report)
+    child = json.loads((work / "child.json").read_text(encoding="utf-8").splitlines()[-1])
+    words, matrix = read_word2vec(out, binary=False, unicode_errors="replace")
+    keep = [i for i, w in enumerate(words) if w != "</s>"]
+    in_vocab = sum(c for c in counts.values() if c >= 5)
+    n_words = in_vocab * epochs
+    row = {
+        "seconds": child["train_s"],
+        "words_per_s": n_words / child["train_s"],
+        "later_words_per_s": n_words / child["train_s"],
+        "cpu_s_per_Mword": run["cpu_s"] / n_words * 1e6,
+        "vocab": len(keep),
+        "in_vocab_words": in_vocab,
+        "peak_mb": run["peak_mb"],
+    }
+    vectors = Vectors(
+        [words[i] for i in keep], matrix[keep], [child["counts"].get(words[i], 0) for i in keep]
+    )
+    return {**row, **bs.scores(vectors)}
 
 
 def run_word2vec(args, spec: dict, scratch: Path) -> None:
@@ -228,14 +282,20 @@ def run_word2vec(args, spec: dict, scratch: Path) -> None:
             print(f"{name} failed ({exc}); its row is skipped")
     if importlib.util.find_spec("fasttext") is None:
         print("fasttext is not importable here: no fastText row")
+    else:
+        try:
+            rows[FASTTEXT] = row_fasttext(spec, scratch / "fasttext")
+            print(json.dumps({"case": FASTTEXT, **rows[FASTTEXT]}), flush=True)
+        except (subprocess.CalledProcessError, ValueError) as exc:
+            print(f"{FASTTEXT} failed ({exc}); its row is skipped")
     bs.report_word2vec(rows)
     keys = ["trained_share", "vocab_s", "vocab_peak_mb", "loop_words_per_cpu_s"]
-    c_rows = {n: rows[n] for n in C_W2V.values() if n in rows}
+    c_rows = {n: rows[n] for n in [*C_W2V.values(), FASTTEXT] if n in rows}
     if c_rows:
         bs.table(c_rows, keys)
     for cname, c in c_rows.items():
         for name, a in rows.items():
-            if name in C_W2V.values():
+            if name in c_rows:
                 continue
             print(
                 f"{name} / {cname}: words/s {a['words_per_s'] / c['words_per_s']:.2f}x"
