@@ -23,7 +23,13 @@ FLOORS: list[tuple[str, ...]] = [
     ("models",),
     ("pretrain",),
     ("embedding", "interop", "eval"),  # pooling < file formats < scoring
-    ("st_compat", "init_from", "api", "__init__"),  # the public surface loads through api
+    (
+        "st_compat",
+        "init_from",
+        "api",
+        "quick_train",
+        "__init__",
+    ),  # the public surface loads through api
     ("decade", "lab"),
     ("commands", "cli", "__main__"),  # the command line, in that order
 ]

@@ -466,6 +466,25 @@ def _field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
+def nest_flat_settings(model_cls: type, flat: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"d_model": 100, "epochs": 5}`` -> ``{"model": {"d_model": 100}, "train":
+    {"epochs": 5}}``: each bare key goes to the one section of a run config that has it
+    (as a bare ``--set key=value`` does).
+
+    Raises:
+        ConfigError: a key no section has, or one that several have (say which).
+    """
+    sections = _section_types(model_cls)
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in flat.items():
+        owners = [s for s, c in sections.items() if key in _field_names(c)]
+        if len(owners) != 1:
+            where = f"is in {' and '.join(owners)}" if owners else "is in no config section"
+            raise ConfigError(f"setting {key!r} {where}; pass settings={{section: {{...}}}}")
+        nested.setdefault(owners[0], {})[key] = value
+    return nested
+
+
 # Keys that moved since a run directory may have been written: (old section, key) -> the
 # section that holds it now. Older run directories then still load and resume.
 _MOVED_KEYS = {("data", "valid_fraction"): "model"}
