@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "textdecade"
 #: The floors, lowest first. Names on one floor that depend on each other are listed in
 #: their order inside the floor (a tuple), so even there the arrows point one way.
 FLOORS: list[tuple[str, ...]] = [
-    ("errors", "io", "config"),  # the ground, in that order
+    ("errors", "extras", "io", "config"),  # the ground, in that order
     ("tokenizer",),
     ("data",),
     ("models",),

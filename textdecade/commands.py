@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from textdecade.errors import UserError
+from textdecade.extras import check
 
 
 def _corpus_from_args(args):
@@ -94,11 +95,15 @@ def build_run_config(args):
 
 
 def cmd_pretrain(args) -> int:
+    from textdecade.data.opening import names_sample
+    from textdecade.data.sample import check_sample
     from textdecade.pretrain.trainer import Trainer
 
     if args.output is None:
         args.output = f"runs/{args.family}-{args.preset}"
     config = build_run_config(args)  # every setting checked before any work
+    if not args.resume and names_sample(config.data):
+        check_sample()  # a missing gensim is one line before the run directory exists
     if args.init_from:
         config = _start_from(args)
     result = Trainer(
@@ -157,8 +162,18 @@ def _eval_corpus(args):
     return _corpus_from_args(args) if (args.corpus or args.dataset) else None
 
 
+def _check_default_data(args, purpose: str) -> None:
+    """Without ``--data`` the task reads files that come with gensim: check it before any
+    model is loaded."""
+    if not args.data:
+        check("gensim", purpose)
+
+
 def cmd_eval_analogy(args) -> int:
     from textdecade.eval import run_analogy
+    from textdecade.eval.analogy import DEFAULT_PURPOSE
+
+    _check_default_data(args, DEFAULT_PURPOSE)
 
     return _eval_models(
         args,
@@ -177,6 +192,9 @@ def cmd_eval_analogy(args) -> int:
 
 def cmd_eval_similarity(args) -> int:
     from textdecade.eval import run_similarity
+    from textdecade.eval.similarity import DEFAULT_PURPOSE
+
+    _check_default_data(args, DEFAULT_PURPOSE)
 
     return _eval_models(
         args,
@@ -533,6 +551,12 @@ def cmd_eval_compare(args) -> int:
         if not (args.source and args.reference):
             raise UserError("--task bleu needs --source and --reference")
         args.test_set = read_test_set(args.source, args.reference, args.max_lines)
+    if args.task in ("analogy", "similarity"):
+        from textdecade.eval import analogy, similarity
+
+        _check_default_data(
+            args, (analogy if args.task == "analogy" else similarity).DEFAULT_PURPOSE
+        )
     handles = [resolve_model(path, device=args.device) for path in (args.run_a, args.run_b)]
     for handle, path in zip(handles, (args.run_a, args.run_b)):
         _can(handle, args.task, path)
@@ -546,6 +570,7 @@ PLOT_KINDS = ("curves", "attention", "embeddings")
 
 
 def cmd_plot(args) -> int:
+    check("matplotlib", "textdecade plot")  # before a model is loaded to draw
     kind, rest = (
         (args.what[0], args.what[1:]) if args.what[0] in PLOT_KINDS else ("curves", args.what)
     )

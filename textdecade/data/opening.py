@@ -13,6 +13,12 @@ from textdecade.data.corpus import Corpus
 from textdecade.data.parallel import ParallelCorpus
 
 
+def names_sample(data: DataConfig) -> bool:
+    """True when ``data`` names no corpus, so :func:`open_corpus` reads the built-in sample
+    (which needs gensim unless it was built here before: :func:`~textdecade.data.sample.check_sample`)."""
+    return not data.corpus and data.dataset is None and not data.source and not data.target
+
+
 def open_corpus(data: DataConfig) -> Any:
     """Parallel files or a translation dataset (``source``/``target``, for the
     encoder-decoders), else text files, a HF dataset name, or the built-in sample.

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from textdecade.extras import check, require
 from textdecade.io import atomic_path
 
 from ..errors import CorpusError
@@ -36,13 +37,12 @@ def cache_dir() -> Path:
     return Path(base) / "textdecade"
 
 
+#: What the built-in sample is needed for, in the one line of a missing gensim.
+PURPOSE = "the built-in sample corpus (used when no --corpus or --dataset is given)"
+
+
 def _gensim_test_data() -> Path:
-    try:
-        import gensim
-    except ImportError:  # pragma: no cover - gensim is a dependency
-        raise CorpusError(
-            "the built-in sample corpus needs gensim (pip install gensim), or pass a corpus"
-        ) from None
+    gensim = require("gensim", PURPOSE)
     path = Path(gensim.__file__).parent / "test" / "test_data"
     if not (path / _WIKI).is_file():
         raise CorpusError(
@@ -53,9 +53,9 @@ def _gensim_test_data() -> Path:
 
 def sample_texts() -> Iterator[str]:
     """Yield the sample's texts (Lee documents, then Wikipedia paragraphs), uncached."""
-    from gensim.corpora.wikicorpus import extract_pages, filter_wiki
-
     data = _gensim_test_data()
+    wikicorpus = require("gensim.corpora.wikicorpus", PURPOSE)
+    extract_pages, filter_wiki = wikicorpus.extract_pages, wikicorpus.filter_wiki
     for name in _LEE:
         with open(data / name, encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -72,11 +72,31 @@ def sample_texts() -> Iterator[str]:
                     yield para
 
 
+def _cached() -> Path:
+    return cache_dir() / f"sample_v{SAMPLE_VERSION}.txt"
+
+
+def check_sample() -> None:
+    """Refuse now, before any work, when the sample is neither cached nor buildable (gensim,
+    the ``gensim`` extra, is not installed): one line naming the extra.
+
+    Raises:
+        MissingExtra: gensim is missing and the sample was never built here.
+    """
+    if not _cached().is_file():
+        check("gensim", PURPOSE)
+
+
 def sample_path() -> Path:
-    """Path of the cached sample corpus (built on first use), one text per line."""
-    path = cache_dir() / f"sample_v{SAMPLE_VERSION}.txt"
+    """Path of the cached sample corpus (built on first use), one text per line.
+
+    Raises:
+        MissingExtra: it must be built and gensim is not installed.
+    """
+    path = _cached()
     if path.is_file():
         return path
+    _gensim_test_data()  # a missing gensim is one line before the cache directory is made
     path.parent.mkdir(parents=True, exist_ok=True)
     # atomic: concurrent first uses never see half a file
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:

@@ -10,6 +10,7 @@ from typing import Any
 
 from textdecade.decade.naming import run_name
 from textdecade.errors import UserError
+from textdecade.extras import require
 from textdecade.io import write_json, write_text
 from textdecade.pretrain.progress import human, read_metrics
 
@@ -179,6 +180,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def loss_curves(out: Path, families: list[str]) -> Path:
     """All families' training loss on one figure (one panel each: their losses differ)."""
+    require("matplotlib", "textdecade decade's pictures")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from textdecade.decade.naming import run_names
 from textdecade.errors import UserError
+from textdecade.extras import check
 from textdecade.io import write_json
 from textdecade.models import FAMILIES
 from textdecade.pretrain.lock import LOCK_NAME, RunLock
@@ -138,6 +139,18 @@ def _decade_lock(out: Path):
         lock.release()
 
 
+def check_extras() -> None:
+    """What the decade needs beyond ``pip install textdecade``, checked before the directory
+    or the tokenizer: matplotlib draws its pictures, and gensim carries its analogy and
+    similarity sets (and the built-in sample, when no corpus is given).
+
+    Raises:
+        MissingExtra: one of them is not installed; one line naming the extra.
+    """
+    check("matplotlib", "textdecade decade (its pictures)")
+    check("gensim", "textdecade decade (its analogy and similarity sets come with gensim)")
+
+
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -155,7 +168,9 @@ def run_decade(
 
     Raises:
         RunLocked: another process is writing ``out_dir``.
+        MissingExtra: matplotlib or gensim is not installed (said before any work).
     """
+    check_extras()
     with _decade_lock(Path(out_dir)):
         return _run_decade(
             Path(out_dir),

@@ -34,10 +34,16 @@ from textdecade.errors import FormatError, UserError
 from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap
 from textdecade.eval.progress import bar
 from textdecade.eval.report import format_table, interval_dict, summary_interval, table_row
+from textdecade.extras import require
 from textdecade.io import read_text
 
 if TYPE_CHECKING:  # vectors.py mixes in eval.keyed, which runs these scorers
     from textdecade.eval.vectors import Vectors
+
+#: Why the default set needs gensim (the one line of a missing extra).
+DEFAULT_PURPOSE = (
+    "the default Google analogy questions (the files that come with gensim; or pass --data FILE)"
+)
 
 __all__ = [
     "Question",
@@ -63,10 +69,13 @@ class Question:
 
 
 def default_analogy_path() -> Path:
-    """Google's ``questions-words.txt`` as shipped inside gensim (available offline)."""
-    from gensim.test.utils import datapath
+    """Google's ``questions-words.txt`` as shipped inside gensim (available offline).
 
-    return Path(datapath("questions-words.txt"))
+    Raises:
+        MissingExtra: gensim (the ``gensim`` extra) is not installed.
+    """
+    utils = require("gensim.test.utils", DEFAULT_PURPOSE)
+    return Path(utils.datapath("questions-words.txt"))
 
 
 def _google_kind(section: str) -> str:

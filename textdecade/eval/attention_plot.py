@@ -24,6 +24,7 @@ import torch
 
 from textdecade.data.parallel import BOS_ID, EOS_ID, pad
 from textdecade.errors import UserError
+from textdecade.extras import require
 
 #: The colour map of every attention picture (perceptual, sequential, 0 = dark).
 CMAP = "viridis"
@@ -129,6 +130,7 @@ def _short(text: str, limit: int = 90) -> str:
 
 def _new_figure(width: float, height: float):
     """An off-screen figure (no pyplot state) laid out so titles and colour bars fit."""
+    require("matplotlib", "plot attention")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

@@ -129,6 +129,10 @@ class HFEncoder:
         max_length: int = 256,
     ) -> None:
         import torch
+
+        from textdecade.extras import require
+
+        require("transformers", "HFEncoder (a transformers model's vectors)")
         from transformers import AutoModel, AutoTokenizer
 
         if isinstance(model_dir_or_module, (str, os.PathLike)):

@@ -16,7 +16,11 @@ import numpy as np
 
 from textdecade.errors import UserError
 from textdecade.eval.vectors import Vectors
+from textdecade.extras import require
 from textdecade.io import atomic_path
+
+#: What needs matplotlib here (the one line of a missing extra).
+PURPOSE = "drawing embeddings and sense maps"
 
 __all__ = ["project_2d", "embedding_map", "sense_map"]
 
@@ -44,6 +48,7 @@ def project_2d(x: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
+    require("matplotlib", PURPOSE)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     path = Path(path)
@@ -77,6 +82,7 @@ def embedding_map(
     Returns:
         The PNG path.
     """
+    require("matplotlib", PURPOSE)
     from matplotlib.figure import Figure
 
     words = list(dict.fromkeys(words))
@@ -121,6 +127,7 @@ def sense_map(
         data: a CoarseWSD-20 folder or sense TSV (None: the built-in suite).
         layers, method, max_per_sense: as in the homograph evaluation / :func:`project_2d`.
     """
+    require("matplotlib", PURPOSE)
     from matplotlib.figure import Figure
 
     from textdecade.eval.homograph import occurrence_vectors

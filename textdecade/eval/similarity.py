@@ -26,10 +26,14 @@ import numpy as np
 from textdecade.errors import FormatError, UserError
 from textdecade.eval.intervals import DEFAULT_LEVEL, Interval, bootstrap, pearson, spearman
 from textdecade.eval.report import format_table, interval_dict, summary_interval, table_row
+from textdecade.extras import require
 from textdecade.io import read_text
 
 if TYPE_CHECKING:  # vectors.py mixes in eval.keyed, which runs these scorers
     from textdecade.eval.vectors import Vectors
+
+#: Why the default set needs gensim (the one line of a missing extra).
+DEFAULT_PURPOSE = "the default WordSim-353 and SimLex-999 pairs (the files that come with gensim; or pass --data FILE)"
 
 __all__ = [
     "Pair",
@@ -54,10 +58,13 @@ class Pair:
 
 
 def default_similarity_paths() -> list[Path]:
-    """WordSim-353 and SimLex-999 as shipped inside gensim (available offline)."""
-    from gensim.test.utils import datapath
+    """WordSim-353 and SimLex-999 as shipped inside gensim (available offline).
 
-    return [Path(datapath("wordsim353.tsv")), Path(datapath("simlex999.txt"))]
+    Raises:
+        MissingExtra: gensim (the ``gensim`` extra) is not installed.
+    """
+    utils = require("gensim.test.utils", DEFAULT_PURPOSE)
+    return [Path(utils.datapath("wordsim353.tsv")), Path(utils.datapath("simlex999.txt"))]
 
 
 def _read_csv(path: Path) -> list[Pair]:

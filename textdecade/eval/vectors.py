@@ -274,8 +274,14 @@ class Vectors(KeyedQueries, KeyedEvaluations):
 
     # ---------------------------------------------------------------------------- gensim
     def to_gensim(self):
-        """A ``gensim.models.KeyedVectors`` with the same rows (and counts, when known)."""
-        from gensim.models import KeyedVectors
+        """A ``gensim.models.KeyedVectors`` with the same rows (and counts, when known).
+
+        Raises:
+            MissingExtra: gensim (the ``gensim`` extra) is not installed.
+        """
+        from textdecade.extras import require
+
+        KeyedVectors = require("gensim.models", "Vectors.to_gensim").KeyedVectors
 
         kv = KeyedVectors(self.vector_size)
         kv.add_vectors(self._words, self._matrix.copy())

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from textdecade.extras import require
 from textdecade.io import write_json, write_text
 
 INTERPOLATED = 0.01
@@ -64,6 +65,7 @@ def verdict(table: list[dict]) -> dict[str, Any]:
 
 
 def _figure(out: Path, table: list[dict], results: dict, found: dict) -> Path:
+    require("matplotlib", "the lab's pictures")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter

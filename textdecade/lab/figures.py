@@ -11,11 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from textdecade.extras import require
+
 #: Training steps averaged in a curve (and when the report looks for a target loss).
 SMOOTH = 10
 
 
 def _figure(n_panels: int):
+    require("matplotlib", "the lab's pictures")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

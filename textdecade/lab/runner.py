@@ -23,7 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from textdecade.data.sample import check_sample
 from textdecade.errors import UserError
+from textdecade.extras import check
 from textdecade.io import write_json
 from textdecade.lab.experiments import Experiment, Variant, check_family, get_experiment
 
@@ -230,10 +232,28 @@ def _cell_config(settings: LabSettings, cell: Cell | None, extra: list[str]):
     return build_config(settings.family, Config, presets, settings.preset, None, overrides)
 
 
-def _open_plan(out: Path, settings: LabSettings, resume: bool, overwrite: bool) -> dict:
+def check_extras(settings: dict[str, Any]) -> None:
+    """What a lab experiment needs beyond ``pip install textdecade``, checked before any
+    directory or training: matplotlib draws every report's pictures, and gensim builds the
+    built-in sample when ``settings`` (a ``plan.json``'s) name no corpus.
+
+    Raises:
+        MissingExtra: one of them is not installed; one line naming the extra.
+    """
+    check("matplotlib", f"textdecade lab {settings['experiment']} (its pictures)")
+    if "corpus" in settings and not settings["corpus"] and settings.get("dataset") is None:
+        check_sample()
+
+
+def _open_plan(out: Path, settings: Any, resume: bool, overwrite: bool) -> dict:
+    """The plan of ``out`` (any lab experiment's settings dataclass): a new one, or the one
+    a rerun or ``--resume`` continues; the extras that plan needs are checked first."""
     plan_path = out / PLAN
-    if plan_path.exists():
-        plan = json.loads(plan_path.read_text(encoding="utf-8"))
+    old = json.loads(plan_path.read_text(encoding="utf-8")) if plan_path.exists() else None
+    resumed = old is not None and resume and not overwrite
+    check_extras(old["settings"] if resumed else asdict(settings))
+    if old is not None:
+        plan = old
         if overwrite:
             shutil.rmtree(out)
         elif plan["settings"].get("experiment") != settings.experiment:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from textdecade.config import merge, parse_override
+from textdecade.extras import require
 from textdecade.io import write_json, write_text
 from textdecade.lab.report import _finite
 from textdecade.lab.space import Dimension
@@ -97,6 +98,7 @@ def to_toml(tables: dict[str, dict[str, Any]], header: str) -> str:
 
 
 def _figure(out: Path, rows: list[dict], baseline: dict) -> Path | None:
+    require("matplotlib", "the lab's pictures")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter

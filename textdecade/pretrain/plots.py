@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textdecade.errors import UserError
+from textdecade.extras import require
 from textdecade.pretrain.progress import read_metrics
 
 
@@ -13,8 +14,11 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
 
     Returns:
         The paths written.
+
+    Raises:
+        MissingExtra: matplotlib (the ``plots`` extra) is not installed.
     """
-    import matplotlib
+    matplotlib = require("matplotlib", "plot (loss and learning-rate curves)")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
