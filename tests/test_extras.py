@@ -57,7 +57,7 @@ def test_require_names_the_package_and_the_extra(monkeypatch):
     )
     _without(monkeypatch, "gensim")
     with pytest.raises(MissingExtra) as info:
-        check("gensim.test.utils", "the analogy set")  # finds, never imports
+        check("gensim.test.utils", "the analogy set")
     assert str(info.value) == (
         "the analogy set needs gensim, which is not installed: pip install 'textdecade[gensim]'"
     )
@@ -76,6 +76,17 @@ def test_require_returns_the_module_when_installed():
     assert Path(utils.datapath("questions-words.txt")).is_file()
     assert require("matplotlib", "x").__name__ == "matplotlib"
     check("matplotlib", "x")  # installed: no error
+
+
+def test_check_finds_the_package_without_importing_it():
+    import subprocess
+
+    code = "import sys; from textdecade.extras import check; check('gensim', 'x'); "
+    code += "print('gensim' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert done.stdout.strip() == "False"  # a command's first step stays cheap
 
 
 def test_require_knows_only_the_extras_packages():

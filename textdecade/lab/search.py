@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from textdecade.errors import UserError
+from textdecade.extras import require
 from textdecade.io import write_json
 from textdecade.lab.runner import BUDGET, PLAN, _base_overrides, _open_plan, _prepare_data, _say
 from textdecade.lab.space import DEFAULT_SPACES, build_space, overrides, space_to_json, suggest
@@ -43,7 +44,6 @@ N_EVALS = 4
 #: Sequences of validation text every trial is scored on (whatever its batch size), so
 #: that trials with different batch sizes are compared on the same held-out windows.
 EVAL_SEQUENCES = 64
-INSTALL = 'lab search needs Optuna: pip install "textdecade[lab]"'
 
 
 @dataclass
@@ -66,11 +66,8 @@ class SearchSettings:
 
 
 def import_optuna():
-    """Optuna, or one line saying how to install it."""
-    try:
-        import optuna
-    except ModuleNotFoundError:
-        raise UserError(INSTALL) from None
+    """Optuna, or one line saying how to install it (the ``lab`` extra)."""
+    optuna = require("optuna", "textdecade lab search")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
