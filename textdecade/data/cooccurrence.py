@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textdecade.data.frequent_pairs import FrequentPairs
 from textdecade.data.words import WordData, load_word_data
 from textdecade.errors import ConfigError, CorpusError
 from textdecade.io import write_json
@@ -82,60 +83,12 @@ def _aggregate_packed(packed: np.ndarray, width: int, weight: np.ndarray):
     Sorting the packed int64 values alone is about twice as fast as sorting keys and
     gathering their values by the order (no argsort, no permutation of a second array).
     """
+    if packed.size == 0:
+        return packed, np.zeros(0, np.float32)
     packed.sort()
     keys, dist = np.divmod(packed, width)
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
     return keys[starts], np.add.reduceat(weight[dist], starts).astype(np.float32)
-
-
-class FrequentPairs:
-    """Pairs of frequent words counted in place, glove.c's dense "bigram table".
-
-    Word ids are frequency ranks (:func:`~textdecade.data.words.build_word_data`), so by
-    Zipf's law pairs of two small ids are the bulk of all pairs. The table holds every
-    pair ``(a, b)`` with ``(a + 1) * (b + 1) <= P``, the largest ``P`` whose region fits
-    ``max_entries`` float64 cells (a hyperbola covers far more pairs than a square of the
-    same size: about 90% of all pairs in 32 MB on corpus_en's 15k words). Row ``a`` holds
-    columns ``b < lengths[a]``, rows back to back, so the flat order is (row, col) order.
-    Only the left-to-right orientation is added; :meth:`spill` adds the transpose (the
-    region is symmetric), so each pair is added once, with no sort.
-    """
-
-    def __init__(self, vocab: int, max_entries: int):
-        self.vocab = vocab
-        ranks = np.arange(1, vocab + 1, dtype=np.int64)
-        lo, hi = 0, vocab * vocab  # the region's size grows with P: bisect for the largest
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if np.minimum(vocab, mid // ranks).sum() <= max_entries:
-                lo = mid
-            else:
-                hi = mid - 1
-        self.lengths = np.minimum(vocab, lo // ranks)
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
-        self.table = np.zeros(int(self.offsets[-1]), dtype=np.float64)
-
-    @property
-    def nbytes(self) -> int:
-        return self.table.nbytes
-
-    def spill(self, path: Path, block: int = 1 << 18) -> None:
-        """Write the symmetric counts' nonzeros as a sorted run (keys, float32 values)."""
-        rows = int(np.count_nonzero(self.lengths))  # lengths never grow with the row
-        with open(str(path) + ".keys", "wb") as fk, open(str(path) + ".vals", "wb") as fv:
-            r0 = 0
-            while r0 < rows:  # a block of whole rows of about ``block`` cells at a time
-                r1 = int(np.searchsorted(self.offsets, self.offsets[r0] + block, "right")) - 1
-                r1 = min(max(r1, r0 + 1), rows)
-                lo, hi = self.offsets[r0], self.offsets[r1]
-                row = np.repeat(np.arange(r0, r1, dtype=np.int64), self.lengths[r0:r1])
-                col = np.arange(lo, hi, dtype=np.int64) - self.offsets[row]
-                vals = self.table[lo:hi] + self.table[self.offsets[col] + row]
-                nz = np.flatnonzero(vals)
-                (row[nz] * self.vocab + col[nz]).tofile(fk)
-                vals[nz].astype(np.float32).tofile(fv)
-                r0 = r1
-        self.table = np.zeros(0)
 
 
 # Bytes per position of a chunk: its ids, room, row limits and offsets (int64), the
