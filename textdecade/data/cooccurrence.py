@@ -197,13 +197,48 @@ def _count_share(
     return runs
 
 
+def _range_ends(keys_of: list[np.ndarray], per_range: int) -> np.ndarray:
+    """Where each key range ends in each sorted run: (runs, ranges) int64 positions.
+
+    Candidate bounds are keys sampled from every run, every ``step``-th: between two
+    neighbouring candidates each run has fewer than ``step`` entries. The entries below
+    each candidate are counted exactly (a binary search per run), and ranges take as many
+    candidates as fit ``per_range`` entries. ``step`` shrinks with the number of runs, so a
+    range holds at most about ``per_range`` entries even when the runs are many and
+    short, up to ~4M candidates (beyond, ranges may grow past ``per_range``).
+    """
+    total = sum(k.size for k in keys_of)
+    sizes = np.array([[k.size] for k in keys_of], dtype=np.int64).reshape(len(keys_of), 1)
+    if total <= per_range:
+        return sizes
+    step = max(1, per_range // (2 * len(keys_of) + 16), total // (1 << 22))
+    cands = np.unique(np.concatenate([np.asarray(k[::step]) for k in keys_of if k.size]))
+    below = np.zeros(cands.size, dtype=np.int64)  # entries below each candidate
+    for k in keys_of:
+        below += np.searchsorted(k, cands, "left")
+    chosen, base = [], 0
+    while True:
+        j = int(np.searchsorted(below, base + per_range, "right")) - 1
+        if j < 0 or below[j] <= base:  # one gap larger than a range: take it whole
+            j = int(np.searchsorted(below, base, "right"))
+        if j >= cands.size:
+            break
+        chosen.append(cands[j])
+        base = int(below[j])
+        if total - base <= per_range:
+            break
+    bounds = np.asarray(chosen, dtype=np.int64)
+    ends = [np.searchsorted(k, bounds, "left") for k in keys_of]
+    return np.concatenate([np.stack(ends).reshape(len(keys_of), -1), sizes], axis=1)
+
+
 def _merge(runs: list[str], out_dir: Path, vocab: int, budget: int) -> int:
     """Merge sorted runs into the output files, one key range at a time; returns nnz.
 
     Each run is read sequentially, a range's slice at a time, with plain reads: pages of
     a memmap read through stay in the process's resident set (its file pages), so a
     memmapped merge's peak grew with the size of all the runs. The keys are memmapped
-    only for the searches of the range bounds, which touch a few pages.
+    only to place the range bounds, before the merge.
     """
     sizes = [os.path.getsize(r + ".keys") // 8 for r in runs]
     keys_of = [
@@ -213,14 +248,8 @@ def _merge(runs: list[str], out_dir: Path, vocab: int, budget: int) -> int:
     # A range's merge holds ~5 arrays of its entries (ENTRY_BYTES and the sort's order,
     # float64 values, unique keys); more, smaller ranges cost only a few searchsorted.
     per_range = max(1, min(MERGE_RANGE, budget // (ENTRY_BYTES * 5)))
-    # Range boundaries from a uniform sample of all keys: every ``step``-th of each
-    # (sorted) run, so a range holds about 8 samples' worth of entries of every run.
-    step = max(1, per_range // 16)
-    probes = [np.asarray(k[::step]) for k in keys_of if k.size]
-    sample = np.sort(np.concatenate(probes)) if probes else np.zeros(0, np.int64)
-    bounds = sorted(set(int(c) for c in sample[8::8]))
-    bounds.append(np.iinfo(np.int64).max)  # keys are < V^2, never this
-    done = [0] * len(runs)  # entries of each run already merged
+    ends = _range_ends(keys_of, per_range)
+    del keys_of  # unmapped: their pages leave the resident set
     nnz = 0
     with ExitStack() as stack:
         files = [
@@ -234,11 +263,10 @@ def _merge(runs: list[str], out_dir: Path, vocab: int, budget: int) -> int:
             stack.enter_context(open(out_dir / name, "wb"))
             for name in ("cooc_rows.i32", "cooc_cols.i32", "cooc_vals.f32")
         )
-        for hi in bounds:
+        counts = np.diff(ends, axis=1, prepend=0)  # (runs, ranges) entries of each
+        for r in range(counts.shape[1]):
             keys, vals = [], []
-            for i, (k, (fk, fvals)) in enumerate(zip(keys_of, files)):
-                end = int(np.searchsorted(k, hi, "left")) if hi < bounds[-1] else k.size
-                count, done[i] = end - done[i], end
+            for (fk, fvals), count in zip(files, counts[:, r].tolist()):
                 keys.append(np.fromfile(fk, dtype=np.int64, count=count))
                 vals.append(np.fromfile(fvals, dtype=np.float32, count=count))
             key, val = _aggregate(np.concatenate(keys), np.concatenate(vals))
