@@ -3,11 +3,18 @@
 Every pair of words ``d <= window`` positions apart in a document adds ``1/d`` to X[a, b]
 and, the window being symmetric, to X[b, a] (as glove.c's ``cooccur -symmetric 1``). A
 dense |V|^2 table is out of the question (~41 GB at 72k words), so counting works like
-glove.c's: pairs of a chunk of the corpus are aggregated by sorting their keys
+glove.c's: pairs of two frequent words (most pairs: ids are frequency ranks) are added in
+place into a dense table of those pairs (:class:`FrequentPairs`, a share of the budget);
+the other pairs of a chunk of the corpus are aggregated by sorting their keys
 ``a * V + b``; aggregated runs accumulate in memory and are spilled to disk as sorted runs
-when they outgrow the memory budget; the runs are then merged range by range (each range
-of keys small enough for the budget) into one sorted table. Counting runs in ``workers``
-processes, each over a contiguous share of the documents with its share of the budget.
+when they outgrow the memory budget; the table's nonzeros become one more sorted run; the
+runs are then merged range by range (each range of keys small enough for the budget) into
+one sorted table. Counting runs in ``workers`` processes, each over a contiguous share of
+the documents with its share of the budget.
+
+Values are float32 sums: the table's of float64 sums, a sorted run's of float64 sums per
+chunk, the merge's (in float64) of the runs' float32 values, so a value may differ from
+the exact float64 count by a few float32 roundings (relative 1e-7 to 1e-6).
 
 Output under ``out_dir``: ``cooc_rows.i32``, ``cooc_cols.i32``, ``cooc_vals.f32`` (nnz
 entries sorted by (row, col)) and ``cooc.json`` (``{"nnz", "vocab_size", "window"}``).
