@@ -7,6 +7,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
+from textdecade.data import cooccurrence
 from textdecade.data.cooccurrence import count_cooccurrences, load_cooccurrences
 from textdecade.data.words import build_word_data
 from textdecade.errors import ConfigError
@@ -92,6 +93,18 @@ def test_frequent_pairs_and_sorting_count_as_a_dict(
     assert rel < (1e-6 if memory_mb > 1 else 2e-6), rel
     if memory_mb < 1:
         assert table.runs > 4 * workers
+
+
+def test_many_runs_merge_in_groups(news, tmp_path, monkeypatch):
+    """More runs than files to open at once: groups of runs merge into longer ones first."""
+    monkeypatch.setattr(cooccurrence, "MAX_OPEN_RUNS", 3)
+    workdir, ref, _ = news
+    table = count_cooccurrences(workdir, tmp_path, 8, 0.5, 1)
+    assert table.runs > 9  # two rounds of grouping
+    got = table.to_dict()
+    assert set(got) == set(ref)
+    assert max(abs(got[k] - v) / v for k, v in ref.items()) < 2e-6
+    assert not (tmp_path / "cooc_runs").exists()  # spilled runs removed
 
 
 def test_window_must_be_positive(prepared, tmp_path):

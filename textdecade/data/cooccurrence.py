@@ -27,6 +27,7 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,11 +104,13 @@ def _aggregate_packed(packed: np.ndarray, width: int, weight: np.ndarray):
 # per distance, ~15% of them) with their sort's temporaries.
 CHUNK_BYTES = 128
 MAX_CHUNK = 1 << 16  # positions per chunk: larger gains nothing, numpy's calls are few
+MIN_CHUNK = 1 << 10
 # Bytes per entry of the held runs while they are re-aggregated: the runs, their
 # concatenation, the sort's order, sorted keys and float64 values, the run starts
 # (measured: ~75 bytes).
 HELD_BYTES = 80
 MERGE_RANGE = 1 << 18  # entries merged at once, at most
+MAX_OPEN_RUNS = 200  # runs merged at once (two open files each; ulimit -n is often 1024)
 
 
 def _count_share(
@@ -132,8 +135,10 @@ def _count_share(
     vocab = data.vocab_size
     run_path = Path(run_dir)
     frequent = FrequentPairs(vocab, int(budget * dense_share) // 8)
-    chunk = max(window + 1, min(MAX_CHUNK, budget // 16 // CHUNK_BYTES))
-    held_limit = max(1, budget // 16 // HELD_BYTES)
+    # Floors for absurdly small budgets: chunks of a few positions, spilled one by one,
+    # would make runs by the ten thousand.
+    chunk = max(window + 1, MIN_CHUNK, min(MAX_CHUNK, budget // 16 // CHUNK_BYTES))
+    held_limit = max(MIN_CHUNK, budget // 16 // HELD_BYTES)
     width = window + 1
     packed = vocab * vocab * width < 2**63  # else sort keys and values (argsort)
     weight = np.zeros(width)
@@ -239,8 +244,8 @@ def _range_ends(keys_of: list[np.ndarray], per_range: int) -> np.ndarray:
     return np.concatenate([np.stack(ends).reshape(len(keys_of), -1), sizes], axis=1)
 
 
-def _merge(runs: list[str], out_dir: Path, vocab: int, budget: int) -> int:
-    """Merge sorted runs into the output files, one key range at a time; returns nnz.
+def _merged(runs: list[str], per_range: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The sorted runs merged, one key range at a time: (unique keys, float32 sums).
 
     Each run is read sequentially, a range's slice at a time, with plain reads: pages of
     a memmap read through stay in the process's resident set (its file pages), so a
@@ -252,12 +257,9 @@ def _merge(runs: list[str], out_dir: Path, vocab: int, budget: int) -> int:
         np.memmap(r + ".keys", dtype=np.int64, mode="r", shape=(n,)) if n else np.zeros(0, np.int64)
         for r, n in zip(runs, sizes)
     ]
-    # A range's merge holds ~5 arrays of its entries (ENTRY_BYTES and the sort's order,
-    # float64 values, unique keys); more, smaller ranges cost only a few searchsorted.
-    per_range = max(1, min(MERGE_RANGE, budget // (ENTRY_BYTES * 5)))
     ends = _range_ends(keys_of, per_range)
     del keys_of  # unmapped: their pages leave the resident set
-    nnz = 0
+    counts = np.diff(ends, axis=1, prepend=0)  # (runs, ranges) entries of each
     with ExitStack() as stack:
         files = [
             (
@@ -266,18 +268,43 @@ def _merge(runs: list[str], out_dir: Path, vocab: int, budget: int) -> int:
             )
             for r in runs
         ]
+        for r in range(counts.shape[1]):
+            keys, vals = [], []
+            for (fk, fv), count in zip(files, counts[:, r].tolist()):
+                keys.append(np.fromfile(fk, dtype=np.int64, count=count))
+                vals.append(np.fromfile(fv, dtype=np.float32, count=count))
+            yield _aggregate(np.concatenate(keys), np.concatenate(vals))
+
+
+def _merge(runs: list[str], out_dir: Path, vocab: int, budget: int) -> int:
+    """Merge sorted runs into the output files, one key range at a time; returns nnz.
+
+    More than ``MAX_OPEN_RUNS`` runs (two open files each) are first merged in groups
+    into longer runs, as often as needed.
+    """
+    # A range's merge holds ~5 arrays of its entries (ENTRY_BYTES and the sort's order,
+    # float64 values, unique keys); more, smaller ranges cost only a few searchsorted.
+    per_range = max(1, min(MERGE_RANGE, budget // (ENTRY_BYTES * 5)))
+    while len(runs) > MAX_OPEN_RUNS:
+        longer = []
+        for i in range(0, len(runs), MAX_OPEN_RUNS):
+            group, path = runs[i : i + MAX_OPEN_RUNS], runs[i] + "m"
+            with open(path + ".keys", "wb") as fk, open(path + ".vals", "wb") as fv:
+                for key, val in _merged(group, per_range):
+                    key.tofile(fk)
+                    val.tofile(fv)
+            for run in group:
+                os.remove(run + ".keys")
+                os.remove(run + ".vals")
+            longer.append(path)
+        runs = longer
+    nnz = 0
+    with ExitStack() as stack:
         fr, fc, fv = (
             stack.enter_context(open(out_dir / name, "wb"))
             for name in ("cooc_rows.i32", "cooc_cols.i32", "cooc_vals.f32")
         )
-        counts = np.diff(ends, axis=1, prepend=0)  # (runs, ranges) entries of each
-        for r in range(counts.shape[1]):
-            keys, vals = [], []
-            for (fk, fvals), count in zip(files, counts[:, r].tolist()):
-                keys.append(np.fromfile(fk, dtype=np.int64, count=count))
-                vals.append(np.fromfile(fvals, dtype=np.float32, count=count))
-            key, val = _aggregate(np.concatenate(keys), np.concatenate(vals))
-            del keys, vals
+        for key, val in _merged(runs, per_range):
             row, col = np.divmod(key, vocab)
             row.astype(np.int32).tofile(fr)
             col.astype(np.int32).tofile(fc)
