@@ -109,6 +109,7 @@ MIN_CHUNK = 1 << 10
 # concatenation, the sort's order, sorted keys and float64 values, the run starts
 # (measured: ~75 bytes).
 HELD_BYTES = 80
+HELD_CAP = 32 << 20
 MERGE_RANGE = 1 << 18  # entries merged at once, at most
 MAX_OPEN_RUNS = 200  # runs merged at once (two open files each; ulimit -n is often 1024)
 
@@ -124,12 +125,13 @@ def _count_share(
 ) -> list[str]:
     """Count positions ``[start, end)`` of the stream into sorted runs on disk.
 
-    ``dense_share`` of the budget (bytes) goes to the :class:`FrequentPairs` table, a
-    sixteenth at most to a chunk's working arrays and a sixteenth to the aggregated runs
-    held in memory, with their re-aggregation. Like glove.c (a sixth of its ``-memory``
-    for the table, a seventh for its buffer of other pairs) this leaves most of the
-    budget unused: more memory would only save spills, which the merge reads back in
-    one sequential pass.
+    ``dense_share`` of the budget (bytes) goes to the :class:`FrequentPairs` table, an
+    eighth at most to a chunk's working arrays (8 MB is enough) and a quarter, up to
+    ``HELD_CAP`` but at least a sixteenth, to the aggregated runs held in memory with
+    their re-aggregation. Like glove.c (a sixth of its ``-memory`` for the table, a
+    seventh for its buffer of other pairs) this leaves much of a large budget unused:
+    more would only save spills, which the merge reads back in one sequential pass; a
+    small budget's spills are what cost (many short runs).
     """
     data = load_word_data(words_dir)
     vocab = data.vocab_size
@@ -137,8 +139,9 @@ def _count_share(
     frequent = FrequentPairs(vocab, int(budget * dense_share) // 8)
     # Floors for absurdly small budgets: chunks of a few positions, spilled one by one,
     # would make runs by the ten thousand.
-    chunk = max(window + 1, MIN_CHUNK, min(MAX_CHUNK, budget // 16 // CHUNK_BYTES))
-    held_limit = max(MIN_CHUNK, budget // 16 // HELD_BYTES)
+    chunk = max(window + 1, MIN_CHUNK, min(MAX_CHUNK, budget // 8 // CHUNK_BYTES))
+    held_bytes = max(budget // 16, min(budget // 4, HELD_CAP))
+    held_limit = max(MIN_CHUNK, held_bytes // HELD_BYTES)
     width = window + 1
     packed = vocab * vocab * width < 2**63  # else sort keys and values (argsort)
     weight = np.zeros(width)
