@@ -3,11 +3,18 @@
 Every pair of words ``d <= window`` positions apart in a document adds ``1/d`` to X[a, b]
 and, the window being symmetric, to X[b, a] (as glove.c's ``cooccur -symmetric 1``). A
 dense |V|^2 table is out of the question (~41 GB at 72k words), so counting works like
-glove.c's: pairs of a chunk of the corpus are aggregated by sorting their keys
+glove.c's: pairs of two frequent words (most pairs: ids are frequency ranks) are added in
+place into a dense table of those pairs (:class:`FrequentPairs`, a share of the budget);
+the other pairs of a chunk of the corpus are aggregated by sorting their keys
 ``a * V + b``; aggregated runs accumulate in memory and are spilled to disk as sorted runs
-when they outgrow the memory budget; the runs are then merged range by range (each range
-of keys small enough for the budget) into one sorted table. Counting runs in ``workers``
-processes, each over a contiguous share of the documents with its share of the budget.
+when they outgrow the memory budget; the table's nonzeros become one more sorted run; the
+runs are then merged range by range (each range of keys small enough for the budget) into
+one sorted table. Counting runs in ``workers`` processes, each over a contiguous share of
+the documents with its share of the budget.
+
+Values are float32 sums: the table's of float64 sums, a sorted run's of float64 sums per
+chunk, the merge's (in float64) of the runs' float32 values, so a value may differ from
+the exact float64 count by a few float32 roundings (relative 1e-7 to 1e-6).
 
 Output under ``out_dir``: ``cooc_rows.i32``, ``cooc_cols.i32``, ``cooc_vals.f32`` (nnz
 entries sorted by (row, col)) and ``cooc.json`` (``{"nnz", "vocab_size", "window"}``).
@@ -20,17 +27,21 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from textdecade.data.frequent_pairs import FrequentPairs
 from textdecade.data.words import WordData, load_word_data
 from textdecade.errors import ConfigError, CorpusError
 from textdecade.io import write_json
 
 ENTRY_BYTES = 12  # an int64 key and a float32 value
 META_FILE = "cooc.json"
+DENSE_SHARE = 1 / 16  # of the budget, for FrequentPairs (see count_cooccurrences)
 
 
 @dataclass
@@ -68,110 +79,238 @@ def _aggregate(keys: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return keys[starts], np.add.reduceat(vals, starts).astype(np.float32)
 
 
-def _spill(run_dir: Path, index: int, keys: np.ndarray, vals: np.ndarray) -> Path:
-    path = run_dir / f"run{index:05d}"
+def _spill(path: Path, keys: np.ndarray, vals: np.ndarray) -> Path:
     keys.tofile(str(path) + ".keys")
     vals.tofile(str(path) + ".vals")
     return path
 
 
+def _aggregate_packed(packed: np.ndarray, width: int, weight: np.ndarray):
+    """:func:`_aggregate` of pairs packed as ``key * width + d`` (weight ``weight[d]``).
+
+    Sorting the packed int64 values alone is about twice as fast as sorting keys and
+    gathering their values by the order (no argsort, no permutation of a second array).
+    """
+    if packed.size == 0:
+        return packed, np.zeros(0, np.float32)
+    packed.sort()
+    keys, dist = np.divmod(packed, width)
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return keys[starts], np.add.reduceat(weight[dist], starts).astype(np.float32)
+
+
+# Bytes per position of a chunk: its ids, room, row limits and offsets (int64), the
+# masks and indices of one distance, and the packed keys of the pairs left to sort (2
+# per distance, ~15% of them) with their sort's temporaries.
+CHUNK_BYTES = 128
+MAX_CHUNK = 1 << 16  # positions per chunk: larger gains nothing, numpy's calls are few
+MIN_CHUNK = 1 << 10
+# Bytes per entry of the held runs while they are re-aggregated: the runs, their
+# concatenation, the sort's order, sorted keys and float64 values, the run starts
+# (measured: ~75 bytes).
+HELD_BYTES = 80
+HELD_CAP = 32 << 20
+MERGE_RANGE = 1 << 18  # entries merged at once, at most
+MAX_OPEN_RUNS = 200  # runs merged at once (two open files each; ulimit -n is often 1024)
+
+
 def _count_share(
-    words_dir: str, run_dir: str, start: int, end: int, window: int, budget: int
+    words_dir: str,
+    run_dir: str,
+    start: int,
+    end: int,
+    window: int,
+    budget: int,
+    dense_share: float = DENSE_SHARE,
 ) -> list[str]:
     """Count positions ``[start, end)`` of the stream into sorted runs on disk.
 
-    The budget (bytes) bounds both a chunk's raw pairs and the aggregated runs held in
-    memory; each holds at most half of it.
+    ``dense_share`` of the budget (bytes) goes to the :class:`FrequentPairs` table, an
+    eighth at most to a chunk's working arrays (8 MB is enough) and a quarter, up to
+    ``HELD_CAP`` but at least a sixteenth, to the aggregated runs held in memory with
+    their re-aggregation. Like glove.c (a sixth of its ``-memory`` for the table, a
+    seventh for its buffer of other pairs) this leaves much of a large budget unused:
+    more would only save spills, which the merge reads back in one sequential pass; a
+    small budget's spills are what cost (many short runs).
     """
     data = load_word_data(words_dir)
     vocab = data.vocab_size
     run_path = Path(run_dir)
-    # Raw pairs of a chunk: 2 * window per position, ENTRY_BYTES each, ~3x for the sort.
-    chunk = max(window + 1, budget // 2 // (2 * window * ENTRY_BYTES * 3))
-    held_limit = max(1, budget // 2 // ENTRY_BYTES)
+    frequent = FrequentPairs(vocab, int(budget * dense_share) // 8)
+    # Floors for absurdly small budgets: chunks of a few positions, spilled one by one,
+    # would make runs by the ten thousand.
+    chunk = max(window + 1, MIN_CHUNK, min(MAX_CHUNK, budget // 8 // CHUNK_BYTES))
+    held_bytes = max(budget // 16, min(budget // 4, HELD_CAP))
+    held_limit = max(MIN_CHUNK, held_bytes // HELD_BYTES)
+    width = window + 1
+    packed = vocab * vocab * width < 2**63  # else sort keys and values (argsort)
+    weight = np.zeros(width)
+    weight[1:] = 1.0 / np.arange(1, width)  # 1/d
+    ones = np.empty(chunk)
     held_keys: list[np.ndarray] = []
     held_vals: list[np.ndarray] = []
     held = 0
     runs: list[str] = []
-    tag = start  # unique run names per share
+    # Run names unique across shares: the share's start, then a count.
+    name = (run_path / f"share{start}-{i:05d}" for i in range(2**62))
     pos = start
     while pos < end:
         # Overlap ``window`` positions so pairs across chunk borders are counted once:
         # a chunk adds the pairs whose *left* word lies in [pos, stop).
         stop = min(pos + chunk, end)
         hi = min(stop + window, end)
-        ids = np.asarray(data.ids[pos:hi])
-        docs = data.doc_of(pos, hi)
-        keys, vals = [], []
+        ids = np.asarray(data.ids[pos:hi]).astype(np.int64)
+        # Words from each position to its document's end: a pair d apart stays inside
+        # the document iff d < room.
+        room = data.offsets[data.doc_of(pos, hi) + 1] - np.arange(pos, hi)
         n_left = stop - pos
+        left = ids[:n_left]
+        limit, base = frequent.lengths[left], frequent.offsets[left]
+        keys, vals = [], []
         for d in range(1, window + 1):
-            if hi - pos <= d:
+            n = min(n_left, hi - pos - d)
+            if n <= 0:
                 break
-            left = np.arange(min(n_left, hi - pos - d))
-            same = docs[left + d] == docs[left]
-            a = ids[left[same]].astype(np.int64)
-            b = ids[left[same] + d].astype(np.int64)
-            w = np.full(a.size, 1.0 / d, dtype=np.float32)
-            keys += [a * vocab + b, b * vocab + a]
-            vals += [w, w]
+            right = ids[d : d + n]
+            inside = room[:n] > d
+            small = right < limit[:n]
+            dense = np.flatnonzero(inside & small)
+            ones[: dense.size] = weight[d]  # add.at is faster with an array than a scalar
+            np.add.at(frequent.table, base[dense] + right[dense], ones[: dense.size])
+            sparse = np.flatnonzero(inside & ~small)
+            a, b = left[sparse], right[sparse]
+            for k in (a * vocab + b, b * vocab + a):
+                if packed:
+                    keys.append(k * width + d)
+                else:
+                    keys.append(k)
+                    vals.append(np.full(k.size, weight[d]))
         if keys:
-            k, v = _aggregate(np.concatenate(keys), np.concatenate(vals))
+            if packed:
+                k, v = _aggregate_packed(np.concatenate(keys), width, weight)
+            else:
+                k, v = _aggregate(np.concatenate(keys), np.concatenate(vals))
+            del keys, vals
             held_keys.append(k)
             held_vals.append(v)
             held += k.size
         if held > held_limit:
             k, v = _aggregate(np.concatenate(held_keys), np.concatenate(held_vals))
             if k.size > held_limit // 2:
-                runs.append(str(_spill(run_path, tag, k, v)))
-                tag += 1
+                runs.append(str(_spill(next(name), k, v)))
                 held_keys, held_vals, held = [], [], 0
             else:
                 held_keys, held_vals, held = [k], [v], k.size
         pos = stop
-    if held_keys:
+    if held:
         k, v = _aggregate(np.concatenate(held_keys), np.concatenate(held_vals))
-        runs.append(str(_spill(run_path, tag, k, v)))
+        runs.append(str(_spill(next(name), k, v)))
+    if frequent.nbytes:
+        path = next(name)
+        frequent.spill(path)
+        runs.append(str(path))
     return runs
 
 
-def _open_run(path: str) -> tuple[np.ndarray, np.ndarray]:
-    n = os.path.getsize(path + ".keys") // 8
-    if n == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    keys = np.memmap(path + ".keys", dtype=np.int64, mode="r", shape=(n,))
-    vals = np.memmap(path + ".vals", dtype=np.float32, mode="r", shape=(n,))
-    return keys, vals
+def _range_ends(keys_of: list[np.ndarray], per_range: int) -> np.ndarray:
+    """Where each key range ends in each sorted run: (runs, ranges) int64 positions.
+
+    Candidate bounds are keys sampled from every run, every ``step``-th: between two
+    neighbouring candidates each run has fewer than ``step`` entries. The entries below
+    each candidate are counted exactly (a binary search per run), and ranges take as many
+    candidates as fit ``per_range`` entries. ``step`` shrinks with the number of runs, so a
+    range holds at most about ``per_range`` entries even when the runs are many and
+    short, up to ~4M candidates (beyond, ranges may grow past ``per_range``).
+    """
+    total = sum(k.size for k in keys_of)
+    sizes = np.array([[k.size] for k in keys_of], dtype=np.int64).reshape(len(keys_of), 1)
+    if total <= per_range:
+        return sizes
+    step = max(1, per_range // (2 * len(keys_of) + 16), total // (1 << 22))
+    cands = np.unique(np.concatenate([np.asarray(k[::step]) for k in keys_of if k.size]))
+    below = np.zeros(cands.size, dtype=np.int64)  # entries below each candidate
+    for k in keys_of:
+        below += np.searchsorted(k, cands, "left")
+    chosen, base = [], 0
+    while True:
+        j = int(np.searchsorted(below, base + per_range, "right")) - 1
+        if j < 0 or below[j] <= base:  # one gap larger than a range: take it whole
+            j = int(np.searchsorted(below, base, "right"))
+        if j >= cands.size:
+            break
+        chosen.append(cands[j])
+        base = int(below[j])
+        if total - base <= per_range:
+            break
+    bounds = np.asarray(chosen, dtype=np.int64)
+    ends = [np.searchsorted(k, bounds, "left") for k in keys_of]
+    return np.concatenate([np.stack(ends).reshape(len(keys_of), -1), sizes], axis=1)
+
+
+def _merged(runs: list[str], per_range: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The sorted runs merged, one key range at a time: (unique keys, float32 sums).
+
+    Each run is read sequentially, a range's slice at a time, with plain reads: pages of
+    a memmap read through stay in the process's resident set (its file pages), so a
+    memmapped merge's peak grew with the size of all the runs. The keys are memmapped
+    only to place the range bounds, before the merge.
+    """
+    sizes = [os.path.getsize(r + ".keys") // 8 for r in runs]
+    keys_of = [
+        np.memmap(r + ".keys", dtype=np.int64, mode="r", shape=(n,)) if n else np.zeros(0, np.int64)
+        for r, n in zip(runs, sizes)
+    ]
+    ends = _range_ends(keys_of, per_range)
+    del keys_of  # unmapped: their pages leave the resident set
+    counts = np.diff(ends, axis=1, prepend=0)  # (runs, ranges) entries of each
+    with ExitStack() as stack:
+        files = [
+            (
+                stack.enter_context(open(r + ".keys", "rb")),
+                stack.enter_context(open(r + ".vals", "rb")),
+            )
+            for r in runs
+        ]
+        for r in range(counts.shape[1]):
+            keys, vals = [], []
+            for (fk, fv), count in zip(files, counts[:, r].tolist()):
+                keys.append(np.fromfile(fk, dtype=np.int64, count=count))
+                vals.append(np.fromfile(fv, dtype=np.float32, count=count))
+            yield _aggregate(np.concatenate(keys), np.concatenate(vals))
 
 
 def _merge(runs: list[str], out_dir: Path, vocab: int, budget: int) -> int:
-    """Merge sorted runs into the output files, one key range at a time; returns nnz."""
-    opened = [_open_run(r) for r in runs]
-    total = sum(k.size for k, _ in opened)
-    per_range = max(1, budget // (ENTRY_BYTES * 4))
-    n_ranges = max(1, -(-total // per_range))
-    # Range boundaries from the key quantiles of every run (the runs are sorted).
-    probes = [k[np.linspace(0, k.size - 1, 64).astype(np.int64)] for k, _ in opened if k.size]
-    sample = np.sort(np.concatenate(probes)) if probes else np.zeros(0, np.int64)
-    bounds = [np.iinfo(np.int64).min]
-    if sample.size and n_ranges > 1:
-        cuts = np.quantile(sample, np.linspace(0, 1, n_ranges + 1)[1:-1], method="lower")
-        bounds += sorted(set(int(c) for c in cuts))
-    bounds.append(np.iinfo(np.int64).max)  # keys are < V^2, never this
+    """Merge sorted runs into the output files, one key range at a time; returns nnz.
+
+    More than ``MAX_OPEN_RUNS`` runs (two open files each) are first merged in groups
+    into longer runs, as often as needed.
+    """
+    # A range's merge holds ~5 arrays of its entries (ENTRY_BYTES and the sort's order,
+    # float64 values, unique keys); more, smaller ranges cost only a few searchsorted.
+    per_range = max(1, min(MERGE_RANGE, budget // (ENTRY_BYTES * 5)))
+    while len(runs) > MAX_OPEN_RUNS:
+        longer = []
+        for i in range(0, len(runs), MAX_OPEN_RUNS):
+            group, path = runs[i : i + MAX_OPEN_RUNS], runs[i] + "m"
+            with open(path + ".keys", "wb") as fk, open(path + ".vals", "wb") as fv:
+                for key, val in _merged(group, per_range):
+                    key.tofile(fk)
+                    val.tofile(fv)
+            for run in group:
+                os.remove(run + ".keys")
+                os.remove(run + ".vals")
+            longer.append(path)
+        runs = longer
     nnz = 0
-    with (
-        open(out_dir / "cooc_rows.i32", "wb") as fr,
-        open(out_dir / "cooc_cols.i32", "wb") as fc,
-        open(out_dir / "cooc_vals.f32", "wb") as fv,
-    ):
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            keys, vals = [], []
-            for k, v in opened:
-                a, b = np.searchsorted(k, lo, "left"), np.searchsorted(k, hi, "left")
-                keys.append(np.asarray(k[a:b]))
-                vals.append(np.asarray(v[a:b]))
-            key, val = _aggregate(np.concatenate(keys), np.concatenate(vals))
-            (key // vocab).astype(np.int32).tofile(fr)
-            (key % vocab).astype(np.int32).tofile(fc)
+    with ExitStack() as stack:
+        fr, fc, fv = (
+            stack.enter_context(open(out_dir / name, "wb"))
+            for name in ("cooc_rows.i32", "cooc_cols.i32", "cooc_vals.f32")
+        )
+        for key, val in _merged(runs, per_range):
+            row, col = np.divmod(key, vocab)
+            row.astype(np.int32).tofile(fr)
+            col.astype(np.int32).tofile(fc)
             val.tofile(fv)
             nnz += key.size
     return nnz
@@ -206,6 +345,7 @@ def count_cooccurrences(
     window: int = 10,
     memory_mb: float = 512.0,
     workers: int = 2,
+    dense_share: float = DENSE_SHARE,
 ) -> Cooccurrence:
     """Count the 1/distance-weighted symmetric co-occurrences of a prepared word stream.
 
@@ -215,6 +355,8 @@ def count_cooccurrences(
         window: words on each side that count (glove.c's ``-window-size``).
         memory_mb: memory budget for the counting buffers, shared by the workers.
         workers: counting processes (each takes a contiguous share of the documents).
+        dense_share: share of the budget for the table of frequent pairs
+            (:class:`FrequentPairs`); 0 sorts every pair.
 
     Returns:
         The :class:`Cooccurrence` table, memmapped from ``out_dir``.
@@ -228,6 +370,8 @@ def count_cooccurrences(
         raise ConfigError(f"workers must be at least 1, got {workers}")
     if memory_mb <= 0:
         raise ConfigError(f"memory_mb must be positive, got {memory_mb}")
+    if not 0 <= dense_share < 1:
+        raise ConfigError(f"dense_share must be in [0, 1), got {dense_share}")
     data = load_word_data(words_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -237,7 +381,7 @@ def count_cooccurrences(
     budget = int(memory_mb * 2**20)
     cuts = _share_bounds(data, workers)
     jobs = [
-        (str(words_dir), str(run_dir), a, b, window, budget // workers)
+        (str(words_dir), str(run_dir), a, b, window, budget // workers, dense_share)
         for a, b in zip(cuts[:-1], cuts[1:])
         if b > a
     ]
