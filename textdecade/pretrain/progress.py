@@ -86,6 +86,35 @@ def human(n: float) -> str:
     return f"{n:.0f}"
 
 
+class ReadingBar:
+    """A corpus whose every pass shows a bar of the texts read so far (tokenizer training,
+    data preparation: minutes on a large corpus, silent before). Anything else the corpus
+    offers (``count_words``, a parallel corpus's sides) is the corpus's own, unchanged.
+    """
+
+    def __init__(self, corpus: Any, desc: str, enabled: bool):
+        self.corpus, self.desc, self.enabled = corpus, desc, enabled
+
+    def __iter__(self):
+        with tqdm(
+            desc=self.desc,
+            unit=" texts",
+            unit_scale=True,
+            disable=not self.enabled,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            mininterval=0.5,
+        ) as shown:
+            for text in self.corpus:
+                yield text
+                shown.update()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("corpus", "desc", "enabled"):  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.corpus, name)
+
+
 class Progress:
     """A tqdm bar with loss, throughput and ETA (silent on ranks other than 0)."""
 

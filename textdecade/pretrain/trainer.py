@@ -36,7 +36,7 @@ from textdecade.pretrain.device import peak_flops, select_device, select_precisi
 from textdecade.pretrain.diagnostics import LayerProbe
 from textdecade.pretrain.lock import RunLock
 from textdecade.pretrain.optim import build_optimizer
-from textdecade.pretrain.progress import MetricsLog, Progress, human
+from textdecade.pretrain.progress import MetricsLog, Progress, ReadingBar, human
 from textdecade.pretrain.schedules import lr_at
 from textdecade.pretrain.steps import UNMEASURED, TimeBudget, total_steps
 
@@ -159,7 +159,7 @@ class Trainer:
                 tokenizer = Tokenizer.load(tok_cfg.path)
             else:
                 self._say(f"training a {tok_cfg.backend} tokenizer ({tok_cfg.vocab_size} tokens)")
-                texts = self._corpus()
+                texts = iter(self._reading("tokenizer: read", self._corpus_object()))
                 if tok_cfg.max_texts:
                     texts = itertools.islice(texts, tok_cfg.max_texts)
                 tokenizer = Tokenizer.train(
@@ -174,10 +174,14 @@ class Trainer:
         dist.barrier(self.info)
         return Tokenizer.load(path)
 
-    def _corpus(self):
+    def _corpus_object(self):
         if self.corpus is None:
             self.corpus = open_corpus(self.config)
-        return iter(self.corpus)
+        return self.corpus
+
+    def _reading(self, desc: str, corpus: Any) -> Any:
+        """``corpus`` with a bar over each pass (rank 0, unless the run is quiet)."""
+        return ReadingBar(corpus, desc, self.info.is_main and self.show_progress)
 
     def _setup_data(self, tokenizer, resuming: bool):
         workdir = self.run_dir / rundir.DATA_DIR
@@ -190,10 +194,9 @@ class Trainer:
                 write_json(meta_path, rundir.read_json(self.data_from / rundir.DATA_META))
             else:
                 self._say("preparing data")
-                if self.corpus is None:
-                    self.corpus = open_corpus(self.config)
+                corpus = self._reading("prepare: read", self._corpus_object())
                 workdir.mkdir(parents=True, exist_ok=True)
-                data = self.Model.prepare(self.corpus, tokenizer, self.config.model, workdir)
+                data = self.Model.prepare(corpus, tokenizer, self.config.model, workdir)
                 # the imported model's facts (its special ids, its pooling) stay as they were
                 kept = rundir.read_json(meta_path) if resuming and meta_path.exists() else {}
                 write_json(meta_path, {**data.meta, **kept})
