@@ -12,9 +12,11 @@ prepare time (the pieces' bytes are stored in the prepared data's meta)::
                | 259 + k the special token of id k (<pad>, <unk>, <s>, </s>, ...)
     row:       [begin-of-word, bytes..., end-of-word, padding...]
 
-A piece whose bytes do not fit (longer than ``max_chars - 2``) is refused at prepare time
-rather than cut: cut pieces sharing a prefix would get the same row and so the same
-vector.
+A piece whose bytes do not fit (longer than ``max_chars - 2``) is cut to its first
+``max_chars - 2`` bytes, as bilm-tf and AllenNLP cut words at 50 characters. On real text
+the cut pieces are rare runs of one character (a BPE of 8,000 pieces on corpus_en holds a
+96-byte run of box-drawing lines), and cut pieces sharing a prefix share a row; prepare
+says how many were cut (:func:`cut_pieces`) and which ``max_chars`` keeps them whole.
 
 Then, per piece: char embeddings -> one convolution per width (each with its number of
 filters) max-pooled over the characters -> highway layers -> a linear projection to the
@@ -75,17 +77,11 @@ def piece_bytes(tokenizer: Any) -> list[str | None]:
     return out
 
 
-def check_fits(pieces: Sequence[str | None], max_chars: int) -> None:
-    """Refuse a table too narrow for the longest piece (one line, before any shard)."""
-    lengths = [len(p) // 2 for p in pieces if p is not None]
-    longest = max(lengths, default=0)
-    if longest > max_chars - 2:
-        piece = next(p for p in pieces if p is not None and len(p) // 2 == longest)
-        text = bytes.fromhex(piece).decode("utf-8", "replace")
-        raise ConfigError(
-            f"model.max_chars={max_chars} cannot hold the piece {text!r} ({longest} bytes "
-            f"+ begin/end of word); use model.max_chars >= {longest + 2}"
-        )
+def cut_pieces(pieces: Sequence[str | None], max_chars: int) -> list[str]:
+    """The pieces (as text) longer than ``max_chars - 2`` bytes, longest first: the ones
+    :func:`char_table` cuts."""
+    long = sorted((p for p in pieces if p is not None and len(p) // 2 > max_chars - 2), key=len)
+    return [bytes.fromhex(p).decode("utf-8", "replace") for p in reversed(long)]
 
 
 def char_table(pieces: Sequence[str | None], vocab_size: int, max_chars: int) -> torch.Tensor:
@@ -94,9 +90,8 @@ def char_table(pieces: Sequence[str | None], vocab_size: int, max_chars: int) ->
     Args:
         pieces: per id, hex of its bytes, or None for a special token (from :func:`piece_bytes`).
         vocab_size: V (ids past ``len(pieces)``, a padded vocabulary, read as ``<unk>``).
-        max_chars: C.
+        max_chars: C (a longer piece keeps its first C - 2 bytes, see the module docstring).
     """
-    check_fits(pieces, max_chars)
     table = torch.full((vocab_size, max_chars), PAD_CHAR, dtype=torch.long)
     for i in range(vocab_size):
         piece = pieces[i] if i < len(pieces) else None
@@ -104,7 +99,7 @@ def char_table(pieces: Sequence[str | None], vocab_size: int, max_chars: int) ->
             special = i if i < len(pieces) else 1  # beyond the tokenizer: <unk>'s
             body = [FIRST_SPECIAL_CHAR + min(special, N_SPECIAL_CHARS - 1)]
         else:
-            body = [b + 1 for b in bytes.fromhex(piece)]
+            body = [b + 1 for b in bytes.fromhex(piece)[: max_chars - 2]]
         row = [BOW_CHAR, *body, EOW_CHAR]
         table[i, : len(row)] = torch.tensor(row)
     return table

@@ -59,7 +59,7 @@ from textdecade.models.base import (
     TokenStream,
     resolve_vocab_size,
 )
-from textdecade.models.char_cnn import CharCNN, char_table, check_filters, check_fits, piece_bytes
+from textdecade.models.char_cnn import CharCNN, char_table, check_filters, cut_pieces, piece_bytes
 from textdecade.models.losses import linear_cross_entropy
 from textdecade.models.scalar_mix import ScalarMix
 
@@ -336,8 +336,16 @@ class Model(TokenStream, Family, HiddenStates):
     def prepare(cls, corpus, tokenizer, config: Config, workdir: Path) -> PreparedData:
         """Token shards (as GPT's) and every piece's bytes in the meta, for the char table."""
         pieces = piece_bytes(tokenizer)
-        if config.token_encoder == "char_cnn":
-            check_fits(pieces, config.max_chars)  # before any shard is written
+        cut = cut_pieces(pieces, config.max_chars) if config.token_encoder == "char_cnn" else []
+        if cut:
+            longest = len(cut[0].encode("utf-8"))
+            warnings.warn(
+                f"{len(cut)} of {len(pieces)} pieces are longer than model.max_chars - 2 = "
+                f"{config.max_chars - 2} bytes and are cut, as ELMo cuts long words (the "
+                f"longest: {cut[0][:20]!r}..., {longest} bytes); model.max_chars={longest + 2} "
+                "keeps them whole",
+                stacklevel=2,
+            )
         data = super().prepare(corpus, tokenizer, config, workdir)
         data.meta["piece_bytes"] = pieces
         return data
