@@ -77,11 +77,11 @@ def piece_bytes(tokenizer: Any) -> list[str | None]:
     return out
 
 
-def cut_pieces(pieces: Sequence[str | None], max_chars: int) -> list[str]:
-    """The pieces (as text) longer than ``max_chars - 2`` bytes, longest first: the ones
-    :func:`char_table` cuts."""
+def cut_pieces(pieces: Sequence[str | None], max_chars: int) -> list[tuple[str, int]]:
+    """``(text, bytes)`` of the pieces longer than ``max_chars - 2`` bytes, longest first:
+    the ones :func:`char_table` cuts (the text for messages: a piece may end mid-character)."""
     long = sorted((p for p in pieces if p is not None and len(p) // 2 > max_chars - 2), key=len)
-    return [bytes.fromhex(p).decode("utf-8", "replace") for p in reversed(long)]
+    return [(bytes.fromhex(p).decode("utf-8", "replace"), len(p) // 2) for p in reversed(long)]
 
 
 def char_table(pieces: Sequence[str | None], vocab_size: int, max_chars: int) -> torch.Tensor:

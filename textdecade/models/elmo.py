@@ -338,12 +338,13 @@ class Model(TokenStream, Family, HiddenStates):
         pieces = piece_bytes(tokenizer)
         cut = cut_pieces(pieces, config.max_chars) if config.token_encoder == "char_cnn" else []
         if cut:
-            longest = len(cut[0].encode("utf-8"))
+            (text, longest), many = cut[0], len(cut) > 1
             warnings.warn(
-                f"{len(cut)} of {len(pieces)} pieces are longer than model.max_chars - 2 = "
-                f"{config.max_chars - 2} bytes and are cut, as ELMo cuts long words (the "
-                f"longest: {cut[0][:20]!r}..., {longest} bytes); model.max_chars={longest + 2} "
-                "keeps them whole",
+                f"{len(cut)} of {len(pieces)} pieces {'are' if many else 'is'} longer than "
+                f"model.max_chars - 2 = {config.max_chars - 2} bytes and "
+                f"{'are' if many else 'is'} cut, as ELMo cuts long words (the longest: "
+                f"{text[:20]!r}..., {longest} bytes); model.max_chars={longest + 2} keeps "
+                f"{'them' if many else 'it'} whole",
                 stacklevel=2,
             )
         data = super().prepare(corpus, tokenizer, config, workdir)
