@@ -115,7 +115,7 @@ def _run_row(family: str, state: dict[str, Any]) -> dict[str, Any]:
         "unit": state.get("unit"),
         "flops": state.get("flops"),
         "final_loss": state.get("loss"),
-        **{k: v for k, v in s.items() if k != "family"},
+        **{k: v for k, v in s.items() if k not in ("family", "items")},
     }
 
 
@@ -248,11 +248,19 @@ def pictures(out: Path, plan: dict, settings: Any) -> tuple[list[tuple[str, Path
 
 def write_report(out: Path, plan: dict, settings: Any) -> Path:
     """Write ``report.json`` and ``report.md`` (with pictures); returns the markdown path."""
+    from textdecade.decade.steps import markdown_steps, step_rows
+
     rows = table_rows(plan, settings.families, settings.seeds)
+    steps = step_rows(plan, settings.families)
     figures, notes = pictures(out, plan, settings)
     write_json(
         out / "report.json",
-        {"settings": plan["settings"], "rows": rows, "figures": [str(p.name) for _, p in figures]},
+        {
+            "settings": plan["settings"],
+            "rows": rows,
+            "steps": steps,
+            "figures": [str(p.name) for _, p in figures],
+        },
     )
     corpus = ", ".join(settings.corpus) or settings.dataset or "the built-in sample corpus"
     budget = (
@@ -289,6 +297,17 @@ def write_report(out: Path, plan: dict, settings: Any) -> Path:
         markdown_table(rows),
         "",
     ]
+    if steps:
+        lines += [
+            "## Step by step",
+            "",
+            "Each family minus the one before it, on the same items (homographs: every "
+            "instance; analogy: the questions both answered), in points with the paired "
+            f"95% interval; `*`: p < {SIGNIFICANT} (sign-flip test).",
+            "",
+            markdown_steps(steps, NAMES),
+            "",
+        ]
     for title, path in figures:
         lines += [f"## {title}", "", f"![{title}]({path.name})", ""]
     all_notes = notes + [f"{r['family']}: {n}" for r in rows for n in r.get("notes", [])]

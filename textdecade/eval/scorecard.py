@@ -19,6 +19,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from textdecade.errors import UserError
 from textdecade.eval.analogy import evaluate_analogies, read_analogies
 from textdecade.eval.homograph import evaluate_homographs, mfs_difference
@@ -58,6 +60,30 @@ def word_vectors(
         progress=progress,
     )
     return vectors, "contextual states averaged over a corpus sample (Bommasani et al. 2020)"
+
+
+def item_outcomes(analogy: Any, homograph: Any) -> dict[str, Any]:
+    """Per item, what the model got right, compact enough for a plan file, so two models
+    can be compared on the same items later (the decade's step-by-step table).
+
+    Returns:
+        ``{"analogy": "-01..."}`` (per question: ``-`` unanswered, ``0`` wrong, ``1``
+        right), ``{"homograph_words": [[word, n], ...], "homograph_accuracy": "01...",
+        "homograph_probe_accuracy": "01..."}`` (per instance, word after word); what was
+        not scored is absent.
+    """
+    out: dict[str, Any] = {}
+    if analogy is not None:
+        marks = np.full(analogy.total.total, "-")
+        marks[analogy.answered_index] = np.where(analogy.hits, "1", "0")
+        out["analogy"] = "".join(marks)
+    if homograph is not None:
+        out["homograph_words"] = [[w.word, int(w.n)] for w in homograph.words]
+        kinds = ["accuracy"] + (["probe_accuracy"] if homograph.probe_accuracy is not None else [])
+        for kind in kinds:
+            hits = np.concatenate([w.correct(kind) for w in homograph.words]) > 0.5
+            out[f"homograph_{kind}"] = "".join(np.where(hits, "1", "0"))
+    return out
 
 
 def _put(row: dict[str, Any], key: str, value: float | None, ci: Interval | None) -> None:
@@ -164,6 +190,7 @@ def score_model(
         row["homograph_vs_mfs_p"] = mfs_difference(homograph).p_value
         if homograph.probe_accuracy is not None:
             row["homograph_probe_vs_mfs_p"] = mfs_difference(homograph, "probe_accuracy").p_value
+    row["items"] = item_outcomes(analogy, homograph)
     # Each family's own validation numbers: its loss, and perplexity / bits per byte where
     # its objective defines them (the language models' cross-entropy).
     _validation(handle, metrics, row, notes)
