@@ -675,6 +675,17 @@ def _use_free_cores() -> None:
     torch.set_num_threads(threads_for_free_cores(torch.get_num_threads())[0])
 
 
+def _error_line(text: str) -> None:
+    """``text`` on stderr as a line of its own: a progress bar the failure interrupted (a
+    corpus read stopped mid-pass) is closed first, so its last state ends its line."""
+    if "tqdm" in sys.modules:
+        from tqdm import tqdm
+
+        for bar in list(getattr(tqdm, "_instances", ())):
+            bar.close()
+    print(text, file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``textdecade`` console script and ``python -m textdecade``."""
     parser = build_parser()
@@ -689,14 +700,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except UserError as exc:
         stopped = isinstance(exc, Interrupted)
-        print(f"textdecade: {'' if stopped else 'error: '}{exc}", file=sys.stderr)
+        _error_line(f"textdecade: {'' if stopped else 'error: '}{exc}")
         return 130 if stopped else 2
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         name = exc.filename if exc.filename is not None else ""
-        print(f"textdecade: error: {exc.strerror or exc}: {name}".rstrip(": "), file=sys.stderr)
+        _error_line(f"textdecade: error: {exc.strerror or exc}: {name}".rstrip(": "))
         return 2
     except KeyboardInterrupt:
-        print("textdecade: interrupted", file=sys.stderr)
+        _error_line("textdecade: interrupted")
         return 130
     except BrokenPipeError:
         return 0

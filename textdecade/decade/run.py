@@ -193,7 +193,6 @@ def _run_decade(
 ) -> Path:
     from textdecade.config import DataConfig
     from textdecade.data.opening import open_corpus
-    from textdecade.pretrain.progress import ReadingBar
     from textdecade.pretrain.rundir import is_run_dir
     from textdecade.pretrain.trainer import Trainer
     from textdecade.tokenizer import Tokenizer
@@ -219,8 +218,7 @@ def _run_decade(
     tokenizer_path = out / "tokenizer.json"
     if not tokenizer_path.exists():
         _say(f"decade: training the shared tokenizer ({VOCAB[settings.preset]} tokens)")
-        texts = ReadingBar(corpus, "tokenizer: read", progress)
-        Tokenizer.train(texts, vocab_size=VOCAB[settings.preset]).save(tokenizer_path)
+        Tokenizer.train(corpus, vocab_size=VOCAB[settings.preset]).save(tokenizer_path)
 
     per_family = split_overrides(settings.overrides, settings.families)
     started = time.perf_counter()

@@ -96,7 +96,7 @@ class ReadingBar:
         self.corpus, self.desc, self.enabled = corpus, desc, enabled
 
     def __iter__(self):
-        with tqdm(
+        shown = tqdm(
             desc=self.desc,
             unit=" texts",
             unit_scale=True,
@@ -104,15 +104,34 @@ class ReadingBar:
             file=sys.stderr,
             dynamic_ncols=True,
             mininterval=0.5,
-        ) as shown:
-            for text in self.corpus:
-                yield text
-                shown.update()
+        )
+        return _Reading(iter(self.corpus), shown)
 
     def __getattr__(self, name: str) -> Any:
         if name in ("corpus", "desc", "enabled"):  # not set yet (unpickling): no recursion
             raise AttributeError(name)
         return getattr(self.corpus, name)
+
+
+class _Reading:
+    """One pass of a :class:`ReadingBar`. An iterator, not a generator: a native consumer
+    (the tokenizer trainer) stopped by a signal must leave no suspended frame to finalize,
+    and the CLI closes a bar left open before its error line."""
+
+    def __init__(self, texts: Any, shown: Any):
+        self.texts, self.shown = texts, shown
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            text = next(self.texts)
+        except StopIteration:
+            self.shown.close()
+            raise
+        self.shown.update()
+        return text
 
 
 class Progress:

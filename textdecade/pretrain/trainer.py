@@ -159,7 +159,9 @@ class Trainer:
                 tokenizer = Tokenizer.load(tok_cfg.path)
             else:
                 self._say(f"training a {tok_cfg.backend} tokenizer ({tok_cfg.vocab_size} tokens)")
-                texts = iter(self._reading("tokenizer: read", self._corpus_object()))
+                # No reading bar here: the native trainer pulls the texts from its own
+                # threads, and a bar's frames there made a Ctrl-C abort the process.
+                texts = iter(self._corpus_object())
                 if tok_cfg.max_texts:
                     texts = itertools.islice(texts, tok_cfg.max_texts)
                 tokenizer = Tokenizer.train(
