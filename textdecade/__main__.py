@@ -1,7 +1,5 @@
 """``python -m textdecade`` (also what torchrun launches)."""
 
-import sys
+from textdecade.cli import run
 
-from textdecade.cli import main
-
-sys.exit(main())
+run()

@@ -8,6 +8,7 @@ stderr and exit code 2; an interrupted training run exits 130 after writing its 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -722,5 +723,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run() -> None:
+    """The process entry point (console script, ``python -m textdecade``): :func:`main`,
+    then exit. A run stopped by a signal (exit 130) leaves without interpreter
+    finalization: a Ctrl-C inside the native tokenizer trainer can leave its threads in a
+    state where finalization aborts the process ("FATAL: exception not rethrown", seen 1
+    run in 3), and by then the run directory is cleaned and every file written atomically.
+    """
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()
