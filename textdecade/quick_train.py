@@ -70,10 +70,9 @@ def train(
 
     _, Config, presets = get_family(family)
     flat = {GENSIM_NAMES.get(k, k): v for k, v in options.items()}
-    if family in DEFAULT_EPOCHS and not any(k in flat for k in _LENGTHS):
-        if not any(k in (settings or {}).get("train", {}) for k in _LENGTHS):
-            flat["epochs"] = DEFAULT_EPOCHS[family]
     values = merge(nest_flat_settings(Config, flat), settings or {})
+    if family in DEFAULT_EPOCHS and not any(k in values.get("train", {}) for k in _LENGTHS):
+        values = merge(values, {"train": {"epochs": DEFAULT_EPOCHS[family]}})
     corpus = None
     if isinstance(texts, (str, os.PathLike)):
         values = merge(values, {"data": {"corpus": (os.fspath(texts),)}})
